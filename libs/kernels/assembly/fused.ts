@@ -1,0 +1,131 @@
+// WebAssembly SIMD passes of the fused CrossNorm -> SelfNorm chain (see DESIGN.md, "The algebra").
+// Built from source at install time by tools/build-wasm.mjs; never committed as a binary.
+// The host (fused-wasm-engine.ts) owns the memory layout: every argument is a byte offset.
+
+/**
+ * Pass 1: per plane, float64 sums of x and x^2 over the whole map and over two masked regions.
+ * maskC / maskS hold hw 64-bit lanes, all ones inside the region (0 pointer: region unused). out gets six f64 arrays of P.
+ * Returns 1 when every sum is finite.
+ */
+export function sums(x: usize, planes: i32, hw: i32, maskC: usize, maskS: usize, out: usize): i32 {
+  // Three specialised loops: after inlining, the region flags are constants and their branches vanish.
+  const stride = <usize>planes * 8;
+  for (let p = 0; p < planes; p++) {
+    const px = x + (<usize>p * <usize>hw) * 4;
+    const o = out + <usize>p * 8;
+    if (maskC != 0 && maskS != 0) planeSums(px, hw, maskC, maskS, o, stride, true, true);
+    else if (maskC != 0) planeSums(px, hw, maskC, 0, o, stride, true, false);
+    else if (maskS != 0) planeSums(px, hw, 0, maskS, o, stride, false, true);
+    else planeSums(px, hw, 0, 0, o, stride, false, false);
+  }
+  // A NaN or Inf anywhere makes its plane's sum non-finite: the input check costs one pass over P sums.
+  let acc: f64 = 0;
+  for (let p = 0; p < planes; p++) acc += load<f64>(out + <usize>p * 8) * 0;
+  return acc == 0 ? 1 : 0;
+}
+
+@inline
+function planeSums(px: usize, hw: i32, maskC: usize, maskS: usize, o: usize, stride: usize, useC: bool, useS: bool): void {
+  const vec = hw & ~3;
+  let s = f64x2.splat(0);
+  let q = f64x2.splat(0);
+  let sc = f64x2.splat(0);
+  let qc = f64x2.splat(0);
+  let ss = f64x2.splat(0);
+  let qs = f64x2.splat(0);
+  for (let i = 0; i < vec; i += 4) {
+    const v = v128.load(px + (<usize>i << 2));
+    const lo = f64x2.promote_low_f32x4(v);
+    const hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
+    const lo2 = f64x2.mul(lo, lo);
+    const hi2 = f64x2.mul(hi, hi);
+    s = f64x2.add(s, f64x2.add(lo, hi));
+    q = f64x2.add(q, f64x2.add(lo2, hi2));
+    if (useC) {
+      const ml = v128.load(maskC + (<usize>i << 3));
+      const mh = v128.load(maskC + (<usize>i << 3), 16);
+      sc = f64x2.add(sc, f64x2.add(v128.and(lo, ml), v128.and(hi, mh)));
+      qc = f64x2.add(qc, f64x2.add(v128.and(lo2, ml), v128.and(hi2, mh)));
+    }
+    if (useS) {
+      const ml = v128.load(maskS + (<usize>i << 3));
+      const mh = v128.load(maskS + (<usize>i << 3), 16);
+      ss = f64x2.add(ss, f64x2.add(v128.and(lo, ml), v128.and(hi, mh)));
+      qs = f64x2.add(qs, f64x2.add(v128.and(lo2, ml), v128.and(hi2, mh)));
+    }
+  }
+  let S = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+  let Q = f64x2.extract_lane(q, 0) + f64x2.extract_lane(q, 1);
+  let SC = f64x2.extract_lane(sc, 0) + f64x2.extract_lane(sc, 1);
+  let QC = f64x2.extract_lane(qc, 0) + f64x2.extract_lane(qc, 1);
+  let SS = f64x2.extract_lane(ss, 0) + f64x2.extract_lane(ss, 1);
+  let QS = f64x2.extract_lane(qs, 0) + f64x2.extract_lane(qs, 1);
+  for (let i = vec; i < hw; i++) {
+    const v = <f64>load<f32>(px + (<usize>i << 2));
+    const v2 = v * v;
+    S += v;
+    Q += v2;
+    if (useC) {
+      if (load<i64>(maskC + (<usize>i << 3)) != 0) {
+        SC += v;
+        QC += v2;
+      }
+    }
+    if (useS) {
+      if (load<i64>(maskS + (<usize>i << 3)) != 0) {
+        SS += v;
+        QS += v2;
+      }
+    }
+  }
+  // Structure of arrays (S, Q, Sc, Qc, Ss, Qs), each of P values: the coefficient step reads them as lanes.
+  store<f64>(o, S);
+  store<f64>(o + stride, Q);
+  store<f64>(o + 2 * stride, SC);
+  store<f64>(o + 3 * stride, QC);
+  store<f64>(o + 4 * stride, SS);
+  store<f64>(o + 5 * stride, QS);
+}
+
+/**
+ * Pass 2: out = alpha * x + beta per plane, with (alphaIn, betaIn) inside the region of `mask`
+ * (hw int32 lanes, all ones inside) and (alphaOut, betaOut) outside; mask 0: the whole map is "in".
+ * coef holds 4 f32 per plane: alphaIn, betaIn, alphaOut, betaOut.
+ */
+export function apply(x: usize, out: usize, planes: i32, hw: i32, mask: usize, coef: usize): void {
+  const vec = hw & ~3;
+  for (let p = 0; p < planes; p++) {
+    const off = (<usize>p * <usize>hw) * 4;
+    const px = x + off;
+    const po = out + off;
+    const cp = coef + <usize>p * 16;
+    const aIn = load<f32>(cp);
+    const bIn = load<f32>(cp, 4);
+    const aOut = load<f32>(cp, 8);
+    const bOut = load<f32>(cp, 12);
+    const vaIn = f32x4.splat(aIn);
+    const vbIn = f32x4.splat(bIn);
+    if (mask == 0) {
+      for (let i = 0; i < vec; i += 4) {
+        const v = v128.load(px + (<usize>i << 2));
+        v128.store(po + (<usize>i << 2), f32x4.add(f32x4.mul(v, vaIn), vbIn));
+      }
+      for (let i = vec; i < hw; i++) store<f32>(po + (<usize>i << 2), load<f32>(px + (<usize>i << 2)) * aIn + bIn);
+    } else {
+      const vaOut = f32x4.splat(aOut);
+      const vbOut = f32x4.splat(bOut);
+      for (let i = 0; i < vec; i += 4) {
+        const m = v128.load(mask + (<usize>i << 2));
+        const v = v128.load(px + (<usize>i << 2));
+        const a = v128.bitselect(vaIn, vaOut, m);
+        const b = v128.bitselect(vbIn, vbOut, m);
+        v128.store(po + (<usize>i << 2), f32x4.add(f32x4.mul(v, a), b));
+      }
+      for (let i = vec; i < hw; i++) {
+        const inside = load<i32>(mask + (<usize>i << 2)) != 0;
+        const v = load<f32>(px + (<usize>i << 2));
+        store<f32>(po + (<usize>i << 2), inside ? v * aIn + bIn : v * aOut + bOut);
+      }
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import type { SelfNormBatchStats } from './coefficients.js';
+import { KernelInputError, show } from './errors.js';
+import { type CrossNormPlan, validatePlan } from './plan.js';
+import { type SelfNormConfig, validateSelfNormConfig } from './selfnorm-params.js';
+import { type FeatureBatch, validateBatch } from './tensor.js';
+
+/** Backends a worker can be asked for. `auto`: tfjs-tensorflow when it loads (GPU first), else fused. */
+export const BACKEND_NAMES = ['auto', 'fused', 'fused-js', 'tfjs-tensorflow', 'tfjs-wasm', 'tfjs-cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+export type ConcreteBackendName = Exclude<BackendName, 'auto'>;
+
+/** What to do to one batch: the CrossNorm plan and, optionally, SelfNorm. */
+export interface AugmentRequest {
+  plan: CrossNormPlan;
+  /** SelfNorm after CrossNorm; null for CrossNorm only. */
+  selfnorm: SelfNormConfig | null;
+  /**
+   * Let NaN and Inf input values through instead of refusing the batch.
+   * @defaultValue false
+   */
+  allowNonFinite?: boolean;
+}
+
+export interface AugmentResult {
+  /** The augmented batch, NCHW float32, same shape as the input. */
+  data: Float32Array;
+  /** BatchNorm batch statistics of each SelfNorm gate in train mode; null otherwise. */
+  selfnormStats: SelfNormBatchStats | null;
+}
+
+export interface InstanceStats {
+  mean: Float64Array;
+  std: Float64Array;
+}
+
+/** One implementation of the CrossNorm -> SelfNorm chain. All backends pass the same golden cases. */
+export interface KernelBackend {
+  readonly name: ConcreteBackendName;
+  /** Human-readable detail, e.g. "fused (wasm-simd)" or "tfjs-tensorflow (GPU)". */
+  readonly description: string;
+  /** Applies the request; `out` (same length as the input, may be the input itself) avoids an allocation. */
+  augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult>;
+  /** Instance mean and sqrt(unbiased variance + eps) per (n, c). */
+  instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats>;
+  /** Releases what the backend holds. */
+  dispose(): Promise<void>;
+}
+
+/** Checks a whole request against its batch once, so every backend refuses the same bad input the same way. */
+export function validateRequest(
+  batch: FeatureBatch,
+  request: AugmentRequest,
+  options: { scanFinite: boolean } = { scanFinite: true },
+): void {
+  validateBatch(batch, { allowNonFinite: !options.scanFinite || (request.allowNonFinite ?? false) });
+  validatePlan(request.plan, batch.shape);
+  if (request.selfnorm) {
+    validateSelfNormConfig(request.selfnorm, batch.shape[1]);
+    if (request.selfnorm.mode === 'train' && batch.shape[0] < 2) {
+      throw new KernelInputError(
+        'selfnorm.mode',
+        `train mode needs a batch of at least 2, got N = ${batch.shape[0]} (BatchNorm over one value per channel has no variance; PyTorch refuses it too); use eval`,
+      );
+    }
+  }
+}
+
+export function checkOut(out: Float32Array | undefined, length: number): Float32Array {
+  if (out === undefined) return new Float32Array(length);
+  if (!(out instanceof Float32Array) || out.length !== length) {
+    throw new KernelInputError('out', `expected a Float32Array of length ${length}, got ${show(out?.length)}`);
+  }
+  return out;
+}

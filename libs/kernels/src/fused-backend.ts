@@ -1,0 +1,57 @@
+import { type AugmentRequest, type AugmentResult, checkOut, type InstanceStats, type KernelBackend, validateRequest } from './backend.js';
+import type { FusedEngine } from './fused-engine.js';
+import { FusedJsEngine } from './fused-js-engine.js';
+import { fusedWasmLoadError, FusedWasmEngine, loadFusedWasm } from './fused-wasm-engine.js';
+import { identityPlan } from './plan.js';
+import { assertFinite, type FeatureBatch, type Shape4, validateBatch, validateShape } from './tensor.js';
+
+/**
+ * The default CPU backend: CrossNorm and SelfNorm fused into two passes over the batch
+ * (read twice, write once), in WebAssembly SIMD when built, else in plain TypedArray loops.
+ */
+export class FusedBackend implements KernelBackend {
+  readonly name: 'fused' | 'fused-js';
+  readonly description: string;
+  private readonly engine: FusedEngine;
+
+  /** `engine`: 'wasm' (falls back to js when the module is not built), or 'js' to force the portable loops. */
+  constructor(engine: 'wasm' | 'js' = 'wasm') {
+    const module = engine === 'wasm' ? loadFusedWasm() : null;
+    this.engine = module ? new FusedWasmEngine(module) : new FusedJsEngine();
+    this.name = engine === 'js' ? 'fused-js' : 'fused';
+    this.description =
+      module || engine === 'js'
+        ? `${this.name} (${this.engine.name})`
+        : `${this.name} (js: WebAssembly module not loaded: ${fusedWasmLoadError()})`;
+  }
+
+  /**
+   * A Float32Array for one batch of `shape` inside the backend's own memory. Fill it, then call
+   * `augment({ data: it, shape }, request, it)`: the batch is augmented in place with no copy in or
+   * out. Valid until the next `borrow` or a batch of another shape.
+   */
+  borrow(shape: Shape4): Float32Array {
+    return this.engine.borrow(validateShape(shape));
+  }
+
+  async augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult> {
+    // The non-finite scan is free here: a NaN or Inf input makes its plane's sums non-finite.
+    validateRequest(batch, request, { scanFinite: false });
+    const target = checkOut(out, batch.data.length);
+    const plan = request.plan.fires ? request.plan : identityPlan(batch.shape[0]);
+    const onNonFinite = (): void => {
+      if (!request.allowNonFinite) assertFinite(batch);
+    };
+    const selfnormStats = this.engine.run(batch, plan, request.selfnorm, target, onNonFinite);
+    return { data: target, selfnormStats };
+  }
+
+  async instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats> {
+    validateBatch(batch, { allowNonFinite: true });
+    return this.engine.stats(batch, eps);
+  }
+
+  async dispose(): Promise<void> {
+    // Nothing to release: the engine memory goes with the object.
+  }
+}

@@ -1,0 +1,31 @@
+import type { SelfNormBatchStats } from './coefficients.js';
+import type { CrossNormPlan } from './plan.js';
+import type { SelfNormConfig } from './selfnorm-params.js';
+import type { FeatureBatch, Shape4 } from './tensor.js';
+
+/**
+ * The two passes of the fused chain: gather sums (one read), turn them into per-plane affine
+ * coefficients, then write `alpha * x + beta` per plane and region (one read, one write).
+ * Implemented over plain TypedArrays and in WebAssembly SIMD; both pass the same golden cases.
+ */
+export interface FusedEngine {
+  readonly name: 'js' | 'wasm-simd';
+  /**
+   * Runs the chain on a validated batch into `out` (which may be the input itself). Calls
+   * `onNonFinite` when some input value is NaN or Inf (found for free from the sums).
+   */
+  run(
+    batch: FeatureBatch,
+    plan: CrossNormPlan,
+    selfnorm: SelfNormConfig | null,
+    out: Float32Array,
+    onNonFinite: () => void,
+  ): SelfNormBatchStats | null;
+  /** Instance mean and std (sqrt(unbiased var + eps)) of every plane, from the first pass alone. */
+  stats(batch: FeatureBatch, eps: number): { mean: Float64Array; std: Float64Array };
+  /**
+   * A buffer for one batch of `shape` in the engine's own memory: a batch filled in place and
+   * augmented with `out` set to the same array needs no copy in or out. Valid until the next borrow.
+   */
+  borrow(shape: Shape4): Float32Array;
+}
