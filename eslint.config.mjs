@@ -12,7 +12,17 @@ const depConstraints = [
 ];
 
 export default [
-  { ignores: ['**/node_modules', '**/dist', '**/.nx', '**/tmp', '**/test-output', 'libs/kernels/assembly/**', '**/*-tmp.ts'] },
+  {
+    ignores: [
+      '**/node_modules',
+      '**/dist',
+      '**/.nx',
+      '**/tmp',
+      '**/test-output',
+      'libs/kernels/assembly/**',
+      '**/*-tmp.ts',
+    ],
+  },
   ...nx.configs['flat/base'],
   ...nx.configs['flat/typescript'],
   {
@@ -27,21 +37,37 @@ export default [
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@cnsn/*/*'], message: 'Import a lib through its public index (@cnsn/NAME), no deep imports.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@cnsn/*/*'],
+              message: 'Import a lib through its public index (@cnsn/NAME), no deep imports.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     // The maths has no I/O: no Redis, no queue, no network.
     files: ['libs/kernels/src/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['ioredis', 'bullmq', 'msgpackr', 'node:net', 'node:http'], patterns: ['@cnsn/*/*'] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: ['ioredis', 'bullmq', 'msgpackr', 'node:net', 'node:http'], patterns: ['@cnsn/*/*'] },
+      ],
     },
   },
   {
     // The pipeline moves tensors; it never computes on them.
     files: ['libs/pipeline/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: ['@cnsn/kernels', '@tensorflow/tfjs-core'], patterns: ['@cnsn/*/*'] }],
+      'no-restricted-imports': [
+        'error',
+        { paths: ['@cnsn/kernels', '@tensorflow/tfjs-core'], patterns: ['@cnsn/*/*'] },
+      ],
     },
   },
   prettier,

@@ -9,7 +9,6 @@ export default defineConfig({
       '@cnsn/kernels': lib('kernels'),
       '@cnsn/protocol': lib('protocol'),
       '@cnsn/pipeline': lib('pipeline'),
-      '@cnsn/testing': fileURLToPath(new URL('./test/support/index.ts', import.meta.url)),
     },
   },
   test: {

@@ -16,16 +16,25 @@ try {
   asc = (await import('assemblyscript/asc')).default;
 } catch (err) {
   // Production installs (npm ci --omit=dev) have no compiler: the fused backend then runs its JS passes.
-  console.warn(`build-wasm: assemblyscript not installed (${err.message}); fused backend will use its JS passes`);
+  console.warn(
+    `build-wasm: assemblyscript not installed (${err.message}); fused backend will use its JS passes`,
+  );
   process.exit(0);
 }
 mkdirSync(dirname(out), { recursive: true });
 const { error, stderr } = await asc.main([
   ...sources,
-  '--outFile', out,
-  '-O3', '--noAssert', '--runtime', 'stub', '--debug',
-  '--enable', 'simd',
-  '--initialMemory', '16',
+  '--outFile',
+  out,
+  '-O3',
+  '--noAssert',
+  '--runtime',
+  'stub',
+  '--debug',
+  '--enable',
+  'simd',
+  '--initialMemory',
+  '16',
 ]);
 if (error) {
   console.error(stderr.toString());

@@ -5,7 +5,14 @@ import { type SelfNormConfig, validateSelfNormConfig } from './selfnorm-params.j
 import { type FeatureBatch, validateBatch } from './tensor.js';
 
 /** Backends a worker can be asked for. `auto`: tfjs-tensorflow when it loads (GPU first), else fused. */
-export const BACKEND_NAMES = ['auto', 'fused', 'fused-js', 'tfjs-tensorflow', 'tfjs-wasm', 'tfjs-cpu'] as const;
+export const BACKEND_NAMES = [
+  'auto',
+  'fused',
+  'fused-js',
+  'tfjs-tensorflow',
+  'tfjs-wasm',
+  'tfjs-cpu',
+] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 export type ConcreteBackendName = Exclude<BackendName, 'auto'>;
 
@@ -68,7 +75,10 @@ export function validateRequest(
 export function checkOut(out: Float32Array | undefined, length: number): Float32Array {
   if (out === undefined) return new Float32Array(length);
   if (!(out instanceof Float32Array) || out.length !== length) {
-    throw new KernelInputError('out', `expected a Float32Array of length ${length}, got ${show(out?.length)}`);
+    throw new KernelInputError(
+      'out',
+      `expected a Float32Array of length ${length}, got ${show(out?.length)}`,
+    );
   }
   return out;
 }

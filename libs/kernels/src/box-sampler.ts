@@ -59,7 +59,10 @@ export function validateBox(box: unknown, h: number, w: number, field: string): 
     throw new KernelInputError(field, `box ${show(box)} is empty or outside the ${h}x${w} map`);
   }
   if ((c - a) * (d - b) < 2) {
-    throw new KernelInputError(field, `box ${show(box)} holds ${(c - a) * (d - b)} element; at least 2 are needed`);
+    throw new KernelInputError(
+      field,
+      `box ${show(box)} holds ${(c - a) * (d - b)} element; at least 2 are needed`,
+    );
   }
   return box as unknown as Box;
 }

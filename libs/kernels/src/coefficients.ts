@@ -133,7 +133,8 @@ export function computeCoefficients(
   }
   const { params, mode } = selfnorm;
   const gStats = gate(params.gWeight, params.gBn, mode, meanY, stdY, N, C);
-  const fStats = params.fWeight && params.fBn ? gate(params.fWeight, params.fBn, mode, meanY, stdY, N, C) : null;
+  const fStats =
+    params.fWeight && params.fBn ? gate(params.fWeight, params.fBn, mode, meanY, stdY, N, C) : null;
   for (let p = 0; p < planes; p++) {
     const g = gStats.gate[p] as number;
     const offset = fStats ? (meanY[p] as number) * ((fStats.gate[p] as number) - g) : 0;
@@ -167,13 +168,17 @@ function pack(weight: Array<[number, number]>, bn: BatchNormParams): PackedGate 
     w0: Float64Array.from(weight, (w) => w[0]),
     w1: Float64Array.from(weight, (w) => w[1]),
     // Eval mode folds the running statistics into one scale and shift per channel.
-    scale: Float64Array.from({ length: C }, (_, c) => (bn.weight[c] as number) / Math.sqrt((bn.runningVar[c] as number) + bn.eps)),
+    scale: Float64Array.from(
+      { length: C },
+      (_, c) => (bn.weight[c] as number) / Math.sqrt((bn.runningVar[c] as number) + bn.eps),
+    ),
     shift: new Float64Array(C),
     weight: Float64Array.from(bn.weight),
     bias: Float64Array.from(bn.bias),
     eps: bn.eps,
   };
-  for (let c = 0; c < C; c++) p.shift[c] = (bn.bias[c] as number) - (bn.runningMean[c] as number) * (p.scale[c] as number);
+  for (let c = 0; c < C; c++)
+    p.shift[c] = (bn.bias[c] as number) - (bn.runningMean[c] as number) * (p.scale[c] as number);
   packed.set(weight, p);
   packed.set(bn, p);
   return p;
@@ -192,7 +197,8 @@ function gate(
   const pg = pack(weight, bn);
   const z = new Float64Array(N * C);
   for (let n = 0, p = 0; n < N; n++) {
-    for (let c = 0; c < C; c++, p++) z[p] = (pg.w0[c] as number) * (meanY[p] as number) + (pg.w1[c] as number) * (stdY[p] as number);
+    for (let c = 0; c < C; c++, p++)
+      z[p] = (pg.w0[c] as number) * (meanY[p] as number) + (pg.w1[c] as number) * (stdY[p] as number);
   }
   const mean = new Float64Array(C);
   const variance = new Float64Array(C);
@@ -201,10 +207,12 @@ function gate(
   let shift = pg.shift;
   if (mode === 'train') {
     // Channel-wise reductions over n, walking memory in order.
-    for (let n = 0, p = 0; n < N; n++) for (let c = 0; c < C; c++, p++) mean[c] = (mean[c] as number) + (z[p] as number);
+    for (let n = 0, p = 0; n < N; n++)
+      for (let c = 0; c < C; c++, p++) mean[c] = (mean[c] as number) + (z[p] as number);
     for (let c = 0; c < C; c++) mean[c] = (mean[c] as number) / N;
     for (let n = 0, p = 0; n < N; n++) {
-      for (let c = 0; c < C; c++, p++) variance[c] = (variance[c] as number) + ((z[p] as number) - (mean[c] as number)) ** 2;
+      for (let c = 0; c < C; c++, p++)
+        variance[c] = (variance[c] as number) + ((z[p] as number) - (mean[c] as number)) ** 2;
     }
     scale = new Float64Array(C);
     shift = new Float64Array(C);
@@ -220,7 +228,8 @@ function gate(
     variance.set(bn.runningVar);
   }
   for (let n = 0, p = 0; n < N; n++) {
-    for (let c = 0; c < C; c++, p++) z[p] = 1 / (1 + Math.exp(-((z[p] as number) * (scale[c] as number) + (shift[c] as number))));
+    for (let c = 0; c < C; c++, p++)
+      z[p] = 1 / (1 + Math.exp(-((z[p] as number) * (scale[c] as number) + (shift[c] as number))));
   }
   return { gate: z, stats: { mean, var: variance, unbiasedVar } };
 }

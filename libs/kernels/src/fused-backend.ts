@@ -1,4 +1,11 @@
-import { type AugmentRequest, type AugmentResult, checkOut, type InstanceStats, type KernelBackend, validateRequest } from './backend.js';
+import {
+  type AugmentRequest,
+  type AugmentResult,
+  checkOut,
+  type InstanceStats,
+  type KernelBackend,
+  validateRequest,
+} from './backend.js';
 import type { FusedEngine } from './fused-engine.js';
 import { FusedJsEngine } from './fused-js-engine.js';
 import { fusedWasmLoadError, FusedWasmEngine, loadFusedWasm } from './fused-wasm-engine.js';

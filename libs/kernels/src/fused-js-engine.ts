@@ -54,7 +54,8 @@ export class FusedJsEngine implements FusedEngine {
     const sums = this.sums(batch, null, null);
     const mean = new Float64Array(planes);
     const std = new Float64Array(planes);
-    for (let p = 0; p < planes; p++) [mean[p], std[p]] = meanStd(sums[p] as number, sums[p + planes] as number, H * W, eps);
+    for (let p = 0; p < planes; p++)
+      [mean[p], std[p]] = meanStd(sums[p] as number, sums[p + planes] as number, H * W, eps);
     return { mean, std };
   }
 
@@ -87,7 +88,15 @@ export class FusedJsEngine implements FusedEngine {
   }
 }
 
-function boxSums(x: Float32Array, base: number, W: number, box: Box, sums: Float64Array, at: number, stride: number): void {
+function boxSums(
+  x: Float32Array,
+  base: number,
+  W: number,
+  box: Box,
+  sums: Float64Array,
+  at: number,
+  stride: number,
+): void {
   const [r0, c0, r1, c1] = box;
   let s = 0;
   let q = 0;

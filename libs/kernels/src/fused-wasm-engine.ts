@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Box } from './box-sampler.js';
-import { boxArea, type BatchNormBatchStats, meanStd, type SelfNormBatchStats, SUMS_PER_PLANE } from './coefficients.js';
+import {
+  boxArea,
+  type BatchNormBatchStats,
+  meanStd,
+  type SelfNormBatchStats,
+  SUMS_PER_PLANE,
+} from './coefficients.js';
 import type { FusedEngine } from './fused-engine.js';
 import type { CrossNormPlan } from './plan.js';
 import type { BatchNormParams, SelfNormConfig } from './selfnorm-params.js';
@@ -13,11 +19,25 @@ interface FusedExports {
   sums(x: number, planes: number, hw: number, maskC: number, maskS: number, out: number): number;
   apply(x: number, out: number, planes: number, hw: number, mask: number, coef: number): void;
   coefficients(
-    N: number, C: number, hw: number,
-    sums: number, hasContent: number, hasStyle: number, nIn: number, nStyle: number,
-    fires: number, lam: number, ins: number, chan: number,
-    sn: number, two: number, gParams: number, fParams: number,
-    coef: number, stats: number, scratch: number,
+    N: number,
+    C: number,
+    hw: number,
+    sums: number,
+    hasContent: number,
+    hasStyle: number,
+    nIn: number,
+    nStyle: number,
+    fires: number,
+    lam: number,
+    ins: number,
+    chan: number,
+    sn: number,
+    two: number,
+    gParams: number,
+    fParams: number,
+    coef: number,
+    stats: number,
+    scratch: number,
   ): void;
 }
 
@@ -76,7 +96,8 @@ export class FusedWasmEngine implements FusedEngine {
   private maskKey = '';
 
   constructor(module: WebAssembly.Module) {
-    this.exports = new WebAssembly.Instance(module, { env: { abort: wasmAbort } }).exports as unknown as FusedExports;
+    this.exports = new WebAssembly.Instance(module, { env: { abort: wasmAbort } })
+      .exports as unknown as FusedExports;
   }
 
   borrow(shape: Shape4): Float32Array {
@@ -98,7 +119,14 @@ export class FusedWasmEngine implements FusedEngine {
     const buf = this.exports.memory.buffer;
     const inPlace = this.load(batch.data, l);
     this.writeMasks(buf, l, hw, W, plan.contentBox, plan.styleBox);
-    const finite = this.exports.sums(l.input, planes, hw, plan.contentBox ? l.maskC : 0, plan.styleBox ? l.maskS : 0, l.sums);
+    const finite = this.exports.sums(
+      l.input,
+      planes,
+      hw,
+      plan.contentBox ? l.maskC : 0,
+      plan.styleBox ? l.maskS : 0,
+      l.sums,
+    );
     if (!finite) onNonFinite();
 
     new Int32Array(buf, l.ins, N).set(plan.insIdxs);
@@ -108,14 +136,29 @@ export class FusedWasmEngine implements FusedEngine {
     const two = selfnorm?.params.fWeight && selfnorm.params.fBn ? 1 : 0;
     if (selfnorm) {
       writeGate(buf, l.gParams, selfnorm.params.gWeight, selfnorm.params.gBn);
-      if (two) writeGate(buf, l.fParams, selfnorm.params.fWeight ?? [], selfnorm.params.fBn as BatchNormParams);
+      if (two)
+        writeGate(buf, l.fParams, selfnorm.params.fWeight ?? [], selfnorm.params.fBn as BatchNormParams);
     }
     this.exports.coefficients(
-      N, C, hw,
-      l.sums, plan.contentBox ? 1 : 0, plan.styleBox ? 1 : 0, boxArea(plan.contentBox, hw), boxArea(plan.styleBox, hw),
-      plan.fires ? 1 : 0, plan.lam ?? 0, l.ins, l.chan,
-      selfnorm ? (selfnorm.mode === 'train' ? 1 : 2) : 0, two, l.gParams, l.fParams,
-      l.coef, l.stats, l.scratch,
+      N,
+      C,
+      hw,
+      l.sums,
+      plan.contentBox ? 1 : 0,
+      plan.styleBox ? 1 : 0,
+      boxArea(plan.contentBox, hw),
+      boxArea(plan.styleBox, hw),
+      plan.fires ? 1 : 0,
+      plan.lam ?? 0,
+      l.ins,
+      l.chan,
+      selfnorm ? (selfnorm.mode === 'train' ? 1 : 2) : 0,
+      two,
+      l.gParams,
+      l.fParams,
+      l.coef,
+      l.stats,
+      l.scratch,
     );
     this.exports.apply(l.input, l.input, planes, hw, plan.contentBox ? l.maskI : 0, l.coef);
     if (!(inPlace && out === batch.data)) out.set(new Float32Array(buf, l.input, planes * hw));
@@ -137,7 +180,8 @@ export class FusedWasmEngine implements FusedEngine {
     const sums = new Float64Array(this.exports.memory.buffer, l.sums, 2 * planes);
     const mean = new Float64Array(planes);
     const std = new Float64Array(planes);
-    for (let p = 0; p < planes; p++) [mean[p], std[p]] = meanStd(sums[p] as number, sums[p + planes] as number, H * W, eps);
+    for (let p = 0; p < planes; p++)
+      [mean[p], std[p]] = meanStd(sums[p] as number, sums[p + planes] as number, H * W, eps);
     return { mean, std };
   }
 
@@ -185,7 +229,14 @@ export class FusedWasmEngine implements FusedEngine {
     return l;
   }
 
-  private writeMasks(buf: ArrayBuffer, l: Layout, hw: number, W: number, contentBox: Box | null, styleBox: Box | null): void {
+  private writeMasks(
+    buf: ArrayBuffer,
+    l: Layout,
+    hw: number,
+    W: number,
+    contentBox: Box | null,
+    styleBox: Box | null,
+  ): void {
     const key = `${contentBox?.join()};${styleBox?.join()}`;
     if (key === this.maskKey) return;
     // All-ones lanes inside a box: the module selects with bitwise and, not a multiply.
@@ -193,7 +244,8 @@ export class FusedWasmEngine implements FusedEngine {
     const fill = (box: Box | null, target: Int32Array, lanes: number): void => {
       target.fill(0);
       if (!box) return;
-      for (let r = box[0]; r < box[2]; r++) target.fill(-1, (r * W + box[1]) * lanes, (r * W + box[3]) * lanes);
+      for (let r = box[0]; r < box[2]; r++)
+        target.fill(-1, (r * W + box[1]) * lanes, (r * W + box[3]) * lanes);
     };
     fill(contentBox, new Int32Array(buf, l.maskC, 2 * hw), 2);
     fill(styleBox, new Int32Array(buf, l.maskS, 2 * hw), 2);

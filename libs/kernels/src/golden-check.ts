@@ -19,7 +19,11 @@ export interface CaseOutcome {
 }
 
 /** Runs one golden case on a backend and compares with the pass rule. */
-export async function runGoldenCase(backend: KernelBackend, c: GoldenCase, read: GoldenReader): Promise<CaseOutcome> {
+export async function runGoldenCase(
+  backend: KernelBackend,
+  c: GoldenCase,
+  read: GoldenReader,
+): Promise<CaseOutcome> {
   const shape = c.shape as unknown as Shape4;
   const size = shape[0] * shape[1] * shape[2] * shape[3];
   try {
@@ -31,7 +35,12 @@ export async function runGoldenCase(backend: KernelBackend, c: GoldenCase, read:
       const a = compare(got.mean, await read(c.expectedMean, planes), 'mean');
       const b = compare(got.std, await read(c.expectedStd, planes), 'std');
       const failure = a.failure ?? b.failure;
-      return { name: c.name, passed: !failure, maxAbsErr: Math.max(a.maxAbsErr, b.maxAbsErr), ...(failure ? { failure } : {}) };
+      return {
+        name: c.name,
+        passed: !failure,
+        maxAbsErr: Math.max(a.maxAbsErr, b.maxAbsErr),
+        ...(failure ? { failure } : {}),
+      };
     }
     const plan = c.op === 'selfnorm' ? identityPlan(shape[0]) : { ...c.plan, fires: true };
     const selfnorm = c.op === 'crossnorm' ? null : c.selfnorm;
@@ -39,7 +48,12 @@ export async function runGoldenCase(backend: KernelBackend, c: GoldenCase, read:
     const cmp = compare(result.data, await read(c.expected, size), 'output');
     return { name: c.name, passed: !cmp.failure, ...cmp };
   } catch (err) {
-    return { name: c.name, passed: false, maxAbsErr: Number.POSITIVE_INFINITY, failure: (err as Error).message };
+    return {
+      name: c.name,
+      passed: false,
+      maxAbsErr: Number.POSITIVE_INFINITY,
+      failure: (err as Error).message,
+    };
   }
 }
 

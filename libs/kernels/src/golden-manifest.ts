@@ -19,7 +19,12 @@ const plan = z.object({
 });
 const selfnorm = z.object({
   mode: z.enum(['train', 'eval']),
-  params: z.object({ gWeight: z.array(pair), gBn: bn, fWeight: z.array(pair).optional(), fBn: bn.optional() }),
+  params: z.object({
+    gWeight: z.array(pair),
+    gBn: bn,
+    fWeight: z.array(pair).optional(),
+    fBn: bn.optional(),
+  }),
 });
 const shape = z.tuple([z.number().int(), z.number().int(), z.number().int(), z.number().int()]);
 
@@ -33,8 +38,22 @@ export const goldenCaseSchema = z.discriminatedUnion('op', [
     expectedMean: z.string(),
     expectedStd: z.string(),
   }),
-  z.object({ name: z.string(), op: z.literal('crossnorm'), shape, plan, input: z.string(), expected: z.string() }),
-  z.object({ name: z.string(), op: z.literal('selfnorm'), shape, selfnorm, input: z.string(), expected: z.string() }),
+  z.object({
+    name: z.string(),
+    op: z.literal('crossnorm'),
+    shape,
+    plan,
+    input: z.string(),
+    expected: z.string(),
+  }),
+  z.object({
+    name: z.string(),
+    op: z.literal('selfnorm'),
+    shape,
+    selfnorm,
+    input: z.string(),
+    expected: z.string(),
+  }),
   z.object({
     name: z.string(),
     op: z.literal('crossnorm+selfnorm'),

@@ -1,6 +1,13 @@
 // Public API of @cnsn/kernels: the CrossNorm / SelfNorm maths. No I/O, nothing of Redis.
 export { BACKEND_NAMES, validateRequest } from './backend.js';
-export type { AugmentRequest, AugmentResult, BackendName, ConcreteBackendName, InstanceStats, KernelBackend } from './backend.js';
+export type {
+  AugmentRequest,
+  AugmentResult,
+  BackendName,
+  ConcreteBackendName,
+  InstanceStats,
+  KernelBackend,
+} from './backend.js';
 export { MAX_BOX_DRAWS, sampleBox, validateBox } from './box-sampler.js';
 export type { Box, BoxSamplerOptions } from './box-sampler.js';
 export { computeCoefficients, CROSSNORM_EPS, SELFNORM_EPS } from './coefficients.js';
@@ -18,8 +25,19 @@ export type { Crop, CrossNormOptions } from './options.js';
 export { identityPlan, makePlan, validatePlan } from './plan.js';
 export type { CrossNormPlan } from './plan.js';
 export { Rng } from './rng.js';
-export { defaultSelfNormParams, isTwoGate, validateSelfNormConfig, validateSelfNormParams } from './selfnorm-params.js';
-export type { BatchNormParams, DefaultSelfNormOptions, SelfNormConfig, SelfNormMode, SelfNormParams } from './selfnorm-params.js';
+export {
+  defaultSelfNormParams,
+  isTwoGate,
+  validateSelfNormConfig,
+  validateSelfNormParams,
+} from './selfnorm-params.js';
+export type {
+  BatchNormParams,
+  DefaultSelfNormOptions,
+  SelfNormConfig,
+  SelfNormMode,
+  SelfNormParams,
+} from './selfnorm-params.js';
 export { instanceStats } from './stats.js';
 export { sizeOf, validateBatch, validateShape } from './tensor.js';
 export type { FeatureBatch, Shape4, ValidateBatchOptions } from './tensor.js';

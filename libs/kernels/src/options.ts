@@ -35,7 +35,8 @@ export function resolveCrossNormOptions(input: Partial<CrossNormOptions> = {}): 
   if (!CROPS.includes(o.crop)) {
     throw new KernelInputError('crop', `must be one of ${CROPS.join(', ')}, got ${show(o.crop)}`);
   }
-  if (typeof o.chan !== 'boolean') throw new KernelInputError('chan', `must be a boolean, got ${show(o.chan)}`);
+  if (typeof o.chan !== 'boolean')
+    throw new KernelInputError('chan', `must be a boolean, got ${show(o.chan)}`);
   if (!(typeof o.beta === 'number' && Number.isFinite(o.beta) && o.beta > 0)) {
     throw new KernelInputError('beta', `must be a finite number > 0, got ${show(o.beta)}`);
   }

@@ -66,8 +66,10 @@ function checkCounter(v: number, field: string): void {
 /** Checks a plan (e.g. one received over the wire) against the batch shape it will be applied to. */
 export function validatePlan(plan: CrossNormPlan, shape: Shape4): CrossNormPlan {
   const [n, c, h, w] = shape;
-  if (typeof plan !== 'object' || plan === null) throw new KernelInputError('plan', `expected an object, got ${show(plan)}`);
-  if (typeof plan.fires !== 'boolean') throw new KernelInputError('plan.fires', `must be a boolean, got ${show(plan.fires)}`);
+  if (typeof plan !== 'object' || plan === null)
+    throw new KernelInputError('plan', `expected an object, got ${show(plan)}`);
+  if (typeof plan.fires !== 'boolean')
+    throw new KernelInputError('plan.fires', `must be a boolean, got ${show(plan.fires)}`);
   if (!plan.fires) return plan;
   if (!CROPS.includes(plan.crop)) {
     throw new KernelInputError('plan.crop', `must be one of ${CROPS.join(', ')}, got ${show(plan.crop)}`);
@@ -82,19 +84,33 @@ export function validatePlan(plan: CrossNormPlan, shape: Shape4): CrossNormPlan 
   return plan;
 }
 
-function checkBoxPresence(box: Box | null, needed: boolean, h: number, w: number, field: string, crop: Crop): void {
+function checkBoxPresence(
+  box: Box | null,
+  needed: boolean,
+  h: number,
+  w: number,
+  field: string,
+  crop: Crop,
+): void {
   if (needed) validateBox(box, h, w, field);
-  else if (box !== null) throw new KernelInputError(field, `must be null with crop ${show(crop)}, got ${show(box)}`);
+  else if (box !== null)
+    throw new KernelInputError(field, `must be null with crop ${show(crop)}, got ${show(box)}`);
 }
 
 function checkPermutation(p: unknown, len: number, field: string): void {
   if (!Array.isArray(p) || p.length !== len) {
-    throw new KernelInputError(field, `expected a permutation of 0..${len - 1} (length ${len}), got ${show(p)}`);
+    throw new KernelInputError(
+      field,
+      `expected a permutation of 0..${len - 1} (length ${len}), got ${show(p)}`,
+    );
   }
   const seen = new Uint8Array(len);
   for (const v of p) {
     if (!Number.isInteger(v) || v < 0 || v >= len || seen[v as number]) {
-      throw new KernelInputError(field, `is not a permutation of 0..${len - 1}: ${show(v)} is out of range or repeated in ${show(p)}`);
+      throw new KernelInputError(
+        field,
+        `is not a permutation of 0..${len - 1}: ${show(v)} is out of range or repeated in ${show(p)}`,
+      );
     }
     seen[v as number] = 1;
   }

@@ -12,7 +12,12 @@ export class Rng {
   /** A generator keyed by a run seed and a batch number (each a safe non-negative integer). */
   constructor(seed: number, seq = 0) {
     // splitmix-style mixing of both 53-bit integers into a 128-bit state that is never all zero.
-    const words: number[] = [seed % 2 ** 32, Math.floor(seed / 2 ** 32), seq % 2 ** 32, Math.floor(seq / 2 ** 32)];
+    const words: number[] = [
+      seed % 2 ** 32,
+      Math.floor(seed / 2 ** 32),
+      seq % 2 ** 32,
+      Math.floor(seq / 2 ** 32),
+    ];
     let h = 0x9e3779b9;
     const state: number[] = [];
     for (let i = 0; i < 4; i++) {

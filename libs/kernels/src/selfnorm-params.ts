@@ -59,22 +59,33 @@ export function isTwoGate(params: SelfNormParams): boolean {
 
 function checkWeights(w: unknown, channels: number, field: string): void {
   if (!Array.isArray(w) || w.length !== channels) {
-    throw new KernelInputError(field, `expected ${channels} pairs [wMean, wStd] (one per channel), got ${show(w)}`);
+    throw new KernelInputError(
+      field,
+      `expected ${channels} pairs [wMean, wStd] (one per channel), got ${show(w)}`,
+    );
   }
   w.forEach((pair, c) => {
-    if (!Array.isArray(pair) || pair.length !== 2 || !pair.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+    if (
+      !Array.isArray(pair) ||
+      pair.length !== 2 ||
+      !pair.every((v) => typeof v === 'number' && Number.isFinite(v))
+    ) {
       throw new KernelInputError(`${field}[${c}]`, `expected two finite numbers, got ${show(pair)}`);
     }
   });
 }
 
 function checkBn(bn: unknown, channels: number, field: string): void {
-  if (typeof bn !== 'object' || bn === null) throw new KernelInputError(field, `expected an object, got ${show(bn)}`);
+  if (typeof bn !== 'object' || bn === null)
+    throw new KernelInputError(field, `expected an object, got ${show(bn)}`);
   const b = bn as Record<string, unknown>;
   for (const key of ['weight', 'bias', 'runningMean', 'runningVar'] as const) {
     const v = b[key];
     if (!Array.isArray(v) || v.length !== channels) {
-      throw new KernelInputError(`${field}.${key}`, `expected ${channels} numbers (one per channel), got ${show(v)}`);
+      throw new KernelInputError(
+        `${field}.${key}`,
+        `expected ${channels} numbers (one per channel), got ${show(v)}`,
+      );
     }
     v.forEach((x, c) => {
       if (typeof x !== 'number' || !Number.isFinite(x)) {
@@ -103,7 +114,10 @@ export interface DefaultSelfNormOptions {
  * channel per group, so fan_in 2) ~ U(-1/sqrt(2), 1/sqrt(2)) (kaiming_uniform with a = sqrt(5));
  * BatchNorm weight 1, bias 0, running mean 0, running variance 1, eps 1e-5.
  */
-export function defaultSelfNormParams(channels: number, options: DefaultSelfNormOptions = {}): SelfNormParams {
+export function defaultSelfNormParams(
+  channels: number,
+  options: DefaultSelfNormOptions = {},
+): SelfNormParams {
   if (!Number.isSafeInteger(channels) || channels < 1) {
     throw new KernelInputError('channels', `must be a positive integer, got ${show(channels)}`);
   }

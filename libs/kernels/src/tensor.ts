@@ -21,7 +21,10 @@ export function validateShape(shape: unknown, field = 'input.shape'): Shape4 {
   });
   const s = shape as unknown as Shape4;
   if (s[2] * s[3] < 2) {
-    throw new KernelInputError(field, `H*W must be at least 2 (instance variance is unbiased), got ${show(shape)}`);
+    throw new KernelInputError(
+      field,
+      `H*W must be at least 2 (instance variance is unbiased), got ${show(shape)}`,
+    );
   }
   return s;
 }
@@ -38,7 +41,8 @@ export interface ValidateBatchOptions {
 /** Checks that a batch is float32 NCHW, its data matches its shape, and (by default) all values are finite. */
 export function validateBatch(batch: FeatureBatch, options: ValidateBatchOptions = {}): FeatureBatch {
   if (!(batch.data instanceof Float32Array)) {
-    const kind = (batch.data as unknown as { constructor?: { name?: string } })?.constructor?.name ?? typeof batch.data;
+    const kind =
+      (batch.data as unknown as { constructor?: { name?: string } })?.constructor?.name ?? typeof batch.data;
     throw new KernelInputError('input.data', `expected a Float32Array, got ${kind}`);
   }
   const shape = validateShape(batch.shape);
@@ -75,7 +79,12 @@ function firstNonFinite(data: Float32Array): number {
 
 function unravel(index: number, shape: Shape4): number[] {
   const [, c, h, w] = shape;
-  return [Math.floor(index / (c * h * w)), Math.floor(index / (h * w)) % c, Math.floor(index / w) % h, index % w];
+  return [
+    Math.floor(index / (c * h * w)),
+    Math.floor(index / (h * w)) % c,
+    Math.floor(index / w) % h,
+    index % w,
+  ];
 }
 
 /** Number of elements of a shape. */

@@ -1,7 +1,20 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { type AugmentRequest, type AugmentResult, checkOut, type InstanceStats, type KernelBackend, validateRequest } from './backend.js';
+import {
+  type AugmentRequest,
+  type AugmentResult,
+  checkOut,
+  type InstanceStats,
+  type KernelBackend,
+  validateRequest,
+} from './backend.js';
 import { type Box } from './box-sampler.js';
-import { boxArea, CROSSNORM_EPS, SELFNORM_EPS, type BatchNormBatchStats, type SelfNormBatchStats } from './coefficients.js';
+import {
+  boxArea,
+  CROSSNORM_EPS,
+  SELFNORM_EPS,
+  type BatchNormBatchStats,
+  type SelfNormBatchStats,
+} from './coefficients.js';
 import type { BatchNormParams } from './selfnorm-params.js';
 import { type FeatureBatch, validateBatch } from './tensor.js';
 import type { LoadedTfjs, Tf } from './tfjs-loader.js';
@@ -152,7 +165,7 @@ export class TfjsBackend implements KernelBackend {
     const tf = this.tf;
     const mean = tf.div(tf.sum(mask ? tf.mul(x, mask) : x, 2), count);
     const dev = tf.sub(x, tf.expandDims(mean, 2));
-    const m2 = tf.sum(tf.square(mask ? tf.mul(dev, mask) : dev), 2) ;
+    const m2 = tf.sum(tf.square(mask ? tf.mul(dev, mask) : dev), 2);
     return { mean, m2 };
   }
 
@@ -174,7 +187,10 @@ export class TfjsBackend implements KernelBackend {
   ): { gate: T2; stats: tfc.Tensor[] } {
     const tf = this.tf;
     const w = tf.tensor2d(weight);
-    const z = tf.add(tf.mul(meanY, tf.reshape(tf.slice(w, [0, 0], [-1, 1]), [-1])), tf.mul(stdY, tf.reshape(tf.slice(w, [0, 1], [-1, 1]), [-1])));
+    const z = tf.add(
+      tf.mul(meanY, tf.reshape(tf.slice(w, [0, 0], [-1, 1]), [-1])),
+      tf.mul(stdY, tf.reshape(tf.slice(w, [0, 1], [-1, 1]), [-1])),
+    );
     let mu: tfc.Tensor;
     let variance: tfc.Tensor;
     if (mode === 'train') {
@@ -186,7 +202,7 @@ export class TfjsBackend implements KernelBackend {
       variance = tf.tensor1d(bn.runningVar);
     }
     const norm = tf.div(tf.sub(z, mu), tf.sqrt(tf.add(variance, bn.eps)));
-    const gate = tf.sigmoid(tf.add(tf.mul(norm, tf.tensor1d(bn.weight)), tf.tensor1d(bn.bias))) ;
+    const gate = tf.sigmoid(tf.add(tf.mul(norm, tf.tensor1d(bn.weight)), tf.tensor1d(bn.bias)));
     return { gate, stats: mode === 'train' ? [mu, variance] : [] };
   }
 }

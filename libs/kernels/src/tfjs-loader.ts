@@ -63,9 +63,16 @@ async function activate(tf: Tf, tfBackend: string, name: string): Promise<void> 
   try {
     ok = await tf.setBackend(tfBackend);
   } catch (err) {
-    throw new BackendUnavailableError(name, firstLine(err), 'check the installation of the tfjs packages', { cause: err });
+    throw new BackendUnavailableError(name, firstLine(err), 'check the installation of the tfjs packages', {
+      cause: err,
+    });
   }
-  if (!ok) throw new BackendUnavailableError(name, `tfjs could not initialise backend "${tfBackend}"`, 'check the installation of the tfjs packages');
+  if (!ok)
+    throw new BackendUnavailableError(
+      name,
+      `tfjs could not initialise backend "${tfBackend}"`,
+      'check the installation of the tfjs packages',
+    );
 }
 
 function firstLine(err: unknown): string {

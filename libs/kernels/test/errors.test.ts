@@ -18,7 +18,11 @@ const plan = makePlan(shape, 1, 0);
 const params = defaultSelfNormParams(4);
 
 /** Expects a KernelInputError naming `field` and, when given, the offending value. */
-async function expectInputError(run: () => Promise<unknown> | unknown, field: string, value?: string): Promise<void> {
+async function expectInputError(
+  run: () => Promise<unknown> | unknown,
+  field: string,
+  value?: string,
+): Promise<void> {
   let caught: unknown;
   try {
     await run();
@@ -31,14 +35,24 @@ async function expectInputError(run: () => Promise<unknown> | unknown, field: st
 }
 
 describeEachBackend('bad input', (ctx) => {
-  const run = (batch: FeatureBatch, request: Partial<AugmentRequest> = {}) => () =>
-    ctx.backend.augment(batch, { plan, selfnorm: null, ...request });
+  const run =
+    (batch: FeatureBatch, request: Partial<AugmentRequest> = {}) =>
+    () =>
+      ctx.backend.augment(batch, { plan, selfnorm: null, ...request });
 
   it('refuses data that is not float32', async () => {
-    await expectInputError(run({ data: new Float64Array(good.data) as unknown as Float32Array, shape }), 'input.data', 'Float64Array');
+    await expectInputError(
+      run({ data: new Float64Array(good.data) as unknown as Float32Array, shape }),
+      'input.data',
+      'Float64Array',
+    );
   });
   it('refuses a shape that is not 4-D', async () => {
-    await expectInputError(run({ data: good.data, shape: [3, 4, 30] as unknown as Shape4 }), 'input.shape', '[3, 4, 30]');
+    await expectInputError(
+      run({ data: good.data, shape: [3, 4, 30] as unknown as Shape4 }),
+      'input.shape',
+      '[3, 4, 30]',
+    );
   });
   it('refuses H*W < 2', async () => {
     await expectInputError(run({ data: new Float32Array(12), shape: [3, 4, 1, 1] }), 'input.shape', 'H*W');
@@ -59,27 +73,56 @@ describeEachBackend('bad input', (ctx) => {
   it('refuses a permutation that is not one', async () => {
     await expectInputError(run(good, { plan: { ...plan, insIdxs: [0, 0, 1] } }), 'plan.insIdxs', '[0, 0, 1]');
     await expectInputError(run(good, { plan: { ...plan, insIdxs: [0, 1] } }), 'plan.insIdxs', 'length 3');
-    await expectInputError(run(good, { plan: { ...plan, chan: undefined, chanIdxs: [0, 1, 2, 4] } as never }), 'plan.chanIdxs', '4');
+    await expectInputError(
+      run(good, { plan: { ...plan, chan: undefined, chanIdxs: [0, 1, 2, 4] } as never }),
+      'plan.chanIdxs',
+      '4',
+    );
   });
   it('refuses a box out of range, under 2 elements, or where the crop has none', async () => {
-    await expectInputError(run(good, { plan: { ...plan, crop: 'both', contentBox: [0, 0, 6, 2] } }), 'plan.contentBox', '[0, 0, 6, 2]');
-    await expectInputError(run(good, { plan: { ...plan, crop: 'both', styleBox: [1, 1, 2, 2] } }), 'plan.styleBox', '1 element');
-    await expectInputError(run(good, { plan: { ...plan, crop: 'neither', contentBox: [0, 0, 2, 2], styleBox: null } }), 'plan.contentBox', 'null');
+    await expectInputError(
+      run(good, { plan: { ...plan, crop: 'both', contentBox: [0, 0, 6, 2] } }),
+      'plan.contentBox',
+      '[0, 0, 6, 2]',
+    );
+    await expectInputError(
+      run(good, { plan: { ...plan, crop: 'both', styleBox: [1, 1, 2, 2] } }),
+      'plan.styleBox',
+      '1 element',
+    );
+    await expectInputError(
+      run(good, { plan: { ...plan, crop: 'neither', contentBox: [0, 0, 2, 2], styleBox: null } }),
+      'plan.contentBox',
+      'null',
+    );
   });
   it('refuses lam outside [0, 1]', async () => {
     await expectInputError(run(good, { plan: { ...plan, lam: 1.5 } }), 'plan.lam', '1.5');
   });
   it('refuses SelfNorm parameters of the wrong length or with negative variances', async () => {
     const short = { ...params, gWeight: params.gWeight.slice(0, 3) };
-    await expectInputError(run(good, { selfnorm: { mode: 'eval', params: short } }), 'selfnorm.params.gWeight', '4 pairs');
+    await expectInputError(
+      run(good, { selfnorm: { mode: 'eval', params: short } }),
+      'selfnorm.params.gWeight',
+      '4 pairs',
+    );
     const negative = { ...params, gBn: { ...params.gBn, runningVar: [1, -0.5, 1, 1] } };
-    await expectInputError(run(good, { selfnorm: { mode: 'eval', params: negative } }), 'selfnorm.params.gBn.runningVar[1]', '-0.5');
-    await expectInputError(run(good, { selfnorm: { mode: 'fit' as never, params } }), 'selfnorm.mode', '"fit"');
+    await expectInputError(
+      run(good, { selfnorm: { mode: 'eval', params: negative } }),
+      'selfnorm.params.gBn.runningVar[1]',
+      '-0.5',
+    );
+    await expectInputError(
+      run(good, { selfnorm: { mode: 'fit' as never, params } }),
+      'selfnorm.mode',
+      '"fit"',
+    );
   });
   it('refuses SelfNorm train mode on a batch of one, as PyTorch does', async () => {
     const one = randomBatch([1, 4, 5, 6], 2);
     await expectInputError(
-      () => ctx.backend.augment(one, { plan: makePlan(one.shape, 1, 0), selfnorm: { mode: 'train', params } }),
+      () =>
+        ctx.backend.augment(one, { plan: makePlan(one.shape, 1, 0), selfnorm: { mode: 'train', params } }),
       'selfnorm.mode',
       'N = 1',
     );

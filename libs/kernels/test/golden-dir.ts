@@ -8,7 +8,9 @@ import { type GoldenCase, parseGoldenManifest } from '../src/index.js';
 export const GOLDEN_DIR = fileURLToPath(new URL('../../../../shared/golden', import.meta.url));
 
 if (!existsSync(GOLDEN_DIR)) {
-  throw new Error(`golden cases not found at ${GOLDEN_DIR}: the repository expects ../shared/golden beside it`);
+  throw new Error(
+    `golden cases not found at ${GOLDEN_DIR}: the repository expects ../shared/golden beside it`,
+  );
 }
 
 export async function goldenCases(): Promise<GoldenCase[]> {
@@ -18,6 +20,7 @@ export async function goldenCases(): Promise<GoldenCase[]> {
 
 export async function readGolden(file: string, length: number): Promise<Float32Array> {
   const buf = await readFile(join(GOLDEN_DIR, file));
-  if (buf.byteLength !== length * 4) throw new Error(`${file}: ${buf.byteLength} bytes, expected ${length * 4}`);
+  if (buf.byteLength !== length * 4)
+    throw new Error(`${file}: ${buf.byteLength} bytes, expected ${length * 4}`);
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 }

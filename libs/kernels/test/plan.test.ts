@@ -5,10 +5,16 @@ import { makePlan, Rng, sampleBox, type Shape4 } from '../src/index.js';
 describe('plans', () => {
   it('a plan is a pure function of (shape, seed, seq, options)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 64 }), fc.nat(), fc.nat(), (n, c, seed, seq) => {
-        const shape: Shape4 = [n, c, 7, 7];
-        expect(makePlan(shape, seed, seq)).toEqual(makePlan(shape, seed, seq));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 64 }),
+        fc.integer({ min: 1, max: 64 }),
+        fc.nat(),
+        fc.nat(),
+        (n, c, seed, seq) => {
+          const shape: Shape4 = [n, c, 7, 7];
+          expect(makePlan(shape, seed, seq)).toEqual(makePlan(shape, seed, seq));
+        },
+      ),
     );
   });
 
@@ -25,7 +31,10 @@ describe('plans', () => {
   });
 
   it('draws fire with probability cnProb', () => {
-    const fired = Array.from({ length: 2000 }, (_, seq) => makePlan([2, 2, 4, 4], 1, seq, { cnProb: 0.25 }).fires).filter(Boolean).length;
+    const fired = Array.from(
+      { length: 2000 },
+      (_, seq) => makePlan([2, 2, 4, 4], 1, seq, { cnProb: 0.25 }).fires,
+    ).filter(Boolean).length;
     expect(fired / 2000).toBeGreaterThan(0.21);
     expect(fired / 2000).toBeLessThan(0.29);
   });
@@ -51,7 +60,11 @@ describe('box sampler', () => {
   });
 
   it("area ratios follow the reference sampler's distribution (two-sample KS test)", () => {
-    for (const [h, w, beta] of [[7, 7, 1], [14, 9, 0.5], [28, 28, 2]] as const) {
+    for (const [h, w, beta] of [
+      [7, 7, 1],
+      [14, 9, 0.5],
+      [28, 28, 2],
+    ] as const) {
       const rng = new Rng(123, h * w);
       const ours = Array.from({ length: 4000 }, () => {
         const [a, b, c, d] = sampleBox(rng, h, w, { beta, bbxThres: 0.1 });
@@ -67,7 +80,14 @@ describe('box sampler', () => {
  * The reference's cn_rand_bbox written again independently of the product: its own generator
  * (mulberry32) and Beta by Johnk's algorithm, plus the 2-element rule of make_golden.py.
  */
-function referenceSample(h: number, w: number, beta: number, thres: number, count: number, seed: number): number[] {
+function referenceSample(
+  h: number,
+  w: number,
+  beta: number,
+  thres: number,
+  count: number,
+  seed: number,
+): number[] {
   let s = seed >>> 0;
   const uniform = (): number => {
     s = (s + 0x6d2b79f5) >>> 0;
@@ -91,7 +111,9 @@ function referenceSample(h: number, w: number, beta: number, thres: number, coun
     const cx = Math.floor(uniform() * h);
     const cy = Math.floor(uniform() * w);
     const clip = (v: number, hi: number): number => Math.min(Math.max(v, 0), hi);
-    const area = (clip(cx + Math.floor(cutW / 2), h) - clip(cx - Math.floor(cutW / 2), h)) * (clip(cy + Math.floor(cutH / 2), w) - clip(cy - Math.floor(cutH / 2), w));
+    const area =
+      (clip(cx + Math.floor(cutW / 2), h) - clip(cx - Math.floor(cutW / 2), h)) *
+      (clip(cy + Math.floor(cutH / 2), w) - clip(cy - Math.floor(cutH / 2), w));
     if (area / (h * w) > thres && area >= 2) out.push(area / (h * w));
   }
   return out;

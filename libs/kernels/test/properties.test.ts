@@ -14,7 +14,12 @@ import { randomBatch } from './random-batch.js';
 
 const shapeArb = fc
   // H, W >= 3: the reference sampler cannot draw a box of 2 elements on a side of 2 (see the error test).
-  .tuple(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 3, max: 9 }), fc.integer({ min: 3, max: 9 }))
+  .tuple(
+    fc.integer({ min: 1, max: 5 }),
+    fc.integer({ min: 1, max: 6 }),
+    fc.integer({ min: 3, max: 9 }),
+    fc.integer({ min: 3, max: 9 }),
+  )
   .map((s) => s as unknown as Shape4);
 const cropArb = fc.constantFrom<Crop>('neither', 'style', 'content', 'both');
 
@@ -34,7 +39,9 @@ describeEachBackend('CrossNorm properties', (ctx) => {
             const p = n * C + c;
             expect(y.mean[p]).toBeCloseTo(x.mean[q] as number, 4);
             // y = A x + B with A = s_style / s_content, so std_y = s_style up to eps's share.
-            expect(Math.abs((y.std[p] as number) - (x.std[q] as number))).toBeLessThan(1e-4 * (1 + (x.std[q] as number)));
+            expect(Math.abs((y.std[p] as number) - (x.std[q] as number))).toBeLessThan(
+              1e-4 * (1 + (x.std[q] as number)),
+            );
           }
         }
       }),
@@ -48,7 +55,10 @@ describeEachBackend('CrossNorm properties', (ctx) => {
         const batch = randomBatch(shape, seed);
         const plan = makePlan(shape, seed, 1, { crop, lam: 1, bbxThres: 0 });
         const { data } = await ctx.backend.augment(batch, { plan, selfnorm: null });
-        for (let i = 0; i < data.length; i++) expect(Math.abs((data[i] as number) - (batch.data[i] as number))).toBeLessThan(1e-5 * (1 + Math.abs(batch.data[i] as number)));
+        for (let i = 0; i < data.length; i++)
+          expect(Math.abs((data[i] as number) - (batch.data[i] as number))).toBeLessThan(
+            1e-5 * (1 + Math.abs(batch.data[i] as number)),
+          );
       }),
       { numRuns: 25 },
     );
@@ -80,22 +90,39 @@ describeEachBackend('CrossNorm properties', (ctx) => {
 describe('backends agree with each other', () => {
   it('fused and tfjs (cpu, wasm) agree on random shapes, H != W and N = 1 included', async () => {
     const fused = (await createBackend('fused')).backend;
-    const others = [(await createBackend('tfjs-cpu')).backend, (await createBackend('tfjs-wasm')).backend, (await createBackend('fused-js')).backend];
+    const others = [
+      (await createBackend('tfjs-cpu')).backend,
+      (await createBackend('tfjs-wasm')).backend,
+      (await createBackend('fused-js')).backend,
+    ];
     await fc.assert(
-      fc.asyncProperty(shapeArb, fc.nat(), cropArb, fc.boolean(), fc.constantFrom('off', 'train', 'eval'), fc.boolean(), async (shape, seed, crop, chan, sn, two) => {
-        const mode = sn === 'train' && shape[0] < 2 ? 'eval' : sn;
-        const batch = randomBatch(shape, seed);
-        const plan = makePlan(shape, seed, 2, { crop, chan, bbxThres: 0 });
-        const selfnorm = mode === 'off' ? null : { mode: mode as 'train' | 'eval', params: defaultSelfNormParams(shape[1], { seed, two }) };
-        const want = await fused.augment(batch, { plan, selfnorm });
-        for (const other of others) {
-          const got = await other.augment(batch, { plan, selfnorm });
-          for (let i = 0; i < want.data.length; i++) {
-            const e = want.data[i] as number;
-            expect(Math.abs((got.data[i] as number) - e), `${other.name} at ${i}`).toBeLessThanOrEqual(1e-4 + 1e-4 * Math.abs(e));
+      fc.asyncProperty(
+        shapeArb,
+        fc.nat(),
+        cropArb,
+        fc.boolean(),
+        fc.constantFrom('off', 'train', 'eval'),
+        fc.boolean(),
+        async (shape, seed, crop, chan, sn, two) => {
+          const mode = sn === 'train' && shape[0] < 2 ? 'eval' : sn;
+          const batch = randomBatch(shape, seed);
+          const plan = makePlan(shape, seed, 2, { crop, chan, bbxThres: 0 });
+          const selfnorm =
+            mode === 'off'
+              ? null
+              : { mode: mode as 'train' | 'eval', params: defaultSelfNormParams(shape[1], { seed, two }) };
+          const want = await fused.augment(batch, { plan, selfnorm });
+          for (const other of others) {
+            const got = await other.augment(batch, { plan, selfnorm });
+            for (let i = 0; i < want.data.length; i++) {
+              const e = want.data[i] as number;
+              expect(Math.abs((got.data[i] as number) - e), `${other.name} at ${i}`).toBeLessThanOrEqual(
+                1e-4 + 1e-4 * Math.abs(e),
+              );
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 40 },
     );
   });

@@ -1,0 +1,125 @@
+import { type BackendName, FusedBackend, type KernelBackend, makePlan, type Shape4 } from '@cnsn/kernels';
+import { Command } from 'commander';
+import {
+  addCrossNormOptions,
+  addSelfNormOptions,
+  crossNormOptionsFrom,
+  type CrossNormFlags,
+  selfNormConfigFrom,
+  type SelfNormFlags,
+} from '../augment-options.js';
+import { backendOption, openBackend } from '../backend-option.js';
+import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
+import { syntheticBatch } from '../synthetic.js';
+import { DEFAULT_TORCH_BENCH, runTorchBaseline } from '../torch-baseline.js';
+
+interface BenchFlags extends CrossNormFlags, SelfNormFlags {
+  shape: Shape4;
+  backend: BackendName;
+  iters: number;
+  warmup: number;
+  seed: number;
+  baselineTorch?: string | true;
+  torchThreads: number;
+}
+
+/** `cnsn bench kernel`: in-process kernel timing, no Redis; median over the iterations. */
+export function benchKernelCommand(): Command {
+  const cmd = new Command('kernel')
+    .description('time one backend on synthetic batches (median ms per batch, input GB/s)')
+    .option('--shape <N,C,H,W>', 'batch shape', parseShape, [64, 512, 7, 7])
+    .addOption(backendOption('fused'))
+    .option('--iters <i>', 'timed iterations', parsePositiveInt, 50)
+    .option('--warmup <w>', 'untimed iterations first', parseNonNegativeInt, 5)
+    .option('--seed <s>', 'seed of data and plans', parseNonNegativeInt, 0)
+    .option(
+      '--baseline-torch [script]',
+      `also time the paper's PyTorch code in the same minute (default ${DEFAULT_TORCH_BENCH})`,
+    )
+    .option('--torch-threads <t>', 'torch threads for the baseline', parsePositiveInt, 2);
+  addCrossNormOptions(cmd);
+  addSelfNormOptions(cmd);
+  return cmd.action(async (flags: BenchFlags) => {
+    const options = crossNormOptionsFrom(flags);
+    const shape = flags.shape;
+    const selfnorm = await selfNormConfigFrom(flags, shape[1], flags.seed);
+    const { backend } = await openBackend(flags.backend);
+    const batch = syntheticBatch(shape, flags.seed, 0);
+    const total = flags.warmup + flags.iters;
+    const plans = Array.from({ length: total }, (_, i) => makePlan(shape, flags.seed, i, options));
+    process.stderr.write(
+      `bench kernel: ${backend.description}, ${shape.join('x')}, crop ${options.crop}${options.chan ? ' + chan' : ''}, SelfNorm ${flags.selfnorm}, ${flags.iters} iterations\n`,
+    );
+
+    const times = await timeAugment(backend, batch.data, shape, plans, selfnorm, flags.warmup, 'worker');
+    const copies =
+      backend instanceof FusedBackend
+        ? await timeAugment(backend, batch.data, shape, plans, selfnorm, flags.warmup, 'copies')
+        : null;
+    const bytes = batch.data.byteLength;
+    const ms = median(times);
+    const result: Record<string, unknown> = {
+      backend: backend.name,
+      shape,
+      msPerBatch: round(ms),
+      gbPerSec: round(bytes / ms / 1e6),
+    };
+    if (copies) result.msPerBatchWithCopies = round(median(copies));
+    process.stderr.write(
+      `${backend.name}: ${ms.toFixed(3)} ms/batch (median), ${(bytes / ms / 1e6).toFixed(2)} GB/s${copies ? `; with a copy in and out: ${median(copies).toFixed(3)} ms` : ''}\n`,
+    );
+    if (flags.baselineTorch) {
+      const script = flags.baselineTorch === true ? undefined : flags.baselineTorch;
+      const torch = await runTorchBaseline(shape, flags.torchThreads, script);
+      process.stderr.write(`baseline: ${torch.line}\n`);
+      process.stderr.write(`speedup over the paper's PyTorch code: ${(torch.msPerBatch / ms).toFixed(1)}x\n`);
+      result.torchMsPerBatch = torch.msPerBatch;
+      result.speedupVsTorch = round(torch.msPerBatch / ms);
+    }
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    await backend.dispose();
+  });
+}
+
+/**
+ * 'worker': the way a worker runs the fused backend, decoding straight into its buffer and
+ * augmenting in place (the decode itself is not kernel time). 'copies': a plain Float32Array in, a
+ * separate one out. Other backends always take an input array and fill a preallocated output.
+ */
+async function timeAugment(
+  backend: KernelBackend,
+  input: Float32Array,
+  shape: Shape4,
+  plans: ReturnType<typeof makePlan>[],
+  selfnorm: Awaited<ReturnType<typeof selfNormConfigFrom>>,
+  warmup: number,
+  mode: 'worker' | 'copies',
+): Promise<number[]> {
+  const times: number[] = [];
+  const out = new Float32Array(input.length);
+  for (let i = 0; i < plans.length; i++) {
+    const plan = plans[i] as (typeof plans)[number];
+    let data: Float32Array = input;
+    let target: Float32Array = out;
+    if (backend instanceof FusedBackend && mode === 'worker') {
+      data = backend.borrow(shape);
+      data.set(input);
+      target = data;
+    }
+    const t0 = performance.now();
+    await backend.augment({ data, shape }, { plan, selfnorm }, target);
+    const dt = performance.now() - t0;
+    if (i >= warmup) times.push(dt);
+  }
+  return times;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,4 @@
+// Support for the tests in test/: paths, running the apps as processes, Redis servers of their own.
+export { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './paths.js';
+export { runApp, runCnsn } from './run-cli.js';
+export type { CliResult } from './run-cli.js';
