@@ -1,1 +1,12 @@
-export {};
+// Public API of @cnsn/protocol: what travels between driver, Redis and workers, and its checks.
+export { ProtocolError } from './errors.js';
+export { parseBatchJobData } from './job-data.js';
+export type { BatchJobData, BatchStatus, FailureRecord, ResultMeta } from './job-data.js';
+export { DEFAULT_PREFIX, DEFAULT_QUEUE, jobId, Keyspace, RUN_ID_PATTERN } from './keys.js';
+export { formatNpy, parseNpy } from './npy.js';
+export type { NpyArray } from './npy.js';
+export { canonicalJson, contentHash } from './params-hash.js';
+export { ON_ERROR, parseRunSpec } from './run-spec.js';
+export type { OnError, RunSpec } from './run-spec.js';
+export { decodeTensorBlob, DEFAULT_MAX_BLOB_BYTES, encodeTensorBlob } from './tensor-blob.js';
+export type { TensorBlob } from './tensor-blob.js';

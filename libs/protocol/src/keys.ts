@@ -1,0 +1,80 @@
+/**
+ * Every Redis key of the pipeline, under one prefix with a hash tag (`{cnsn}` by default) so that
+ * the whole keyspace maps to one Redis Cluster slot and multi-key commands stay legal.
+ */
+export class Keyspace {
+  /** The prefix as given, e.g. `{cnsn}`; BullMQ's queue keys use it too. */
+  readonly prefix: string;
+
+  constructor(prefix = DEFAULT_PREFIX) {
+    if (
+      !/^\{[A-Za-z0-9_.-]+\}$/.test(prefix) &&
+      !/^[A-Za-z0-9_.-]*\{[A-Za-z0-9_.-]+\}[A-Za-z0-9_.:-]*$/.test(prefix)
+    ) {
+      throw new Error(
+        `prefix must contain a hash tag such as {cnsn} (letters, digits, _ . -), got "${prefix}"`,
+      );
+    }
+    this.prefix = prefix;
+  }
+
+  /** Set of the runs that are open. */
+  runs(): string {
+    return `${this.prefix}:runs`;
+  }
+  /** Hash: a run's spec and counters. */
+  run(run: string): string {
+    return `${this.prefix}:run:${run}`;
+  }
+  /** A batch's input blob. */
+  input(run: string, seq: number): string {
+    return `${this.prefix}:run:${run}:in:${seq}`;
+  }
+  /** A batch's result blob. */
+  output(run: string, seq: number): string {
+    return `${this.prefix}:run:${run}:out:${seq}`;
+  }
+  /** A failed batch's reason (JSON). */
+  failure(run: string, seq: number): string {
+    return `${this.prefix}:run:${run}:err:${seq}`;
+  }
+  /** List of wake-ups for the run's collector (the truth is in the output keys). */
+  ready(run: string): string {
+    return `${this.prefix}:run:${run}:ready`;
+  }
+  /** Sorted set of batch completion times (score ms) for throughput figures; trimmed as it goes. */
+  timeline(run: string): string {
+    return `${this.prefix}:run:${run}:timeline`;
+  }
+  /** SelfNorm parameters, content-addressed. */
+  params(hash: string): string {
+    return `${this.prefix}:params:${hash}`;
+  }
+  /** Set of the runs that use a parameter object (deleted with the last one). */
+  paramsUsers(hash: string): string {
+    return `${this.prefix}:params:${hash}:runs`;
+  }
+  /** Sorted set of workers by last heartbeat (score ms). */
+  workers(): string {
+    return `${this.prefix}:workers`;
+  }
+  /** Hash: one worker's host, pid, backend and counters; expires without heartbeats. */
+  worker(id: string): string {
+    return `${this.prefix}:worker:${id}`;
+  }
+  /** Every key of a run's batches and bookkeeping, for SCAN-based cleanup. */
+  runPattern(run: string): string {
+    return `${this.prefix}:run:${run}*`;
+  }
+}
+
+export const DEFAULT_PREFIX = '{cnsn}';
+export const DEFAULT_QUEUE = 'augment';
+
+/** Run ids are path- and key-safe: letters, digits, `_` and `-`, 1 to 64 characters. */
+export const RUN_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** BullMQ job id of a batch: deterministic, so enqueueing a batch twice is a no-op. */
+export function jobId(run: string, seq: number): string {
+  return `${run}.${seq}`;
+}

@@ -1,0 +1,135 @@
+import { Packr, Unpackr } from 'msgpackr';
+import { z } from 'zod';
+import { ProtocolError } from './errors.js';
+
+/**
+ * The one tensor encoding of the project, in Redis and nowhere else: a msgpack array
+ * `[header, bin32]` where header is `{ v: 1, dtype: 'float32', shape, meta?, pad? }` and bin32 the raw
+ * little-endian float32 bytes. `pad` aligns the data to 4 bytes, so decoding gives a Float32Array
+ * view on the fetched buffer (no copy); `meta` carries small JSON (a result's plan, statistics).
+ */
+export interface TensorBlob<M = unknown> {
+  shape: number[];
+  data: Float32Array;
+  meta?: M;
+}
+
+/** Largest blob accepted by default (a batch of 64x2048x14x14 float32 is 103 MB). */
+export const DEFAULT_MAX_BLOB_BYTES = 256 * 1024 * 1024;
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+// Decoding is data, never code: no records, no structured clone, plain objects only.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+const headerSchema = z
+  .object({
+    v: z.literal(1),
+    dtype: z.literal('float32'),
+    shape: z
+      .array(
+        z
+          .number()
+          .int()
+          .positive()
+          .max(2 ** 31),
+      )
+      .min(1)
+      .max(8),
+    meta: z.unknown().optional(),
+    pad: z.string().max(4).optional(),
+  })
+  .strict();
+
+/** Encodes a tensor into one Buffer: a small header, then the float32 bytes (one copy). */
+export function encodeTensorBlob(blob: TensorBlob): Buffer {
+  const { shape, data, meta } = blob;
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length)
+    throw new ProtocolError(
+      'encode',
+      `shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`,
+    );
+  let header: Buffer = Buffer.alloc(0);
+  // A pad field adds 5 + n bytes for n >= 1: n in 0..4 reaches every residue mod 4.
+  for (let pad = 0; pad <= 4; pad++) {
+    header = packr.pack({
+      v: 1,
+      dtype: 'float32',
+      shape,
+      ...(meta === undefined ? {} : { meta }),
+      ...(pad ? { pad: ' '.repeat(pad) } : {}),
+    });
+    if ((1 + header.length + 5) % 4 === 0) break;
+  }
+  const prefix = Buffer.allocUnsafe(1 + header.length + 5);
+  prefix[0] = 0x92;
+  header.copy(prefix, 1);
+  prefix[1 + header.length] = 0xc6;
+  prefix.writeUInt32BE(data.byteLength, 2 + header.length);
+  return Buffer.concat([prefix, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+}
+
+/**
+ * Decodes and checks a blob: bounded size, exactly the layout above, data length matching the
+ * shape. Anything else is a {@link ProtocolError} naming `source` and what is wrong.
+ */
+export function decodeTensorBlob<M = unknown>(
+  bytes: Buffer,
+  source: string,
+  maxBytes = DEFAULT_MAX_BLOB_BYTES,
+): TensorBlob<M> {
+  if (bytes.length > maxBytes)
+    throw new ProtocolError(source, `blob of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
+  if (bytes.length < 8 || bytes[0] !== 0x92)
+    throw new ProtocolError(source, 'not a cnsn tensor blob (bad leading byte or too short)');
+  // The header is a plain msgpack map: refuse msgpackr records and extensions before decoding.
+  const first = bytes[1] as number;
+  if (!((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf)) {
+    throw new ProtocolError(source, 'not a cnsn tensor blob (the header is not a plain map)');
+  }
+  let decoded: unknown;
+  try {
+    decoded = unpackr.unpack(bytes);
+  } catch (err) {
+    throw new ProtocolError(source, `corrupt tensor blob (${(err as Error).message.split('\n')[0]})`);
+  }
+  if (!Array.isArray(decoded) || decoded.length !== 2)
+    throw new ProtocolError(source, 'not a cnsn tensor blob ([header, data] expected)');
+  const parsed = headerSchema.safeParse(decoded[0]);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ProtocolError(
+      source,
+      `bad tensor header: ${issue?.path.join('.') || 'header'}: ${issue?.message ?? 'invalid'}`,
+    );
+  }
+  const raw = decoded[1];
+  if (!(raw instanceof Uint8Array)) throw new ProtocolError(source, 'tensor data is not binary');
+  const { shape, meta } = parsed.data;
+  if (meta !== undefined && !isPlainJson(meta, 0))
+    throw new ProtocolError(source, 'tensor meta holds something other than plain JSON values');
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (raw.byteLength !== count * 4) {
+    throw new ProtocolError(
+      source,
+      `shape [${shape.join(', ')}] needs ${count * 4} bytes of float32, the blob holds ${raw.byteLength}`,
+    );
+  }
+  const data =
+    raw.byteOffset % 4 === 0
+      ? new Float32Array(raw.buffer, raw.byteOffset, count)
+      : new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return { shape, data, ...(meta === undefined ? {} : { meta: meta as M }) };
+}
+
+/** Only null, booleans, finite numbers, strings, arrays and plain objects, nested at most 16 deep. */
+function isPlainJson(value: unknown, depth: number): boolean {
+  if (depth > 16) return false;
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => isPlainJson(v, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value as Record<string, unknown>).every((v) => isPlainJson(v, depth + 1));
+  }
+  return false;
+}
