@@ -7,8 +7,9 @@ const depConstraints = [
   { sourceTag: 'type:kernels', onlyDependOnLibsWithTags: [] },
   { sourceTag: 'type:protocol', onlyDependOnLibsWithTags: ['type:kernels'] },
   { sourceTag: 'type:pipeline', onlyDependOnLibsWithTags: ['type:protocol'] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels'] },
-  { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels'] },
+  { sourceTag: 'type:infra', onlyDependOnLibsWithTags: [] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels', 'type:infra'] },
+  { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels', 'type:infra'] },
 ];
 
 export default [

@@ -9,6 +9,7 @@ export default defineConfig({
       '@cnsn/kernels': lib('kernels'),
       '@cnsn/protocol': lib('protocol'),
       '@cnsn/pipeline': lib('pipeline'),
+      '@cnsn/infra': fileURLToPath(new URL('./infra/src/index.ts', import.meta.url)),
     },
   },
   test: {

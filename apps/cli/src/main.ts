@@ -5,6 +5,7 @@ import { CliError } from './cli-error.js';
 import { benchKernelCommand } from './commands/bench-kernel.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
 import { planCommand } from './commands/plan.js';
+import { runCommand } from './commands/run.js';
 
 const program = new Command('cnsn')
   .description('CrossNorm/SelfNorm augmentation as a distributed pipeline over Redis')
@@ -13,6 +14,7 @@ const program = new Command('cnsn')
 
 program.addCommand(goldenCheckCommand());
 program.addCommand(planCommand());
+program.addCommand(runCommand());
 program.addCommand(new Command('bench').description('benchmarks').addCommand(benchKernelCommand()));
 
 try {

@@ -42,6 +42,14 @@ export class FusedBackend implements KernelBackend {
   }
 
   async augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult> {
+    return this.augmentSync(batch, request, out);
+  }
+
+  /**
+   * `augment` without the promise: the result is in `out` when it returns, so a caller using a
+   * borrowed buffer can copy it out before anything else runs.
+   */
+  augmentSync(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): AugmentResult {
     // The non-finite scan is free here: a NaN or Inf input makes its plane's sums non-finite.
     validateRequest(batch, request, { scanFinite: false });
     const target = checkOut(out, batch.data.length);

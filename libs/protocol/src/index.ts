@@ -6,6 +6,8 @@ export { DEFAULT_PREFIX, DEFAULT_QUEUE, jobId, Keyspace, RUN_ID_PATTERN } from '
 export { formatNpy, parseNpy } from './npy.js';
 export type { NpyArray } from './npy.js';
 export { canonicalJson, contentHash } from './params-hash.js';
+export { buildRunSpec } from './run-options.js';
+export type { BuiltRunSpec, RunRequest } from './run-options.js';
 export { ON_ERROR, parseRunSpec } from './run-spec.js';
 export type { OnError, RunSpec } from './run-spec.js';
 export { decodeTensorBlob, DEFAULT_MAX_BLOB_BYTES, encodeTensorBlob } from './tensor-blob.js';

@@ -44,7 +44,6 @@ export interface ResultMeta {
   selfnormStats: unknown;
   backend: string;
   worker: string;
-  kernelMs: number;
 }
 
 /** The record of a batch that failed for good (stored as JSON under the failure key). */

@@ -1,0 +1,189 @@
+import { type BackendName, type Shape4 } from '@cnsn/kernels';
+import { BatchFailedError, Pipeline, type PipelineRun } from '@cnsn/pipeline';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, ON_ERROR, type OnError } from '@cnsn/protocol';
+import cliProgress from 'cli-progress';
+import { Command, Option } from 'commander';
+import { addCrossNormOptions, addSelfNormOptions, crossNormOptionsFrom, type CrossNormFlags, selfNormConfigFrom, type SelfNormFlags } from '../augment-options.js';
+import { backendOption } from '../backend-option.js';
+import { type BatchSource, npySource, syntheticSource } from '../batch-source.js';
+import { CliError } from '../cli-error.js';
+import { OutputDigest } from '../digest.js';
+import { LocalWorkers } from '../local-workers.js';
+import { NpyWriter } from '../npy-writer.js';
+import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
+import { resolveRedis } from '../redis-target.js';
+
+export interface RunFlags extends CrossNormFlags, SelfNormFlags {
+  synthetic?: boolean;
+  batches?: number;
+  shape?: Shape4;
+  input?: string[];
+  out?: string;
+  seed: number;
+  runId?: string;
+  resume?: boolean;
+  workersLocal?: number;
+  backend: BackendName;
+  onError: OnError;
+  maxInFlight?: number;
+  allowNonFinite?: boolean;
+  redis?: string;
+  prefix: string;
+  queue: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+export interface RunSummary {
+  run: string;
+  batches: number;
+  delivered: number;
+  failed: number;
+  seconds: number;
+  gbPerSec: number;
+  digest: string;
+}
+
+/** `cnsn run`: producer plus ordered collector in one process (CLI.md). */
+export function runCommand(): Command {
+  const cmd = new Command('run').description('enqueue batches, have workers augment them, collect the results in order');
+  addRunOptions(cmd);
+  return cmd.action(async (flags: RunFlags) => {
+    const summary = await executeRun(flags);
+    printSummary(summary, flags.json ?? false);
+  });
+}
+
+export function addRunOptions(cmd: Command): Command {
+  cmd
+    .option('--synthetic', 'deterministic synthetic batches (from --seed)')
+    .option('--batches <k>', 'number of synthetic batches', parsePositiveInt)
+    .option('--shape <N,C,H,W>', 'shape of synthetic batches', parseShape)
+    .option('--input <files...>', 'NCHW float32 .npy files, one batch each, in order')
+    .option('--out <dir>', 'write each result, in order, as .npy')
+    .option('--seed <s>', 'run seed (data and plans)', parseNonNegativeInt, 0)
+    .option('--run-id <id>', 'run id (default random)')
+    .option('--resume', 'continue run --run-id from its first batch not yet delivered')
+    .option('--workers-local <n>', 'local worker processes for this run (default 2 with a private Redis, else 0)', parseNonNegativeInt)
+    .addOption(backendOption('auto', 'backend of the local workers'))
+    .addOption(new Option('--on-error <policy>', 'what a failed batch does to the run').choices(ON_ERROR).default('fail'))
+    .option('--max-in-flight <n>', 'batches enqueued and not yet delivered, at most', parsePositiveInt)
+    .option('--allow-non-finite', 'let NaN/Inf batches through instead of failing them')
+    .option('--redis <url>', 'Redis URL (default REDIS_URL, else a private redis-server)')
+    .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
+    .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
+    .option('--json', 'last line of stdout: the summary as JSON')
+    .option('--no-progress', 'no progress bar');
+  addCrossNormOptions(cmd);
+  addSelfNormOptions(cmd);
+  return cmd;
+}
+
+function sourceOf(flags: RunFlags): BatchSource {
+  if (flags.synthetic && flags.input) throw new CliError('give either --synthetic or --input, not both');
+  if (flags.input) return npySource(flags.input);
+  if (!flags.synthetic) throw new CliError('no batches: give --synthetic --batches K --shape N,C,H,W, or --input FILE.npy ...');
+  if (!flags.batches || !flags.shape) throw new CliError('--synthetic needs --batches K and --shape N,C,H,W');
+  return syntheticSource(flags.shape, flags.batches, flags.seed);
+}
+
+/** Runs the whole job; throws CliError (with the exit status) when it cannot do all it was asked. */
+export async function executeRun(flags: RunFlags): Promise<RunSummary> {
+  const crossnorm = crossNormOptionsFrom(flags);
+  if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
+  const source = sourceOf(flags);
+  const first = await source.load(0);
+  const selfnorm = await selfNormConfigFrom(flags, first.shape[1], flags.seed);
+  const redis = await resolveRedis(flags.redis);
+  const workerCount = flags.workersLocal ?? (redis.local ? 2 : 0);
+  let pipeline: Pipeline | null = null;
+  let workers: LocalWorkers | null = null;
+  let run: PipelineRun | null = null;
+  const bar = flags.progress === false ? null : new cliProgress.SingleBar({ stream: process.stderr, format: ' {bar} {value}/{total} batches | {rate} | ETA {eta}s', hideCursor: true }, cliProgress.Presets.shades_classic);
+  try {
+    pipeline = await Pipeline.connect({ redis: redis.url, prefix: flags.prefix, queue: flags.queue });
+    if (workerCount > 0) {
+      workers = LocalWorkers.start({ count: workerCount, redisUrl: redis.url, backend: flags.backend, prefix: flags.prefix, queue: flags.queue, tag: String(process.pid) });
+      await workers.ready(pipeline);
+    }
+    run = await pipeline.openRun({
+      ...(flags.runId ? { runId: flags.runId } : {}),
+      resume: flags.resume ?? false,
+      seed: flags.seed,
+      crossnorm,
+      selfnorm,
+      onError: flags.onError,
+      allowNonFinite: flags.allowNonFinite ?? false,
+      ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
+    });
+    const activeRun = run;
+    const from = run.nextSeq;
+    if (from > source.count) throw new CliError(`run ${run.id} has delivered ${from} batches; this input has only ${source.count}`);
+    process.stderr.write(`run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n`);
+    const writer = flags.out ? await NpyWriter.open(flags.out) : null;
+    const digest = new OutputDigest();
+    bar?.start(source.count, from, { rate: '' });
+    let inputBytes = 0;
+    let failed = 0;
+    let delivered = 0;
+    const t0 = performance.now();
+    let tLast = t0;
+    const producing = (async () => {
+      for (let seq = from; seq < source.count; seq++) {
+        const batch = seq === 0 ? first : await source.load(seq);
+        inputBytes += batch.data.byteLength;
+        await activeRun.enqueue(batch.data, batch.shape);
+      }
+      await activeRun.end();
+    })();
+    producing.catch(() => undefined);
+    activeRun.on('skipped', (seq, reason) => {
+      failed++;
+      process.stderr.write(`\nskipped batch ${seq}: ${reason}\n`);
+      bar?.increment();
+    });
+    activeRun.on('passthrough', (seq, reason) => {
+      failed++;
+      process.stderr.write(`\nbatch ${seq} delivered unaugmented (passthrough): ${reason}\n`);
+    });
+    try {
+      for await (const batch of activeRun.results()) {
+        digest.update(batch.data);
+        await writer?.write(source.name(batch.seq), batch.shape, batch.data);
+        delivered++;
+        tLast = performance.now();
+        const seconds = (tLast - t0 - digest.ms) / 1000;
+        bar?.increment({ rate: `${((inputBytes / Math.max(seconds, 1e-9)) * 1e-9).toFixed(2)} GB/s` });
+      }
+      await producing;
+    } catch (err) {
+      if (err instanceof BatchFailedError) throw new CliError(err.message, 1);
+      throw err;
+    }
+    bar?.stop();
+    const seconds = Math.max((tLast - t0 - digest.ms) / 1000, 1e-9);
+    if (activeRun.skipped.length) process.stderr.write(`skipped batches: ${activeRun.skipped.map((s) => s.seq).join(', ')}\n`);
+    return { run: activeRun.id, batches: source.count, delivered: delivered + (from > 0 ? from : 0), failed, seconds: round(seconds, 3), gbPerSec: round(inputBytes / seconds / 1e9, 4), digest: digest.hex() };
+  } finally {
+    bar?.stop();
+    await run?.close().catch(() => undefined);
+    await workers?.stop();
+    await pipeline?.close().catch(() => undefined);
+    await redis.dispose();
+  }
+}
+
+export function printSummary(s: RunSummary, json: boolean): void {
+  const human = `run ${s.run}: ${s.delivered}/${s.batches} batches delivered in order, ${s.failed} failed, ${s.seconds.toFixed(2)} s, ${s.gbPerSec.toFixed(3)} GB/s\ndigest ${s.digest}\n`;
+  if (json) {
+    process.stderr.write(human);
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+  } else {
+    process.stdout.write(human);
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

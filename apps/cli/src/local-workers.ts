@@ -1,0 +1,64 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { listWorkers, type Pipeline } from '@cnsn/pipeline';
+
+const WORKER_ENTRY = fileURLToPath(new URL('../../worker/src/main.ts', import.meta.url));
+
+export interface LocalWorkerOptions {
+  count: number;
+  redisUrl: string;
+  backend: string;
+  prefix: string;
+  queue: string;
+  /** Tag of the worker ids, e.g. the run id. */
+  tag: string;
+}
+
+/** Worker processes on this machine, as `npm run worker` would start them; their warnings go to stderr. */
+export class LocalWorkers {
+  private readonly children: ChildProcess[] = [];
+  readonly ids: string[] = [];
+
+  static start(options: LocalWorkerOptions): LocalWorkers {
+    const workers = new LocalWorkers();
+    for (let i = 0; i < options.count; i++) {
+      const id = `local-${options.tag}-${i}`;
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', WORKER_ENTRY, '--redis', options.redisUrl, '--backend', options.backend, '--prefix', options.prefix, '--queue', options.queue, '--id', id, '--log-level', 'warn'],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      workers.children.push(child);
+      workers.ids.push(id);
+    }
+    return workers;
+  }
+
+  /** Waits until every local worker has sent a heartbeat (its backend is loaded), so timing starts warm. */
+  async ready(pipeline: Pipeline, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const live = new Set((await listWorkers(pipeline.redis, pipeline.keys)).map((w) => w.id));
+      if (this.ids.every((id) => live.has(id))) return;
+      const dead = this.children.find((c) => c.exitCode !== null);
+      if (dead) throw new Error(`a local worker exited with status ${dead.exitCode} before it was ready`);
+      if (Date.now() > deadline) throw new Error(`local workers not ready within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** SIGTERM, and wait for each to finish what it holds and exit. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+          }),
+      ),
+    );
+  }
+}

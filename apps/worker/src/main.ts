@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// npm run worker: a long-running augmentation worker for GPU or CPU nodes.
+import { hostname } from 'node:os';
+import { BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
+import { connectRedis, redactUrl, WorkerRuntime } from '@cnsn/pipeline';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { AugmentProcessor } from './augment-processor.js';
+
+interface WorkerFlags {
+  redis?: string;
+  backend: BackendName;
+  concurrency: number;
+  queue: string;
+  prefix: string;
+  id?: string;
+  logLevel: string;
+}
+
+const program = new Command('worker')
+  .description('take augmentation batches from Redis, apply CrossNorm and SelfNorm, store the results')
+  .option('--redis <url>', 'Redis URL (redis:// or rediss://); default REDIS_URL')
+  .addOption(new Option('--backend <name>', 'kernel backend').choices(BACKEND_NAMES).default('auto'))
+  .option('--concurrency <n>', 'batches processed at once', positiveInt, 1)
+  .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
+  .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
+  .option('--id <id>', 'worker id (default host-pid)')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .action(async (flags: WorkerFlags) => {
+    const logger = pino({ level: flags.logLevel, base: { worker: flags.id ?? `${hostname()}-${process.pid}` } }, pino.destination(2));
+    const url = flags.redis ?? process.env.REDIS_URL;
+    if (!url) {
+      logger.error({}, 'no Redis: pass --redis URL or set REDIS_URL (e.g. redis://queue-host:6379)');
+      process.exitCode = 2;
+      return;
+    }
+    let created;
+    try {
+      created = await createBackend(flags.backend);
+    } catch (err) {
+      logger.error({ backend: flags.backend }, (err as Error).message);
+      process.exitCode = 1;
+      return;
+    }
+    logger.info({ backend: created.backend.name, detail: created.backend.description }, `backend ${created.backend.name}: ${created.reason}`);
+    let redis;
+    try {
+      redis = await connectRedis({ url }, `cnsn-worker-${process.pid}`);
+    } catch (err) {
+      logger.error({}, (err as Error).message);
+      process.exitCode = 1;
+      return;
+    }
+    logger.info({ redis: redactUrl(url) }, 'connected to Redis');
+    const runtime = new WorkerRuntime({
+      redis,
+      processor: new AugmentProcessor(created),
+      prefix: flags.prefix,
+      queue: flags.queue,
+      concurrency: flags.concurrency,
+      logger,
+      ...(flags.id ? { id: flags.id } : {}),
+    });
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'signal received');
+      void runtime
+        .stop()
+        .then(() => {
+          redis.disconnect();
+          process.exitCode = 0;
+        })
+        .catch((err: Error) => {
+          logger.error({ err: err.message }, 'shutdown failed');
+          process.exit(1);
+        });
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    await runtime.start();
+  });
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,123 @@
+import { decodeTensorBlob, type FailureRecord, type Keyspace, type ResultMeta, type RunSpec } from '@cnsn/protocol';
+import type { Redis } from 'ioredis';
+import { BatchFailedError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** One batch handed to the driver, in order. */
+export interface DeliveredBatch {
+  seq: number;
+  shape: number[];
+  data: Float32Array;
+  /** `ok`: augmented; `passthrough`: it failed and the run's policy delivers it unaugmented. */
+  status: 'ok' | 'passthrough';
+  /** The CrossNorm plan that was applied (null for passthrough). */
+  plan: unknown;
+  /** SelfNorm train mode: the BatchNorm batch statistics per gate. */
+  selfnormStats: unknown;
+  /** Why a passthrough batch failed. */
+  reason?: string;
+  /** Worker and backend that produced it. */
+  worker?: string;
+  backend?: string;
+}
+
+type Taken =
+  | { kind: 'result'; batch: DeliveredBatch }
+  | { kind: 'skipped'; seq: number; reason: string }
+  | { kind: 'pending' };
+
+/**
+ * Takes results back strictly in batch order. The results wait in Redis (the reorder buffer lives
+ * there, bounded by the producer's window); the collector holds only the batch it is handing over.
+ * It blocks on a wake-up list the workers push to, and always re-checks the keys themselves, so a
+ * lost wake-up (or a Redis restart) costs a timeout, never a batch.
+ */
+export class Collector {
+  constructor(
+    private readonly redis: Redis,
+    private readonly blocking: Redis,
+    private readonly keys: Keyspace,
+    private readonly spec: RunSpec,
+    private readonly maxBlobBytes: number,
+    private readonly logger: Logger,
+    private readonly wakeTimeoutSec = 5,
+  ) {}
+
+  /**
+   * Batch `seq` once it is there: the result, or a failure handled by the run's policy (skip:
+   * reported as such; passthrough: the input, unaugmented; fail: throws {@link BatchFailedError}).
+   */
+  async take(seq: number, stop: () => boolean): Promise<Taken> {
+    for (;;) {
+      const taken = await this.tryTake(seq);
+      if (taken.kind !== 'pending' || stop()) return taken;
+      const woke = await this.blocking.blpop(this.keys.ready(this.spec.run), this.wakeTimeoutSec);
+      if (woke) await this.redis.del(this.keys.ready(this.spec.run));
+    }
+  }
+
+  /** Delivered (or skipped): advance the cursor and delete the batch's keys, in one transaction. */
+  async advance(seq: number, skipped: boolean): Promise<void> {
+    const run = this.spec.run;
+    const tx = this.redis
+      .multi()
+      .hset(this.keys.run(run), 'delivered', seq + 1)
+      .unlink(this.keys.output(run, seq), this.keys.failure(run, seq), this.keys.input(run, seq));
+    if (skipped) tx.hincrby(this.keys.run(run), 'skipped', 1);
+    await tx.exec();
+  }
+
+  private async tryTake(seq: number): Promise<Taken> {
+    const run = this.spec.run;
+    const outKey = this.keys.output(run, seq);
+    const out = await this.redis.getBuffer(outKey);
+    if (out) {
+      const blob = decodeTensorBlob<ResultMeta>(out, `blob ${outKey}`, this.maxBlobBytes);
+      const meta = blob.meta;
+      return {
+        kind: 'result',
+        batch: {
+          seq,
+          shape: blob.shape,
+          data: blob.data,
+          status: 'ok',
+          plan: meta?.plan ?? null,
+          selfnormStats: meta?.selfnormStats ?? null,
+          ...(meta?.worker ? { worker: meta.worker } : {}),
+          ...(meta?.backend ? { backend: meta.backend } : {}),
+        },
+      };
+    }
+    const errText = await this.redis.get(this.keys.failure(run, seq));
+    if (errText === null) return { kind: 'pending' };
+    const failure = parseFailure(errText, seq);
+    if (this.spec.onError === 'skip') {
+      this.logger.warn({ run, seq, reason: failure.reason }, 'batch skipped');
+      return { kind: 'skipped', seq, reason: failure.reason };
+    }
+    if (this.spec.onError === 'passthrough') {
+      const inKey = this.keys.input(run, seq);
+      const input = await this.redis.getBuffer(inKey);
+      let blob;
+      try {
+        if (!input) throw new Error('the input blob is gone');
+        blob = decodeTensorBlob(input, `blob ${inKey}`, this.maxBlobBytes);
+      } catch (err) {
+        throw new BatchFailedError(run, seq, `${failure.reason}; and it cannot pass through unaugmented: ${(err as Error).message}`);
+      }
+      this.logger.warn({ run, seq, reason: failure.reason }, 'batch passed through unaugmented');
+      return { kind: 'result', batch: { seq, shape: blob.shape, data: blob.data, status: 'passthrough', plan: null, selfnormStats: null, reason: failure.reason } };
+    }
+    throw new BatchFailedError(run, seq, failure.reason);
+  }
+}
+
+function parseFailure(text: string, seq: number): FailureRecord {
+  try {
+    const f = JSON.parse(text) as FailureRecord;
+    if (typeof f.reason === 'string') return f;
+  } catch {
+    // fall through
+  }
+  return { seq, reason: `unreadable failure record: ${text.slice(0, 200)}`, worker: 'unknown', at: 0 };
+}

@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import { buildRunSpec, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PREFIX, DEFAULT_QUEUE, Keyspace, type RunRequest } from '@cnsn/protocol';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { childLogger, type Logger, silentLogger } from './logger.js';
+import { PipelineRun } from './pipeline-run.js';
+import { Producer } from './producer.js';
+import { checkRedisConfig, connectRedis, type RedisTarget } from './redis-connection.js';
+import { RunStore } from './run-store.js';
+import { type PipelineStatus, readStatus } from './status.js';
+import { listWorkers } from './worker-registry.js';
+
+export interface PipelineOptions {
+  /** Redis URL (redis:// or rediss://) or target, or a connected client. */
+  redis: string | RedisTarget | Redis;
+  /** Key prefix with a hash tag. @defaultValue '{cnsn}' */
+  prefix?: string;
+  /** BullMQ queue name. @defaultValue 'augment' */
+  queue?: string;
+  /** @defaultValue a silent logger */
+  logger?: Logger;
+  /** Largest blob read back. @defaultValue 256 MiB */
+  maxBlobBytes?: number;
+}
+
+/** Options of one run, on top of what its spec holds (see RunRequest). */
+export interface OpenRunOptions extends RunRequest {
+  /** Continue run `runId` from its first batch not yet delivered. @defaultValue false */
+  resume?: boolean;
+  /** Batches enqueued and not yet delivered, at most. @defaultValue 2 x the live workers' slots, at least 4, at most 64 */
+  maxInFlight?: number;
+  /** Larger batches are refused at enqueue. @defaultValue 256 MiB */
+  maxBatchBytes?: number;
+  /** How long an enqueue waits for Redis memory. @defaultValue 600000 */
+  oomWaitMs?: number;
+  /** Remove a finished run from Redis on close. @defaultValue true */
+  removeOnClose?: boolean;
+}
+
+/**
+ * The driver's side of the pipeline: opens runs on a shared worker pool, reports status. Redis
+ * restarts are survived: clients reconnect, and each open run re-enqueues what Redis lost.
+ */
+export class Pipeline {
+  readonly keys: Keyspace;
+  readonly queue: Queue;
+  readonly redis: Redis;
+  private readonly store: RunStore;
+  private readonly logger: Logger;
+  private readonly maxBlobBytes: number;
+  private readonly runs = new Set<PipelineRun>();
+  private readonly ownsRedis: boolean;
+  private sawDisconnect = false;
+
+  private constructor(redis: Redis, ownsRedis: boolean, options: PipelineOptions) {
+    this.redis = redis;
+    this.ownsRedis = ownsRedis;
+    this.keys = new Keyspace(options.prefix ?? DEFAULT_PREFIX);
+    this.logger = options.logger ?? silentLogger;
+    this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
+    this.queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redis, prefix: this.keys.prefix });
+    this.queue.on('error', (err) => this.logger.warn({ err: err.message }, 'queue connection error (retrying)'));
+    this.store = new RunStore(redis, this.keys);
+    redis.on('close', () => (this.sawDisconnect = true));
+    redis.on('ready', () => {
+      if (!this.sawDisconnect) return;
+      this.sawDisconnect = false;
+      this.logger.warn({}, 'Redis is back; checking the batches in flight');
+      for (const run of this.runs) void run.reassert().catch((err: Error) => this.logger.error({ run: run.id, err: err.message }, 're-enqueue failed'));
+    });
+  }
+
+  /** Connects (or adopts a client) and checks Redis's eviction policy. */
+  static async connect(options: PipelineOptions): Promise<Pipeline> {
+    const given = options.redis;
+    const owns = typeof given === 'string' || !('status' in given);
+    const redis = owns ? await connectRedis(typeof given === 'string' ? { url: given } : (given as RedisTarget), 'cnsn-driver') : (given as Redis);
+    const pipeline = new Pipeline(redis, owns, options);
+    await checkRedisConfig(redis, pipeline.logger);
+    return pipeline;
+  }
+
+  /** Opens a run (or resumes one with `resume: true` and its `runId`). */
+  async openRun(options: OpenRunOptions = {}): Promise<PipelineRun> {
+    const runId = options.runId ?? `run-${randomBytes(6).toString('hex')}`;
+    const logger = childLogger(this.logger, { run: runId });
+    let spec;
+    let cursor = 0;
+    let previouslyEnqueued = 0;
+    if (options.resume) {
+      spec = await this.store.spec(runId);
+      const counters = await this.store.counters(runId);
+      if (!spec || !counters) throw new Error(`run ${runId}: nothing to resume (no such run in Redis)`);
+      cursor = counters.delivered;
+      previouslyEnqueued = counters.enqueued;
+      await this.redis.hset(this.keys.run(runId), { state: 'open', total: -1 });
+      logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
+    } else {
+      const built = buildRunSpec(options, runId);
+      spec = built.spec;
+      if (!(await this.store.create(spec, built.paramsJson))) throw new Error(`run ${runId} exists already; pass resume to continue it`);
+    }
+    const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
+    if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
+    const producer = new Producer(
+      this.redis,
+      this.queue,
+      this.keys,
+      spec,
+      { maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BLOB_BYTES, oomWaitMs: options.oomWaitMs ?? 600_000 },
+      logger,
+    );
+    const blocking = this.redis.duplicate({ connectionName: `cnsn-collector-${runId}` });
+    blocking.on('error', () => undefined); // reconnects by itself; the collector re-checks keys
+    const run = new PipelineRun({
+      spec,
+      keys: this.keys,
+      redis: this.redis,
+      blocking,
+      store: this.store,
+      producer,
+      maxInFlight,
+      maxBlobBytes: this.maxBlobBytes,
+      cursor,
+      previouslyEnqueued,
+      removeOnClose: options.removeOnClose ?? true,
+      logger,
+    });
+    this.runs.add(run);
+    const close = run.close.bind(run);
+    run.close = async () => {
+      this.runs.delete(run);
+      await close();
+    };
+    return run;
+  }
+
+  async status(): Promise<PipelineStatus> {
+    return readStatus(this.redis, this.queue, this.keys, this.store);
+  }
+
+  /** Closes open runs (they stay resumable unless finished) and the connections this object made. */
+  async close(): Promise<void> {
+    for (const run of [...this.runs]) await run.close();
+    await this.queue.close();
+    if (this.ownsRedis) this.redis.disconnect();
+  }
+
+  private async defaultWindow(): Promise<number> {
+    const workers = await listWorkers(this.redis, this.keys);
+    const slots = workers.reduce((n, w) => n + (w.concurrency || 1), 0);
+    return Math.min(64, Math.max(4, 2 * slots));
+  }
+}
