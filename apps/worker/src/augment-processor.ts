@@ -29,8 +29,8 @@ export class AugmentProcessor implements BatchProcessor {
   async process(
     input: { shape: number[]; data: Float32Array },
     ctx: BatchContext,
-    encode: (data: Float32Array, meta: ProcessedMeta) => Buffer,
-  ): Promise<Buffer> {
+    encode: (data: Float32Array, meta: ProcessedMeta) => Uint8Array[],
+  ): Promise<Uint8Array[]> {
     const { spec, seq } = ctx;
     const shape = input.shape as unknown as Shape4;
     const plan: CrossNormPlan = makePlan(shape, spec.seed, seq, spec.crossnorm);

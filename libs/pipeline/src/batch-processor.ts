@@ -17,7 +17,8 @@ export interface ProcessedMeta {
 /**
  * The augmentation itself, supplied by the worker app (the pipeline knows nothing of the maths).
  * `process` must call `encode` synchronously with its output, before any await: a backend may hand
- * out a buffer it reuses for the next batch, and encoding copies it out.
+ * out a buffer it reuses for the next batch, and encoding copies it out. It returns what `encode`
+ * returned (the result blob in parts).
  */
 export interface BatchProcessor {
   /** Backend name, e.g. `fused`. */
@@ -27,8 +28,8 @@ export interface BatchProcessor {
   process(
     input: { shape: number[]; data: Float32Array },
     ctx: BatchContext,
-    encode: (data: Float32Array, meta: ProcessedMeta) => Buffer,
-  ): Promise<Buffer>;
+    encode: (data: Float32Array, meta: ProcessedMeta) => Uint8Array[],
+  ): Promise<Uint8Array[]>;
   /** True when the error means this batch can never succeed (bad input): it fails without retries. */
   isPermanent(err: unknown): boolean;
   close(): Promise<void>;

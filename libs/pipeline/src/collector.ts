@@ -1,5 +1,6 @@
 import { decodeTensorBlob, type FailureRecord, type Keyspace, type ResultMeta, type RunSpec } from '@cnsn/protocol';
 import type { Redis } from 'ioredis';
+import type { BlobConnection } from './blob-connection.js';
 import { BatchFailedError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -35,13 +36,30 @@ type Taken =
 export class Collector {
   constructor(
     private readonly redis: Redis,
+    private readonly blobs: BlobConnection,
     private readonly blocking: Redis,
     private readonly keys: Keyspace,
     private readonly spec: RunSpec,
     private readonly maxBlobBytes: number,
     private readonly logger: Logger,
+    /** Reuse one buffer for every result (the driver copies what it keeps). */
+    private readonly reuseBuffers: boolean,
     private readonly wakeTimeoutSec = 5,
   ) {}
+
+  private buffer: Uint8Array = new Uint8Array(0);
+
+  /** Where a result blob lands: the reused buffer, or a new one per batch. */
+  private readonly sink = (length: number): Uint8Array => {
+    if (!this.reuseBuffers) return new Uint8Array(length);
+    if (this.buffer.length < length) this.buffer = new Uint8Array(length);
+    return this.buffer.subarray(0, length);
+  };
+
+  private async getBlob(key: string): Promise<Uint8Array | null> {
+    const reply = await this.blobs.command(['GET', key], this.sink);
+    return reply instanceof Uint8Array ? reply : null;
+  }
 
   /**
    * Batch `seq` once it is there: the result, or a failure handled by the run's policy (skip:
@@ -70,7 +88,7 @@ export class Collector {
   private async tryTake(seq: number): Promise<Taken> {
     const run = this.spec.run;
     const outKey = this.keys.output(run, seq);
-    const out = await this.redis.getBuffer(outKey);
+    const out = await this.getBlob(outKey);
     if (out) {
       const blob = decodeTensorBlob<ResultMeta>(out, `blob ${outKey}`, this.maxBlobBytes);
       const meta = blob.meta;
@@ -97,7 +115,7 @@ export class Collector {
     }
     if (this.spec.onError === 'passthrough') {
       const inKey = this.keys.input(run, seq);
-      const input = await this.redis.getBuffer(inKey);
+      const input = await this.getBlob(inKey);
       let blob;
       try {
         if (!input) throw new Error('the input blob is gone');

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Keyspace, RunSpec } from '@cnsn/protocol';
 import type { Redis } from 'ioredis';
+import type { BlobConnection } from './blob-connection.js';
 import { Collector, type DeliveredBatch } from './collector.js';
 import { BatchFailedError } from './errors.js';
 import { InFlightWindow } from './in-flight-window.js';
@@ -20,6 +21,7 @@ export interface PipelineRunParts {
   spec: RunSpec;
   keys: Keyspace;
   redis: Redis;
+  blobs: BlobConnection;
   blocking: Redis;
   store: RunStore;
   producer: Producer;
@@ -30,6 +32,7 @@ export interface PipelineRunParts {
   /** Batches enqueued before a resume (their results may already wait in Redis). */
   previouslyEnqueued: number;
   removeOnClose: boolean;
+  reuseResultBuffers: boolean;
   logger: Logger;
 }
 
@@ -62,7 +65,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.next = parts.cursor;
     this.cursor = parts.cursor;
     this.window = new InFlightWindow(parts.maxInFlight, parts.cursor);
-    this.collector = new Collector(parts.redis, parts.blocking, parts.keys, parts.spec, parts.maxBlobBytes, parts.logger);
+    this.collector = new Collector(parts.redis, parts.blobs, parts.blocking, parts.keys, parts.spec, parts.maxBlobBytes, parts.logger, parts.reuseResultBuffers);
   }
 
   /** The number the next enqueued batch gets (after a resume: the first batch not yet delivered). */
@@ -109,7 +112,10 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.kick();
   }
 
-  /** The results, strictly in enqueue order. Throws {@link BatchFailedError} under `onError: 'fail'`. */
+  /**
+   * The results, strictly in enqueue order. Throws {@link BatchFailedError} under `onError: 'fail'`.
+   * With `reuseResultBuffers`, a batch's `data` is valid until the next one is asked for.
+   */
   async *results(): AsyncGenerator<DeliveredBatch, void, undefined> {
     if (this.iterating) throw new Error(`run ${this.id}: results() is already being iterated`);
     this.iterating = true;

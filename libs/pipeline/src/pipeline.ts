@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { buildRunSpec, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PREFIX, DEFAULT_QUEUE, Keyspace, type RunRequest } from '@cnsn/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { BlobConnection, targetOfClient } from './blob-connection.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { PipelineRun } from './pipeline-run.js';
 import { Producer } from './producer.js';
@@ -27,7 +28,7 @@ export interface PipelineOptions {
 export interface OpenRunOptions extends RunRequest {
   /** Continue run `runId` from its first batch not yet delivered. @defaultValue false */
   resume?: boolean;
-  /** Batches enqueued and not yet delivered, at most. @defaultValue 2 x the live workers' slots, at least 4, at most 64 */
+  /** Batches enqueued and not yet delivered, at most. @defaultValue 4 x the live workers' slots, at least 8, at most 64 */
   maxInFlight?: number;
   /** Larger batches are refused at enqueue. @defaultValue 256 MiB */
   maxBatchBytes?: number;
@@ -35,6 +36,11 @@ export interface OpenRunOptions extends RunRequest {
   oomWaitMs?: number;
   /** Remove a finished run from Redis on close. @defaultValue true */
   removeOnClose?: boolean;
+  /**
+   * Receive every result in one reused buffer (no allocation per batch): a batch's data is then
+   * valid only until the next is asked for. @defaultValue false
+   */
+  reuseResultBuffers?: boolean;
 }
 
 /**
@@ -45,6 +51,7 @@ export class Pipeline {
   readonly keys: Keyspace;
   readonly queue: Queue;
   readonly redis: Redis;
+  private readonly blobs: BlobConnection;
   private readonly store: RunStore;
   private readonly logger: Logger;
   private readonly maxBlobBytes: number;
@@ -52,8 +59,9 @@ export class Pipeline {
   private readonly ownsRedis: boolean;
   private sawDisconnect = false;
 
-  private constructor(redis: Redis, ownsRedis: boolean, options: PipelineOptions) {
+  private constructor(redis: Redis, blobs: BlobConnection, ownsRedis: boolean, options: PipelineOptions) {
     this.redis = redis;
+    this.blobs = blobs;
     this.ownsRedis = ownsRedis;
     this.keys = new Keyspace(options.prefix ?? DEFAULT_PREFIX);
     this.logger = options.logger ?? silentLogger;
@@ -75,7 +83,8 @@ export class Pipeline {
     const given = options.redis;
     const owns = typeof given === 'string' || !('status' in given);
     const redis = owns ? await connectRedis(typeof given === 'string' ? { url: given } : (given as RedisTarget), 'cnsn-driver') : (given as Redis);
-    const pipeline = new Pipeline(redis, owns, options);
+    const target = typeof given === 'string' ? { url: given } : owns ? (given as RedisTarget) : targetOfClient(redis);
+    const pipeline = new Pipeline(redis, await BlobConnection.open(target), owns, options);
     await checkRedisConfig(redis, pipeline.logger);
     return pipeline;
   }
@@ -104,6 +113,7 @@ export class Pipeline {
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
     const producer = new Producer(
       this.redis,
+      this.blobs,
       this.queue,
       this.keys,
       spec,
@@ -116,6 +126,7 @@ export class Pipeline {
       spec,
       keys: this.keys,
       redis: this.redis,
+      blobs: this.blobs,
       blocking,
       store: this.store,
       producer,
@@ -124,6 +135,7 @@ export class Pipeline {
       cursor,
       previouslyEnqueued,
       removeOnClose: options.removeOnClose ?? true,
+      reuseResultBuffers: options.reuseResultBuffers ?? false,
       logger,
     });
     this.runs.add(run);
@@ -143,12 +155,14 @@ export class Pipeline {
   async close(): Promise<void> {
     for (const run of [...this.runs]) await run.close();
     await this.queue.close();
+    this.blobs.close();
     if (this.ownsRedis) this.redis.disconnect();
   }
 
   private async defaultWindow(): Promise<number> {
     const workers = await listWorkers(this.redis, this.keys);
     const slots = workers.reduce((n, w) => n + (w.concurrency || 1), 0);
-    return Math.min(64, Math.max(4, 2 * slots));
+    // Enough to keep every worker slot busy while results wait for the collector; bounded for Redis memory.
+    return Math.min(64, Math.max(8, 4 * slots));
   }
 }

@@ -1,6 +1,7 @@
-import { type BatchJobData, encodeTensorBlob, jobId, type Keyspace, type RunSpec } from '@cnsn/protocol';
+import { type BatchJobData, encodeTensorBlobParts, jobId, type Keyspace, type RunSpec } from '@cnsn/protocol';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { BlobConnection } from './blob-connection.js';
 import { EnqueueRefusedError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -28,6 +29,7 @@ export class Producer {
 
   constructor(
     private readonly redis: Redis,
+    private readonly blobs: BlobConnection,
     private readonly queue: Queue,
     private readonly keys: Keyspace,
     private readonly spec: RunSpec,
@@ -104,10 +106,10 @@ export class Producer {
   }
 
   private async put(seq: number, data: Float32Array, shape: number[]): Promise<void> {
-    const blob = encodeTensorBlob({ shape, data });
+    const parts = encodeTensorBlobParts({ shape, data });
     const key = this.keys.input(this.spec.run, seq);
-    await this.withMemory(seq, () => this.redis.set(key, blob));
-    const job: BatchJobData = { run: this.spec.run, seq, shape, bytes: blob.length };
+    await this.withMemory(seq, () => this.blobs.command(['SET', key, parts]));
+    const job: BatchJobData = { run: this.spec.run, seq, shape, bytes: parts.reduce((n, p) => n + p.byteLength, 0) };
     await this.withMemory(seq, () => this.queue.add('batch', job, { jobId: jobId(this.spec.run, seq), ...BATCH_JOB_OPTIONS }));
   }
 

@@ -5,7 +5,6 @@ import {
   DEFAULT_MAX_BLOB_BYTES,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
-  encodeTensorBlob,
   type FailureRecord,
   Keyspace,
   parseBatchJobData,
@@ -13,10 +12,12 @@ import {
   ProtocolError,
   type ResultMeta,
   type RunSpec,
+  tensorBlobPrefix,
 } from '@cnsn/protocol';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BatchProcessor } from './batch-processor.js';
+import { BlobConnection, targetOfClient } from './blob-connection.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { checkRedisConfig } from './redis-connection.js';
 import { removeHeartbeat, type WorkerInfo, writeHeartbeat } from './worker-registry.js';
@@ -71,6 +72,9 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly specs = new Map<string, RunSpec>();
   private readonly params = new Map<string, unknown>();
   private worker: Worker | null = null;
+  private blobs: BlobConnection | null = null;
+  /** One input and one output buffer per concurrent batch, reused: no allocation per batch. */
+  private readonly slots: Slot[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private current: WorkerState = 'starting';
   private readonly startedAt = Date.now();
@@ -101,6 +105,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   /** Starts taking jobs. */
   async start(): Promise<void> {
     await checkRedisConfig(this.redis, this.logger);
+    this.blobs = await BlobConnection.open(targetOfClient(this.redis));
     this.worker = new Worker(this.queueName, (job) => this.handle(job), {
       connection: this.redis,
       prefix: this.keys.prefix,
@@ -131,6 +136,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     await this.worker?.close();
     if (this.heartbeat) clearInterval(this.heartbeat);
     await removeHeartbeat(this.redis, this.keys, this.id).catch(() => undefined);
+    this.blobs?.close();
     await this.processor.close();
     this.setState('stopped');
     this.logger.info({ batches: this.batches, failed: this.failed }, 'worker stopped');
@@ -183,19 +189,19 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       log.debug({}, 'batch already done; nothing to do');
       return 'duplicate';
     }
+    const slot = this.slots.pop() ?? new Slot();
     try {
-      const input = await this.fetchInput(run, seq, job);
+      const input = await this.fetchInput(run, seq, job, slot);
       const params = spec.selfnorm ? await this.paramsOf(spec.selfnorm.paramsHash) : null;
       const t0 = performance.now();
-      const blob = await this.processor.process(input, { spec, seq, params }, (out, meta) =>
-        encodeTensorBlob({
-          shape: input.shape,
-          data: out,
-          meta: { seq, status: 'ok', plan: meta.plan, selfnormStats: meta.selfnormStats, backend: this.processor.backend, worker: this.id } satisfies ResultMeta,
-        }),
-      );
+      const parts = await this.processor.process(input, { spec, seq, params }, (out, meta) => {
+        const bytes = slot.output(out.byteLength);
+        bytes.set(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+        const resultMeta: ResultMeta = { seq, status: 'ok', plan: meta.plan, selfnormStats: meta.selfnormStats, backend: this.processor.backend, worker: this.id };
+        return [tensorBlobPrefix(input.shape, out.byteLength, resultMeta), bytes];
+      });
       const kernelMs = performance.now() - t0;
-      await this.complete(run, seq, blob);
+      await this.complete(run, seq, parts);
       this.batches++;
       this.lastKernelMs = kernelMs;
       this.recentKernelMs = this.recentKernelMs ? 0.8 * this.recentKernelMs + 0.2 * kernelMs : kernelMs;
@@ -214,10 +220,12 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       }
       log.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1 }, 'batch failed; BullMQ will retry');
       throw err;
+    } finally {
+      this.slots.push(slot);
     }
   }
 
-  private async fetchInput(run: string, seq: number, job: Job): Promise<{ shape: number[]; data: Float32Array }> {
+  private async fetchInput(run: string, seq: number, job: Job, slot: Slot): Promise<{ shape: number[]; data: Float32Array }> {
     const key = this.keys.input(run, seq);
     const size = await this.redis.strlen(key);
     if (size === 0) {
@@ -227,28 +235,40 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       throw new UnrecoverableError(`input blob ${key} is missing`);
     }
     if (size > this.maxBlobBytes) throw new ProtocolError(`blob ${key}`, `${size} bytes exceeds the limit of ${this.maxBlobBytes}`);
-    const bytes = await this.redis.getBuffer(key);
-    if (!bytes) throw new Error(`input blob ${key} vanished while being read`);
+    const bytes = await this.blobStore().command(['GET', key], (length) => slot.input(length));
+    if (!(bytes instanceof Uint8Array)) throw new Error(`input blob ${key} vanished while being read`);
     const blob = decodeTensorBlob(bytes, `blob ${key}`, this.maxBlobBytes);
     if (blob.shape.length !== 4) throw new ProtocolError(`blob ${key}`, `expected a 4-D NCHW tensor, got shape [${blob.shape.join(', ')}]`);
     return { shape: blob.shape, data: blob.data };
   }
 
-  private async complete(run: string, seq: number, blob: Buffer): Promise<void> {
+  private blobStore(): BlobConnection {
+    if (!this.blobs) throw new Error('worker not started');
+    return this.blobs;
+  }
+
+  /**
+   * Stores the result with a plain SET (a blob passed through a Lua script is copied twice more by
+   * Redis), pipelined with the bookkeeping script. Should the run be gone, the script removes it.
+   */
+  private async complete(run: string, seq: number, blob: Uint8Array[]): Promise<void> {
     const now = Date.now();
-    await this.redis.eval(
+    const blobs = this.blobStore();
+    const stored = blobs.command(['SET', this.keys.output(run, seq), blob]);
+    const booked = blobs.command([
+      'EVAL',
       COMPLETE,
-      5,
+      '5',
       this.keys.run(run),
       this.keys.output(run, seq),
       this.keys.input(run, seq),
       this.keys.timeline(run),
       this.keys.ready(run),
-      blob,
       String(seq),
       String(now),
       String(now - 120_000),
-    );
+    ]);
+    await Promise.all([stored, booked]);
   }
 
   private async recordFailure(run: string, seq: number, reason: string, field?: string): Promise<void> {
@@ -277,18 +297,17 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   }
 }
 
-// Stores a result only while its run exists (a late worker must not recreate a removed run's keys).
+// Bookkeeping of a stored result; a result of a run that is gone (a late duplicate) is removed.
 const COMPLETE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('UNLINK', KEYS[3])
+  redis.call('UNLINK', KEYS[2], KEYS[3])
   return 0
 end
-redis.call('SET', KEYS[2], ARGV[1])
 redis.call('UNLINK', KEYS[3])
 redis.call('HINCRBY', KEYS[1], 'done', 1)
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[4])
-redis.call('RPUSH', KEYS[5], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[3])
+redis.call('RPUSH', KEYS[5], ARGV[1])
 return 1`;
 
 const FAIL = `
@@ -300,4 +319,20 @@ return 1`;
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;
+}
+
+/** Reusable buffers of one concurrent batch; they grow to the largest batch seen. */
+class Slot {
+  private inBuf = new Uint8Array(0);
+  private outBuf = new Uint8Array(0);
+
+  input(length: number): Uint8Array {
+    if (this.inBuf.length < length) this.inBuf = new Uint8Array(length);
+    return this.inBuf.subarray(0, length);
+  }
+
+  output(length: number): Uint8Array {
+    if (this.outBuf.length < length) this.outBuf = new Uint8Array(length);
+    return this.outBuf.subarray(0, length);
+  }
 }

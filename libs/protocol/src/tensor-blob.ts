@@ -40,33 +40,36 @@ const headerSchema = z
   })
   .strict();
 
-/** Encodes a tensor into one Buffer: a small header, then the float32 bytes (one copy). */
-export function encodeTensorBlob(blob: TensorBlob): Buffer {
-  const { shape, data, meta } = blob;
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length)
-    throw new ProtocolError(
-      'encode',
-      `shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`,
-    );
+/**
+ * The bytes of a blob that come before the float32 data: the array marker, the header (padded so
+ * the data starts 4-aligned) and the bin32 marker. `[prefix, data bytes]` is the whole blob.
+ */
+export function tensorBlobPrefix(shape: readonly number[], byteLength: number, meta?: unknown): Buffer {
   let header: Buffer = Buffer.alloc(0);
   // A pad field adds 5 + n bytes for n >= 1: n in 0..4 reaches every residue mod 4.
   for (let pad = 0; pad <= 4; pad++) {
-    header = packr.pack({
-      v: 1,
-      dtype: 'float32',
-      shape,
-      ...(meta === undefined ? {} : { meta }),
-      ...(pad ? { pad: ' '.repeat(pad) } : {}),
-    });
+    header = packr.pack({ v: 1, dtype: 'float32', shape, ...(meta === undefined ? {} : { meta }), ...(pad ? { pad: ' '.repeat(pad) } : {}) });
     if ((1 + header.length + 5) % 4 === 0) break;
   }
   const prefix = Buffer.allocUnsafe(1 + header.length + 5);
   prefix[0] = 0x92;
   header.copy(prefix, 1);
   prefix[1 + header.length] = 0xc6;
-  prefix.writeUInt32BE(data.byteLength, 2 + header.length);
-  return Buffer.concat([prefix, Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  prefix.writeUInt32BE(byteLength, 2 + header.length);
+  return prefix;
+}
+
+/** A blob as parts to send without joining them: `[prefix, data bytes]` (the data is not copied). */
+export function encodeTensorBlobParts(blob: TensorBlob): Uint8Array[] {
+  const { shape, data, meta } = blob;
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new ProtocolError('encode', `shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
+  return [tensorBlobPrefix(shape, data.byteLength, meta), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+}
+
+/** Encodes a tensor into one Buffer: a small header, then the float32 bytes (one copy). */
+export function encodeTensorBlob(blob: TensorBlob): Buffer {
+  return Buffer.concat(encodeTensorBlobParts(blob));
 }
 
 /**
@@ -74,7 +77,7 @@ export function encodeTensorBlob(blob: TensorBlob): Buffer {
  * shape. Anything else is a {@link ProtocolError} naming `source` and what is wrong.
  */
 export function decodeTensorBlob<M = unknown>(
-  bytes: Buffer,
+  bytes: Uint8Array,
   source: string,
   maxBytes = DEFAULT_MAX_BLOB_BYTES,
 ): TensorBlob<M> {
@@ -89,7 +92,7 @@ export function decodeTensorBlob<M = unknown>(
   }
   let decoded: unknown;
   try {
-    decoded = unpackr.unpack(bytes);
+    decoded = unpackr.unpack(bytes as Buffer);
   } catch (err) {
     throw new ProtocolError(source, `corrupt tensor blob (${(err as Error).message.split('\n')[0]})`);
   }

@@ -115,6 +115,7 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
       onError: flags.onError,
       allowNonFinite: flags.allowNonFinite ?? false,
       ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
+      reuseResultBuffers: true,
     });
     const activeRun = run;
     const from = run.nextSeq;

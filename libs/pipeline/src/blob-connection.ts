@@ -1,0 +1,162 @@
+import { readFileSync } from 'node:fs';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { RedisConnectionError } from './errors.js';
+import { redactUrl, type RedisTarget } from './redis-connection.js';
+import { type BulkSink, RespError, RespParser, type RespReply } from './resp-parser.js';
+
+/** One argument of a command: text, bytes, or bytes in parts (sent with one writev, never joined). */
+export type BlobArg = string | Uint8Array | Uint8Array[];
+
+interface Pending {
+  resolve: (reply: RespReply) => void;
+  reject: (err: Error) => void;
+  sink: BulkSink | undefined;
+}
+
+const CRLF = Buffer.from('\r\n');
+const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i;
+
+/**
+ * A Redis connection for tensor blobs only. ioredis joins every Buffer argument into one new
+ * buffer and concatenates large replies; at megabytes a batch that is two copies and a full GC per
+ * batch. Here a blob goes out in parts with one writev, and a GET lands straight in the caller's
+ * buffer. Commands are retried across reconnects (every command sent here is idempotent).
+ */
+export class BlobConnection {
+  private socket: Socket | null = null;
+  private connecting: Promise<void> | null = null;
+  private readonly queue: Pending[] = [];
+  private readonly parser: RespParser;
+  private closed = false;
+
+  private constructor(private readonly target: RedisTarget) {
+    this.parser = new RespParser(
+      (reply) => this.settle(reply),
+      () => this.queue[0]?.sink,
+    );
+  }
+
+  /** Connects, authenticates and selects the database of the URL; a refusal fails at once. */
+  static async open(target: RedisTarget): Promise<BlobConnection> {
+    const c = new BlobConnection(target);
+    await c.ensure();
+    return c;
+  }
+
+  /**
+   * Sends a command and resolves with its reply (errors reject with RespError). `sink` receives a
+   * top-level bulk reply. Connection faults are retried with backoff until Redis is back.
+   */
+  async command(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
+    let delay = 100;
+    for (;;) {
+      if (this.closed) throw new Error('blob connection closed');
+      try {
+        await this.ensure();
+        return await this.send(args, sink);
+      } catch (err) {
+        if (err instanceof RespError || err instanceof RedisConnectionError) throw err;
+        if (this.closed) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket?.destroy();
+    this.socket = null;
+    this.failAll(new Error('blob connection closed'));
+  }
+
+  private send(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
+    const socket = this.socket;
+    if (!socket) return Promise.reject(new Error('not connected'));
+    return new Promise<RespReply>((resolve, reject) => {
+      this.queue.push({ resolve, reject, sink });
+      socket.cork();
+      socket.write(`*${args.length}\r\n`);
+      for (const arg of args) {
+        if (typeof arg === 'string') {
+          socket.write(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+          continue;
+        }
+        const parts = Array.isArray(arg) ? arg : [arg];
+        socket.write(`$${parts.reduce((n, p) => n + p.byteLength, 0)}\r\n`);
+        for (const p of parts) socket.write(p);
+        socket.write(CRLF);
+      }
+      socket.uncork();
+    });
+  }
+
+  private settle(reply: RespReply): void {
+    const head = this.queue.shift();
+    if (!head) return;
+    if (reply instanceof RespError) head.reject(reply);
+    else head.resolve(reply);
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.queue.splice(0)) p.reject(err);
+  }
+
+  private ensure(): Promise<void> {
+    if (this.socket) return Promise.resolve();
+    this.connecting ??= this.dial().finally(() => (this.connecting = null));
+    return this.connecting;
+  }
+
+  private async dial(): Promise<void> {
+    const url = new URL(this.target.url);
+    const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+    const port = Number(url.port || 6379);
+    const secure = url.protocol === 'rediss:';
+    const caFile = this.target.caFile ?? process.env.CNSN_REDIS_CA;
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = secure
+        ? tlsConnect({ host, port, servername: host, ...(caFile ? { ca: readFileSync(caFile) } : {}) }, () => resolve(s))
+        : netConnect({ host, port }, () => resolve(s));
+      s.once('error', reject);
+    });
+    socket.setNoDelay(true);
+    this.parser.reset();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.parser.feed(chunk);
+      } catch (err) {
+        socket.destroy(err as Error);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = null;
+      this.failAll(new Error('connection to Redis lost'));
+    });
+    this.socket = socket;
+    const user = decodeURIComponent(url.username);
+    const password = decodeURIComponent(url.password);
+    try {
+      if (password) await this.send(user ? ['AUTH', user, password] : ['AUTH', password]);
+      const db = url.pathname.replace(/^\//, '');
+      if (db) await this.send(['SELECT', db]);
+      await this.send(['CLIENT', 'SETNAME', 'cnsn-blobs']);
+    } catch (err) {
+      socket.destroy();
+      this.socket = null;
+      const message = (err as Error).message;
+      if (err instanceof RespError && FATAL.test(message)) throw new RedisConnectionError(`cannot connect to ${redactUrl(this.target.url)}: ${message}`);
+      throw err;
+    }
+  }
+}
+
+/** The URL an ioredis client was made with, so a blob connection can reach the same server. */
+export function targetOfClient(redis: { options: { host?: string; port?: number; username?: string; password?: string; db?: number; tls?: unknown } }): RedisTarget {
+  const o = redis.options;
+  const auth = o.password ? `${encodeURIComponent(o.username ?? '')}:${encodeURIComponent(o.password)}@` : '';
+  const host = o.host?.includes(':') ? `[${o.host}]` : (o.host ?? '127.0.0.1');
+  return { url: `${o.tls ? 'rediss' : 'redis'}://${auth}${host}:${o.port ?? 6379}/${o.db ?? 0}` };
+}
