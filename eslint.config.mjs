@@ -8,8 +8,14 @@ const depConstraints = [
   { sourceTag: 'type:protocol', onlyDependOnLibsWithTags: ['type:kernels'] },
   { sourceTag: 'type:pipeline', onlyDependOnLibsWithTags: ['type:protocol'] },
   { sourceTag: 'type:infra', onlyDependOnLibsWithTags: [] },
-  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels', 'type:infra'] },
-  { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels', 'type:infra'] },
+  {
+    sourceTag: 'type:app',
+    onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels', 'type:infra'],
+  },
+  {
+    sourceTag: 'type:e2e',
+    onlyDependOnLibsWithTags: ['type:pipeline', 'type:protocol', 'type:kernels', 'type:infra'],
+  },
 ];
 
 export default [

@@ -22,7 +22,9 @@ export interface LocalRedisOptions {
 export class RedisServerMissingError extends Error {
   override readonly name = 'RedisServerMissingError';
   constructor(binary: string) {
-    super(`${binary} not found on PATH: install it (apt-get install redis-server) or point at a server with --redis URL / REDIS_URL`);
+    super(
+      `${binary} not found on PATH: install it (apt-get install redis-server) or point at a server with --redis URL / REDIS_URL`,
+    );
   }
 }
 
@@ -69,15 +71,24 @@ export class LocalRedis {
     if (this.child) return;
     const o = this.options;
     const args = [
-      '--port', String(this.port),
-      '--bind', '127.0.0.1',
-      '--dir', this.dir,
-      '--save', '',
-      '--appendonly', o.appendonly ? 'yes' : 'no',
-      '--appendfsync', 'everysec',
-      '--maxmemory-policy', 'noeviction',
-      '--daemonize', 'no',
-      '--loglevel', 'warning',
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      o.appendonly ? 'yes' : 'no',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
       ...(o.args ?? []),
     ];
     const child = spawn(o.binary ?? 'redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,7 +96,9 @@ export class LocalRedis {
     child.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
     child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
     const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code} while starting: ${log.trim()}`))),
+      child.once('exit', (code) =>
+        reject(new Error(`redis-server exited with ${code} while starting: ${log.trim()}`)),
+      ),
     );
     exited.catch(() => undefined);
     this.child = child;
@@ -138,7 +151,8 @@ async function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await ping(port)) return;
-    if (Date.now() > deadline) throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`redis-server on port ${port} did not answer within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

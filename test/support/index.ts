@@ -1,4 +1,8 @@
 // Support for the tests in test/: paths, running the apps as processes, Redis servers of their own.
 export { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './paths.js';
+export { testBatch } from './batches.js';
+export { PipelineEnv } from './pipeline-env.js';
+export { digestOf, expectedDigest } from './reference.js';
 export { runApp, runCnsn } from './run-cli.js';
 export type { CliResult } from './run-cli.js';
+export { startWorkers, WorkerProcess } from './workers.js';

@@ -25,7 +25,23 @@ export class LocalWorkers {
       const id = `local-${options.tag}-${i}`;
       const child = spawn(
         process.execPath,
-        ['--import', 'tsx', WORKER_ENTRY, '--redis', options.redisUrl, '--backend', options.backend, '--prefix', options.prefix, '--queue', options.queue, '--id', id, '--log-level', 'warn'],
+        [
+          '--import',
+          'tsx',
+          WORKER_ENTRY,
+          '--redis',
+          options.redisUrl,
+          '--backend',
+          options.backend,
+          '--prefix',
+          options.prefix,
+          '--queue',
+          options.queue,
+          '--id',
+          id,
+          '--log-level',
+          'warn',
+        ],
         { stdio: ['ignore', 'ignore', 'inherit'] },
       );
       workers.children.push(child);

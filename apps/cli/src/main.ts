@@ -6,6 +6,8 @@ import { benchKernelCommand } from './commands/bench-kernel.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
+import { startCommand } from './commands/start.js';
+import { statusCommand } from './commands/status.js';
 
 const program = new Command('cnsn')
   .description('CrossNorm/SelfNorm augmentation as a distributed pipeline over Redis')
@@ -15,6 +17,8 @@ const program = new Command('cnsn')
 program.addCommand(goldenCheckCommand());
 program.addCommand(planCommand());
 program.addCommand(runCommand());
+program.addCommand(startCommand());
+program.addCommand(statusCommand());
 program.addCommand(new Command('bench').description('benchmarks').addCommand(benchKernelCommand()));
 
 try {

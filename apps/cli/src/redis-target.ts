@@ -12,8 +12,8 @@ export interface ResolvedRedis {
  * CLI.md: `--redis`, else REDIS_URL, else a private redis-server on a free loopback port with a
  * temporary directory, stopped on exit. Without redis-server, it says how to get one.
  */
-export async function resolveRedis(flag: string | undefined): Promise<ResolvedRedis> {
-  const url = flag ?? process.env.REDIS_URL;
+export async function resolveRedis(flag: string | undefined, forcePrivate = false): Promise<ResolvedRedis> {
+  const url = forcePrivate ? undefined : (flag ?? process.env.REDIS_URL);
   if (url) return { url, local: null, dispose: async () => undefined };
   let local: LocalRedis;
   try {

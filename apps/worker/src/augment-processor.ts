@@ -34,7 +34,9 @@ export class AugmentProcessor implements BatchProcessor {
     const { spec, seq } = ctx;
     const shape = input.shape as unknown as Shape4;
     const plan: CrossNormPlan = makePlan(shape, spec.seed, seq, spec.crossnorm);
-    const selfnorm: SelfNormConfig | null = spec.selfnorm ? { mode: spec.selfnorm.mode, params: ctx.params as SelfNormParams } : null;
+    const selfnorm: SelfNormConfig | null = spec.selfnorm
+      ? { mode: spec.selfnorm.mode, params: ctx.params as SelfNormParams }
+      : null;
     const request = { plan, selfnorm, allowNonFinite: spec.allowNonFinite };
     const backend = this.created.backend;
     if (backend instanceof FusedBackend) {
@@ -58,5 +60,9 @@ export class AugmentProcessor implements BatchProcessor {
 
 /** Float64Arrays as plain arrays, for the JSON meta of a result. */
 function statsJson(stats: unknown): unknown {
-  return JSON.parse(JSON.stringify(stats ?? null, (_k, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v)));
+  return JSON.parse(
+    JSON.stringify(stats ?? null, (_k, v: unknown) =>
+      ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v,
+    ),
+  );
 }

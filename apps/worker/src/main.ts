@@ -26,9 +26,16 @@ const program = new Command('worker')
   .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
   .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
   .option('--id <id>', 'worker id (default host-pid)')
-  .addOption(new Option('--log-level <level>', 'log level').choices(['debug', 'info', 'warn', 'error']).default('info'))
+  .addOption(
+    new Option('--log-level <level>', 'log level')
+      .choices(['debug', 'info', 'warn', 'error'])
+      .default('info'),
+  )
   .action(async (flags: WorkerFlags) => {
-    const logger = pino({ level: flags.logLevel, base: { worker: flags.id ?? `${hostname()}-${process.pid}` } }, pino.destination(2));
+    const logger = pino(
+      { level: flags.logLevel, base: { worker: flags.id ?? `${hostname()}-${process.pid}` } },
+      pino.destination(2),
+    );
     const url = flags.redis ?? process.env.REDIS_URL;
     if (!url) {
       logger.error({}, 'no Redis: pass --redis URL or set REDIS_URL (e.g. redis://queue-host:6379)');
@@ -43,7 +50,10 @@ const program = new Command('worker')
       process.exitCode = 1;
       return;
     }
-    logger.info({ backend: created.backend.name, detail: created.backend.description }, `backend ${created.backend.name}: ${created.reason}`);
+    logger.info(
+      { backend: created.backend.name, detail: created.backend.description },
+      `backend ${created.backend.name}: ${created.reason}`,
+    );
     let redis;
     try {
       redis = await connectRedis({ url }, `cnsn-worker-${process.pid}`);
@@ -82,7 +92,8 @@ const program = new Command('worker')
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  if (!/^\d+$/.test(value) || n < 1)
+    throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
   return n;
 }
 

@@ -117,7 +117,9 @@ export class BlobConnection {
     const caFile = this.target.caFile ?? process.env.CNSN_REDIS_CA;
     const socket = await new Promise<Socket>((resolve, reject) => {
       const s = secure
-        ? tlsConnect({ host, port, servername: host, ...(caFile ? { ca: readFileSync(caFile) } : {}) }, () => resolve(s))
+        ? tlsConnect({ host, port, servername: host, ...(caFile ? { ca: readFileSync(caFile) } : {}) }, () =>
+            resolve(s),
+          )
         : netConnect({ host, port }, () => resolve(s));
       s.once('error', reject);
     });
@@ -147,14 +149,17 @@ export class BlobConnection {
       socket.destroy();
       this.socket = null;
       const message = (err as Error).message;
-      if (err instanceof RespError && FATAL.test(message)) throw new RedisConnectionError(`cannot connect to ${redactUrl(this.target.url)}: ${message}`);
+      if (err instanceof RespError && FATAL.test(message))
+        throw new RedisConnectionError(`cannot connect to ${redactUrl(this.target.url)}: ${message}`);
       throw err;
     }
   }
 }
 
 /** The URL an ioredis client was made with, so a blob connection can reach the same server. */
-export function targetOfClient(redis: { options: { host?: string; port?: number; username?: string; password?: string; db?: number; tls?: unknown } }): RedisTarget {
+export function targetOfClient(redis: {
+  options: { host?: string; port?: number; username?: string; password?: string; db?: number; tls?: unknown };
+}): RedisTarget {
   const o = redis.options;
   const auth = o.password ? `${encodeURIComponent(o.username ?? '')}:${encodeURIComponent(o.password)}@` : '';
   const host = o.host?.includes(':') ? `[${o.host}]` : (o.host ?? '127.0.0.1');

@@ -1,4 +1,10 @@
-import { decodeTensorBlob, type FailureRecord, type Keyspace, type ResultMeta, type RunSpec } from '@cnsn/protocol';
+import {
+  decodeTensorBlob,
+  type FailureRecord,
+  type Keyspace,
+  type ResultMeta,
+  type RunSpec,
+} from '@cnsn/protocol';
 import type { Redis } from 'ioredis';
 import type { BlobConnection } from './blob-connection.js';
 import { BatchFailedError } from './errors.js';
@@ -121,10 +127,25 @@ export class Collector {
         if (!input) throw new Error('the input blob is gone');
         blob = decodeTensorBlob(input, `blob ${inKey}`, this.maxBlobBytes);
       } catch (err) {
-        throw new BatchFailedError(run, seq, `${failure.reason}; and it cannot pass through unaugmented: ${(err as Error).message}`);
+        throw new BatchFailedError(
+          run,
+          seq,
+          `${failure.reason}; and it cannot pass through unaugmented: ${(err as Error).message}`,
+        );
       }
       this.logger.warn({ run, seq, reason: failure.reason }, 'batch passed through unaugmented');
-      return { kind: 'result', batch: { seq, shape: blob.shape, data: blob.data, status: 'passthrough', plan: null, selfnormStats: null, reason: failure.reason } };
+      return {
+        kind: 'result',
+        batch: {
+          seq,
+          shape: blob.shape,
+          data: blob.data,
+          status: 'passthrough',
+          plan: null,
+          selfnormStats: null,
+          reason: failure.reason,
+        },
+      };
     }
     throw new BatchFailedError(run, seq, failure.reason);
   }

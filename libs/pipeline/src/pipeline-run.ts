@@ -65,7 +65,16 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.next = parts.cursor;
     this.cursor = parts.cursor;
     this.window = new InFlightWindow(parts.maxInFlight, parts.cursor);
-    this.collector = new Collector(parts.redis, parts.blobs, parts.blocking, parts.keys, parts.spec, parts.maxBlobBytes, parts.logger, parts.reuseResultBuffers);
+    this.collector = new Collector(
+      parts.redis,
+      parts.blobs,
+      parts.blocking,
+      parts.keys,
+      parts.spec,
+      parts.maxBlobBytes,
+      parts.logger,
+      parts.reuseResultBuffers,
+    );
   }
 
   /** The number the next enqueued batch gets (after a resume: the first batch not yet delivered). */
@@ -186,7 +195,10 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   }
 
   private async hasOutcome(seq: number): Promise<boolean> {
-    const n = await this.parts.redis.exists(this.parts.keys.output(this.id, seq), this.parts.keys.failure(this.id, seq));
+    const n = await this.parts.redis.exists(
+      this.parts.keys.output(this.id, seq),
+      this.parts.keys.failure(this.id, seq),
+    );
     return n > 0;
   }
 

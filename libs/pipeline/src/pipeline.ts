@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { buildRunSpec, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PREFIX, DEFAULT_QUEUE, Keyspace, type RunRequest } from '@cnsn/protocol';
+import {
+  buildRunSpec,
+  DEFAULT_MAX_BLOB_BYTES,
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  Keyspace,
+  type RunRequest,
+} from '@cnsn/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BlobConnection, targetOfClient } from './blob-connection.js';
@@ -67,14 +74,19 @@ export class Pipeline {
     this.logger = options.logger ?? silentLogger;
     this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
     this.queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redis, prefix: this.keys.prefix });
-    this.queue.on('error', (err) => this.logger.warn({ err: err.message }, 'queue connection error (retrying)'));
+    this.queue.on('error', (err) =>
+      this.logger.warn({ err: err.message }, 'queue connection error (retrying)'),
+    );
     this.store = new RunStore(redis, this.keys);
     redis.on('close', () => (this.sawDisconnect = true));
     redis.on('ready', () => {
       if (!this.sawDisconnect) return;
       this.sawDisconnect = false;
       this.logger.warn({}, 'Redis is back; checking the batches in flight');
-      for (const run of this.runs) void run.reassert().catch((err: Error) => this.logger.error({ run: run.id, err: err.message }, 're-enqueue failed'));
+      for (const run of this.runs)
+        void run
+          .reassert()
+          .catch((err: Error) => this.logger.error({ run: run.id, err: err.message }, 're-enqueue failed'));
     });
   }
 
@@ -82,8 +94,11 @@ export class Pipeline {
   static async connect(options: PipelineOptions): Promise<Pipeline> {
     const given = options.redis;
     const owns = typeof given === 'string' || !('status' in given);
-    const redis = owns ? await connectRedis(typeof given === 'string' ? { url: given } : (given as RedisTarget), 'cnsn-driver') : (given as Redis);
-    const target = typeof given === 'string' ? { url: given } : owns ? (given as RedisTarget) : targetOfClient(redis);
+    const redis = owns
+      ? await connectRedis(typeof given === 'string' ? { url: given } : (given as RedisTarget), 'cnsn-driver')
+      : (given as Redis);
+    const target =
+      typeof given === 'string' ? { url: given } : owns ? (given as RedisTarget) : targetOfClient(redis);
     const pipeline = new Pipeline(redis, await BlobConnection.open(target), owns, options);
     await checkRedisConfig(redis, pipeline.logger);
     return pipeline;
@@ -107,17 +122,22 @@ export class Pipeline {
     } else {
       const built = buildRunSpec(options, runId);
       spec = built.spec;
-      if (!(await this.store.create(spec, built.paramsJson))) throw new Error(`run ${runId} exists already; pass resume to continue it`);
+      if (!(await this.store.create(spec, built.paramsJson)))
+        throw new Error(`run ${runId} exists already; pass resume to continue it`);
     }
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
-    if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
+    if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
+      throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
     const producer = new Producer(
       this.redis,
       this.blobs,
       this.queue,
       this.keys,
       spec,
-      { maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BLOB_BYTES, oomWaitMs: options.oomWaitMs ?? 600_000 },
+      {
+        maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BLOB_BYTES,
+        oomWaitMs: options.oomWaitMs ?? 600_000,
+      },
       logger,
     );
     const blocking = this.redis.duplicate({ connectionName: `cnsn-collector-${runId}` });

@@ -39,19 +39,37 @@ export class Producer {
 
   /** Checks a batch before anything reaches Redis; the error names the batch and the problem. */
   check(seq: number, data: Float32Array, shape: number[]): void {
-    if (!(data instanceof Float32Array)) throw new EnqueueRefusedError(seq, `data must be a Float32Array, got ${(data as object)?.constructor?.name ?? typeof data}`);
+    if (!(data instanceof Float32Array))
+      throw new EnqueueRefusedError(
+        seq,
+        `data must be a Float32Array, got ${(data as object)?.constructor?.name ?? typeof data}`,
+      );
     if (shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
-      throw new EnqueueRefusedError(seq, `shape must be 4-D NCHW positive integers, got [${shape.join(', ')}]`);
+      throw new EnqueueRefusedError(
+        seq,
+        `shape must be 4-D NCHW positive integers, got [${shape.join(', ')}]`,
+      );
     }
     const count = shape.reduce((a, b) => a * b, 1);
-    if (count !== data.length) throw new EnqueueRefusedError(seq, `shape [${shape.join(', ')}] needs ${count} values, the data holds ${data.length}`);
-    if ((shape[2] as number) * (shape[3] as number) < 2) throw new EnqueueRefusedError(seq, `H*W must be at least 2, got [${shape.join(', ')}]`);
+    if (count !== data.length)
+      throw new EnqueueRefusedError(
+        seq,
+        `shape [${shape.join(', ')}] needs ${count} values, the data holds ${data.length}`,
+      );
+    if ((shape[2] as number) * (shape[3] as number) < 2)
+      throw new EnqueueRefusedError(seq, `H*W must be at least 2, got [${shape.join(', ')}]`);
     if (data.byteLength > this.options.maxBatchBytes) {
-      throw new EnqueueRefusedError(seq, `${data.byteLength} bytes exceeds the maximum batch size of ${this.options.maxBatchBytes} bytes (maxBatchBytes)`);
+      throw new EnqueueRefusedError(
+        seq,
+        `${data.byteLength} bytes exceeds the maximum batch size of ${this.options.maxBatchBytes} bytes (maxBatchBytes)`,
+      );
     }
     const channels = this.spec.selfnorm?.channels;
     if (channels !== undefined && shape[1] !== channels) {
-      throw new EnqueueRefusedError(seq, `has ${shape[1]} channels but the run's SelfNorm parameters are for ${channels}`);
+      throw new EnqueueRefusedError(
+        seq,
+        `has ${shape[1]} channels but the run's SelfNorm parameters are for ${channels}`,
+      );
     }
   }
 
@@ -92,12 +110,21 @@ export class Producer {
       if (out || err) continue;
       const job = await this.queue.getJob(jobId(this.spec.run, seq));
       const state = job ? await job.getState() : 'missing';
-      if (input && (state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')) continue;
+      if (
+        input &&
+        (state === 'waiting' ||
+          state === 'active' ||
+          state === 'delayed' ||
+          state === 'prioritized' ||
+          state === 'waiting-children')
+      )
+        continue;
       if (job && (state === 'completed' || state === 'failed')) await job.remove().catch(() => undefined);
       await this.put(seq, data, shape);
       again++;
     }
-    if (again) this.logger.warn({ run: this.spec.run, batches: again }, 're-enqueued batches that Redis lost');
+    if (again)
+      this.logger.warn({ run: this.spec.run, batches: again }, 're-enqueued batches that Redis lost');
     return again;
   }
 
@@ -109,8 +136,15 @@ export class Producer {
     const parts = encodeTensorBlobParts({ shape, data });
     const key = this.keys.input(this.spec.run, seq);
     await this.withMemory(seq, () => this.blobs.command(['SET', key, parts]));
-    const job: BatchJobData = { run: this.spec.run, seq, shape, bytes: parts.reduce((n, p) => n + p.byteLength, 0) };
-    await this.withMemory(seq, () => this.queue.add('batch', job, { jobId: jobId(this.spec.run, seq), ...BATCH_JOB_OPTIONS }));
+    const job: BatchJobData = {
+      run: this.spec.run,
+      seq,
+      shape,
+      bytes: parts.reduce((n, p) => n + p.byteLength, 0),
+    };
+    await this.withMemory(seq, () =>
+      this.queue.add('batch', job, { jobId: jobId(this.spec.run, seq), ...BATCH_JOB_OPTIONS }),
+    );
   }
 
   /** Runs a write, waiting with backoff while Redis answers OOM (maxmemory with noeviction). */
@@ -124,9 +158,16 @@ export class Producer {
       } catch (err) {
         if (!/OOM/.test((err as Error).message)) throw err;
         if (Date.now() > deadline) {
-          throw new EnqueueRefusedError(seq, `Redis is out of memory (maxmemory reached) and did not free any within ${this.options.oomWaitMs} ms; raise maxmemory or lower maxInFlight`);
+          throw new EnqueueRefusedError(
+            seq,
+            `Redis is out of memory (maxmemory reached) and did not free any within ${this.options.oomWaitMs} ms; raise maxmemory or lower maxInFlight`,
+          );
         }
-        if (!warned) this.logger.warn({ run: this.spec.run, seq }, 'Redis is out of memory (maxmemory); enqueue waits for memory to free');
+        if (!warned)
+          this.logger.warn(
+            { run: this.spec.run, seq },
+            'Redis is out of memory (maxmemory); enqueue waits for memory to free',
+          );
         warned = true;
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);

@@ -29,7 +29,11 @@ export function redactUrl(url: string): string {
  * Redis is away: `maxRetriesPerRequest: null`, which BullMQ requires); but a first connection that
  * is refused for good (wrong password, TLS) fails at once with a clear {@link RedisConnectionError}.
  */
-export async function connectRedis(target: RedisTarget, name: string, options: RedisOptions = {}): Promise<Redis> {
+export async function connectRedis(
+  target: RedisTarget,
+  name: string,
+  options: RedisOptions = {},
+): Promise<Redis> {
   let url: URL;
   try {
     url = new URL(target.url);
@@ -91,7 +95,10 @@ export async function checkRedisConfig(client: Redis, logger: Logger): Promise<s
     }
     return null;
   } catch (err) {
-    logger.warn({ err: (err as Error).message }, 'could not read maxmemory-policy (CONFIG GET refused); make sure it is noeviction');
+    logger.warn(
+      { err: (err as Error).message },
+      'could not read maxmemory-policy (CONFIG GET refused); make sure it is noeviction',
+    );
     return null;
   }
 }

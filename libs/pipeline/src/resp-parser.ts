@@ -37,7 +37,7 @@ export class RespParser {
   }
 
   feed(chunk: Buffer): void {
-    let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    const data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = Buffer.alloc(0);
     let at = 0;
     while (at < data.length) {

@@ -40,10 +40,22 @@ export class RunStore {
     if (!created) return false;
     const tx = this.redis
       .multi()
-      .hset(key, { enqueued: 0, delivered: 0, done: 0, failed: 0, skipped: 0, total: -1, bytesIn: 0, state: 'open' })
+      .hset(key, {
+        enqueued: 0,
+        delivered: 0,
+        done: 0,
+        failed: 0,
+        skipped: 0,
+        total: -1,
+        bytesIn: 0,
+        state: 'open',
+      })
       .sadd(this.keys.runs(), spec.run);
     if (spec.selfnorm && paramsJson) {
-      tx.set(this.keys.params(spec.selfnorm.paramsHash), paramsJson).sadd(this.keys.paramsUsers(spec.selfnorm.paramsHash), spec.run);
+      tx.set(this.keys.params(spec.selfnorm.paramsHash), paramsJson).sadd(
+        this.keys.paramsUsers(spec.selfnorm.paramsHash),
+        spec.run,
+      );
     }
     await tx.exec();
     return true;

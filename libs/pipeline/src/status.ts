@@ -26,12 +26,26 @@ export interface PipelineStatus {
 }
 
 /** One snapshot of the whole pipeline: queue depths, runs, live workers, Redis memory, failures. */
-export async function readStatus(redis: Redis, queue: Queue, keys: Keyspace, store: RunStore, now = Date.now()): Promise<PipelineStatus> {
+export async function readStatus(
+  redis: Redis,
+  queue: Queue,
+  keys: Keyspace,
+  store: RunStore,
+  now = Date.now(),
+): Promise<PipelineStatus> {
   const jobs = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   const runs: RunStatus[] = [];
   for (const { spec, counters } of await store.list()) {
     const recent = await redis.zcount(keys.timeline(spec.run), now - 60_000, '+inf');
-    const oldest = await redis.zrangebyscore(keys.timeline(spec.run), now - 60_000, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
+    const oldest = await redis.zrangebyscore(
+      keys.timeline(spec.run),
+      now - 60_000,
+      '+inf',
+      'WITHSCORES',
+      'LIMIT',
+      0,
+      1,
+    );
     const since = oldest[1] ? Math.max(1, (now - Number(oldest[1])) / 1000) : 60;
     runs.push({
       run: spec.run,
@@ -43,14 +57,19 @@ export async function readStatus(redis: Redis, queue: Queue, keys: Keyspace, sto
     });
   }
   const info = await redis.info('memory');
-  const field = (name: string): string | undefined => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const field = (name: string): string | undefined =>
+    new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
   const failed = await queue.getFailed(0, 19);
   return {
     queue: queue.name,
     jobs,
     runs,
     workers: await listWorkers(redis, keys, now),
-    redis: { usedMemory: Number(field('used_memory') ?? 0), maxMemory: Number(field('maxmemory') ?? 0), policy: field('maxmemory_policy') ?? null },
+    redis: {
+      usedMemory: Number(field('used_memory') ?? 0),
+      maxMemory: Number(field('maxmemory') ?? 0),
+      policy: field('maxmemory_policy') ?? null,
+    },
     recentFailures: failed.map((j) => ({
       run: String((j.data as { run?: unknown }).run ?? ''),
       seq: Number((j.data as { seq?: unknown }).seq ?? -1),

@@ -6,11 +6,19 @@ export interface TensorLike {
 }
 
 export function isTensorLike(x: unknown): x is TensorLike {
-  return typeof x === 'object' && x !== null && Array.isArray((x as TensorLike).shape) && typeof (x as TensorLike).data === 'function';
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    Array.isArray((x as TensorLike).shape) &&
+    typeof (x as TensorLike).data === 'function'
+  );
 }
 
 /** A batch as Float32Array plus shape, from a Float32Array (shape given) or a float32 tf.Tensor. */
-export async function toFloat32Batch(batch: Float32Array | TensorLike, shape?: readonly number[]): Promise<{ data: Float32Array; shape: number[] }> {
+export async function toFloat32Batch(
+  batch: Float32Array | TensorLike,
+  shape?: readonly number[],
+): Promise<{ data: Float32Array; shape: number[] }> {
   if (isTensorLike(batch)) {
     if (batch.dtype !== 'float32') throw new Error(`tensor dtype must be float32, got ${batch.dtype}`);
     const data = await batch.data();

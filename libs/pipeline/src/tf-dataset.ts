@@ -12,7 +12,11 @@ export interface TfDataNamespace<D> {
  * (creating a tensor copies the data, so this also works with reused result buffers). A run is
  * one pass: iterate it once (one epoch), and enqueue the next epoch's batches in a new run.
  */
-export function pipelineDataset<D, T>(tf: TfDataNamespace<D>, run: PipelineRun, toElement: (batch: DeliveredBatch) => T): D {
+export function pipelineDataset<D, T>(
+  tf: TfDataNamespace<D>,
+  run: PipelineRun,
+  toElement: (batch: DeliveredBatch) => T,
+): D {
   let used = false;
   return tf.data.generator<T>(() => {
     if (used) throw new Error(`run ${run.id}: a pipeline dataset can be iterated once (one epoch per run)`);

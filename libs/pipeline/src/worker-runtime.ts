@@ -86,7 +86,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   constructor(options: WorkerRuntimeOptions) {
     super();
     const concurrency = options.concurrency ?? 1;
-    if (!Number.isSafeInteger(concurrency) || concurrency < 1) throw new Error(`concurrency: must be a positive integer, got ${concurrency}`);
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1)
+      throw new Error(`concurrency: must be a positive integer, got ${concurrency}`);
     this.redis = options.redis;
     this.keys = new Keyspace(options.prefix ?? DEFAULT_PREFIX);
     this.processor = options.processor;
@@ -121,7 +122,15 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.heartbeatMs);
     this.heartbeat.unref();
     this.setState('running');
-    this.logger.info({ backend: this.processor.backend, detail: this.processor.backendDetail, queue: this.queueName, concurrency: this.concurrency }, 'worker started');
+    this.logger.info(
+      {
+        backend: this.processor.backend,
+        detail: this.processor.backendDetail,
+        queue: this.queueName,
+        concurrency: this.concurrency,
+      },
+      'worker started',
+    );
     void this.worker.run().catch((err: Error) => this.emit('error', err));
   }
 
@@ -197,7 +206,14 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       const parts = await this.processor.process(input, { spec, seq, params }, (out, meta) => {
         const bytes = slot.output(out.byteLength);
         bytes.set(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
-        const resultMeta: ResultMeta = { seq, status: 'ok', plan: meta.plan, selfnormStats: meta.selfnormStats, backend: this.processor.backend, worker: this.id };
+        const resultMeta: ResultMeta = {
+          seq,
+          status: 'ok',
+          plan: meta.plan,
+          selfnormStats: meta.selfnormStats,
+          backend: this.processor.backend,
+          worker: this.id,
+        };
         return [tensorBlobPrefix(input.shape, out.byteLength, resultMeta), bytes];
       });
       const kernelMs = performance.now() - t0;
@@ -210,7 +226,11 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       this.emit('batch', { run, seq, kernelMs, totalMs });
       return 'ok';
     } catch (err) {
-      if (err instanceof UnrecoverableError || this.processor.isPermanent(err) || err instanceof ProtocolError) {
+      if (
+        err instanceof UnrecoverableError ||
+        this.processor.isPermanent(err) ||
+        err instanceof ProtocolError
+      ) {
         const reason = (err as Error).message;
         await this.recordFailure(run, seq, reason, (err as { field?: string }).field);
         this.failed++;
@@ -218,14 +238,22 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         this.emit('failed', { run, seq, reason });
         throw err instanceof UnrecoverableError ? err : new UnrecoverableError(reason);
       }
-      log.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1 }, 'batch failed; BullMQ will retry');
+      log.warn(
+        { err: (err as Error).message, attempt: job.attemptsMade + 1 },
+        'batch failed; BullMQ will retry',
+      );
       throw err;
     } finally {
       this.slots.push(slot);
     }
   }
 
-  private async fetchInput(run: string, seq: number, job: Job, slot: Slot): Promise<{ shape: number[]; data: Float32Array }> {
+  private async fetchInput(
+    run: string,
+    seq: number,
+    job: Job,
+    slot: Slot,
+  ): Promise<{ shape: number[]; data: Float32Array }> {
     const key = this.keys.input(run, seq);
     const size = await this.redis.strlen(key);
     if (size === 0) {
@@ -234,11 +262,16 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       if (!last) throw new Error(`input blob ${key} is missing; waiting for the driver to enqueue it again`);
       throw new UnrecoverableError(`input blob ${key} is missing`);
     }
-    if (size > this.maxBlobBytes) throw new ProtocolError(`blob ${key}`, `${size} bytes exceeds the limit of ${this.maxBlobBytes}`);
+    if (size > this.maxBlobBytes)
+      throw new ProtocolError(`blob ${key}`, `${size} bytes exceeds the limit of ${this.maxBlobBytes}`);
     const bytes = await this.blobStore().command(['GET', key], (length) => slot.input(length));
     if (!(bytes instanceof Uint8Array)) throw new Error(`input blob ${key} vanished while being read`);
     const blob = decodeTensorBlob(bytes, `blob ${key}`, this.maxBlobBytes);
-    if (blob.shape.length !== 4) throw new ProtocolError(`blob ${key}`, `expected a 4-D NCHW tensor, got shape [${blob.shape.join(', ')}]`);
+    if (blob.shape.length !== 4)
+      throw new ProtocolError(
+        `blob ${key}`,
+        `expected a 4-D NCHW tensor, got shape [${blob.shape.join(', ')}]`,
+      );
     return { shape: blob.shape, data: blob.data };
   }
 
@@ -272,8 +305,22 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   }
 
   private async recordFailure(run: string, seq: number, reason: string, field?: string): Promise<void> {
-    const record: FailureRecord = { seq, reason, ...(field ? { field } : {}), worker: this.id, at: Date.now() };
-    await this.redis.eval(FAIL, 3, this.keys.run(run), this.keys.failure(run, seq), this.keys.ready(run), JSON.stringify(record), String(seq));
+    const record: FailureRecord = {
+      seq,
+      reason,
+      ...(field ? { field } : {}),
+      worker: this.id,
+      at: Date.now(),
+    };
+    await this.redis.eval(
+      FAIL,
+      3,
+      this.keys.run(run),
+      this.keys.failure(run, seq),
+      this.keys.ready(run),
+      JSON.stringify(record),
+      String(seq),
+    );
   }
 
   private async spec(run: string): Promise<RunSpec | null> {

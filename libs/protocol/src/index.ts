@@ -10,5 +10,11 @@ export { buildRunSpec } from './run-options.js';
 export type { BuiltRunSpec, RunRequest } from './run-options.js';
 export { ON_ERROR, parseRunSpec } from './run-spec.js';
 export type { OnError, RunSpec } from './run-spec.js';
-export { decodeTensorBlob, DEFAULT_MAX_BLOB_BYTES, encodeTensorBlob, encodeTensorBlobParts, tensorBlobPrefix } from './tensor-blob.js';
+export {
+  decodeTensorBlob,
+  DEFAULT_MAX_BLOB_BYTES,
+  encodeTensorBlob,
+  encodeTensorBlobParts,
+  tensorBlobPrefix,
+} from './tensor-blob.js';
 export type { TensorBlob } from './tensor-blob.js';

@@ -33,17 +33,21 @@ export interface BuiltRunSpec {
 
 /** Checks a run request once and turns it into the spec workers read; errors name the field and value. */
 export function buildRunSpec(request: RunRequest, runId: string, now = Date.now()): BuiltRunSpec {
-  if (!RUN_ID_PATTERN.test(runId)) throw new Error(`runId: must match ${RUN_ID_PATTERN}, got ${JSON.stringify(runId)}`);
+  if (!RUN_ID_PATTERN.test(runId))
+    throw new Error(`runId: must match ${RUN_ID_PATTERN}, got ${JSON.stringify(runId)}`);
   const seed = request.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed: must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new Error(`seed: must be a non-negative integer, got ${seed}`);
   const onError = request.onError ?? 'fail';
-  if (!ON_ERROR.includes(onError)) throw new Error(`onError: must be one of ${ON_ERROR.join(', ')}, got ${JSON.stringify(onError)}`);
+  if (!ON_ERROR.includes(onError))
+    throw new Error(`onError: must be one of ${ON_ERROR.join(', ')}, got ${JSON.stringify(onError)}`);
   const crossnorm = resolveCrossNormOptions(request.crossnorm ?? {});
   let selfnorm: RunSpec['selfnorm'] = null;
   let paramsJson: string | null = null;
   if (request.selfnorm) {
     const { mode, params } = request.selfnorm;
-    if (mode !== 'train' && mode !== 'eval') throw new Error(`selfnorm.mode: must be "train" or "eval", got ${JSON.stringify(mode)}`);
+    if (mode !== 'train' && mode !== 'eval')
+      throw new Error(`selfnorm.mode: must be "train" or "eval", got ${JSON.stringify(mode)}`);
     const channels = Array.isArray(params?.gWeight) ? params.gWeight.length : 0;
     validateSelfNormParams(params, channels);
     const { hash, json } = contentHash(params);
@@ -51,7 +55,16 @@ export function buildRunSpec(request: RunRequest, runId: string, now = Date.now(
     paramsJson = json;
   }
   return {
-    spec: { v: 1, run: runId, seed, crossnorm, selfnorm, onError, allowNonFinite: request.allowNonFinite ?? false, createdAt: now },
+    spec: {
+      v: 1,
+      run: runId,
+      seed,
+      crossnorm,
+      selfnorm,
+      onError,
+      allowNonFinite: request.allowNonFinite ?? false,
+      createdAt: now,
+    },
     paramsJson,
   };
 }

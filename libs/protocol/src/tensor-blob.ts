@@ -48,7 +48,13 @@ export function tensorBlobPrefix(shape: readonly number[], byteLength: number, m
   let header: Buffer = Buffer.alloc(0);
   // A pad field adds 5 + n bytes for n >= 1: n in 0..4 reaches every residue mod 4.
   for (let pad = 0; pad <= 4; pad++) {
-    header = packr.pack({ v: 1, dtype: 'float32', shape, ...(meta === undefined ? {} : { meta }), ...(pad ? { pad: ' '.repeat(pad) } : {}) });
+    header = packr.pack({
+      v: 1,
+      dtype: 'float32',
+      shape,
+      ...(meta === undefined ? {} : { meta }),
+      ...(pad ? { pad: ' '.repeat(pad) } : {}),
+    });
     if ((1 + header.length + 5) % 4 === 0) break;
   }
   const prefix = Buffer.allocUnsafe(1 + header.length + 5);
@@ -63,8 +69,15 @@ export function tensorBlobPrefix(shape: readonly number[], byteLength: number, m
 export function encodeTensorBlobParts(blob: TensorBlob): Uint8Array[] {
   const { shape, data, meta } = blob;
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new ProtocolError('encode', `shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`);
-  return [tensorBlobPrefix(shape, data.byteLength, meta), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+  if (count !== data.length)
+    throw new ProtocolError(
+      'encode',
+      `shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`,
+    );
+  return [
+    tensorBlobPrefix(shape, data.byteLength, meta),
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  ];
 }
 
 /** Encodes a tensor into one Buffer: a small header, then the float32 bytes (one copy). */

@@ -3,7 +3,14 @@ import { BatchFailedError, Pipeline, type PipelineRun } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, ON_ERROR, type OnError } from '@cnsn/protocol';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
-import { addCrossNormOptions, addSelfNormOptions, crossNormOptionsFrom, type CrossNormFlags, selfNormConfigFrom, type SelfNormFlags } from '../augment-options.js';
+import {
+  addCrossNormOptions,
+  addSelfNormOptions,
+  crossNormOptionsFrom,
+  type CrossNormFlags,
+  selfNormConfigFrom,
+  type SelfNormFlags,
+} from '../augment-options.js';
 import { backendOption } from '../backend-option.js';
 import { type BatchSource, npySource, syntheticSource } from '../batch-source.js';
 import { CliError } from '../cli-error.js';
@@ -32,6 +39,8 @@ export interface RunFlags extends CrossNormFlags, SelfNormFlags {
   queue: string;
   json?: boolean;
   progress?: boolean;
+  /** Ignore REDIS_URL and start a private redis-server (npm start). */
+  privateRedis?: boolean;
 }
 
 export interface RunSummary {
@@ -46,7 +55,9 @@ export interface RunSummary {
 
 /** `cnsn run`: producer plus ordered collector in one process (CLI.md). */
 export function runCommand(): Command {
-  const cmd = new Command('run').description('enqueue batches, have workers augment them, collect the results in order');
+  const cmd = new Command('run').description(
+    'enqueue batches, have workers augment them, collect the results in order',
+  );
   addRunOptions(cmd);
   return cmd.action(async (flags: RunFlags) => {
     const summary = await executeRun(flags);
@@ -64,9 +75,17 @@ export function addRunOptions(cmd: Command): Command {
     .option('--seed <s>', 'run seed (data and plans)', parseNonNegativeInt, 0)
     .option('--run-id <id>', 'run id (default random)')
     .option('--resume', 'continue run --run-id from its first batch not yet delivered')
-    .option('--workers-local <n>', 'local worker processes for this run (default 2 with a private Redis, else 0)', parseNonNegativeInt)
+    .option(
+      '--workers-local <n>',
+      'local worker processes for this run (default 2 with a private Redis, else 0)',
+      parseNonNegativeInt,
+    )
     .addOption(backendOption('auto', 'backend of the local workers'))
-    .addOption(new Option('--on-error <policy>', 'what a failed batch does to the run').choices(ON_ERROR).default('fail'))
+    .addOption(
+      new Option('--on-error <policy>', 'what a failed batch does to the run')
+        .choices(ON_ERROR)
+        .default('fail'),
+    )
     .option('--max-in-flight <n>', 'batches enqueued and not yet delivered, at most', parsePositiveInt)
     .option('--allow-non-finite', 'let NaN/Inf batches through instead of failing them')
     .option('--redis <url>', 'Redis URL (default REDIS_URL, else a private redis-server)')
@@ -82,7 +101,8 @@ export function addRunOptions(cmd: Command): Command {
 function sourceOf(flags: RunFlags): BatchSource {
   if (flags.synthetic && flags.input) throw new CliError('give either --synthetic or --input, not both');
   if (flags.input) return npySource(flags.input);
-  if (!flags.synthetic) throw new CliError('no batches: give --synthetic --batches K --shape N,C,H,W, or --input FILE.npy ...');
+  if (!flags.synthetic)
+    throw new CliError('no batches: give --synthetic --batches K --shape N,C,H,W, or --input FILE.npy ...');
   if (!flags.batches || !flags.shape) throw new CliError('--synthetic needs --batches K and --shape N,C,H,W');
   return syntheticSource(flags.shape, flags.batches, flags.seed);
 }
@@ -94,16 +114,33 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
   const source = sourceOf(flags);
   const first = await source.load(0);
   const selfnorm = await selfNormConfigFrom(flags, first.shape[1], flags.seed);
-  const redis = await resolveRedis(flags.redis);
+  const redis = await resolveRedis(flags.privateRedis ? undefined : flags.redis, flags.privateRedis ?? false);
   const workerCount = flags.workersLocal ?? (redis.local ? 2 : 0);
   let pipeline: Pipeline | null = null;
   let workers: LocalWorkers | null = null;
   let run: PipelineRun | null = null;
-  const bar = flags.progress === false ? null : new cliProgress.SingleBar({ stream: process.stderr, format: ' {bar} {value}/{total} batches | {rate} | ETA {eta}s', hideCursor: true }, cliProgress.Presets.shades_classic);
+  const bar =
+    flags.progress === false
+      ? null
+      : new cliProgress.SingleBar(
+          {
+            stream: process.stderr,
+            format: ' {bar} {value}/{total} batches | {rate} | ETA {eta}s',
+            hideCursor: true,
+          },
+          cliProgress.Presets.shades_classic,
+        );
   try {
     pipeline = await Pipeline.connect({ redis: redis.url, prefix: flags.prefix, queue: flags.queue });
     if (workerCount > 0) {
-      workers = LocalWorkers.start({ count: workerCount, redisUrl: redis.url, backend: flags.backend, prefix: flags.prefix, queue: flags.queue, tag: String(process.pid) });
+      workers = LocalWorkers.start({
+        count: workerCount,
+        redisUrl: redis.url,
+        backend: flags.backend,
+        prefix: flags.prefix,
+        queue: flags.queue,
+        tag: String(process.pid),
+      });
       await workers.ready(pipeline);
     }
     run = await pipeline.openRun({
@@ -119,8 +156,11 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
     });
     const activeRun = run;
     const from = run.nextSeq;
-    if (from > source.count) throw new CliError(`run ${run.id} has delivered ${from} batches; this input has only ${source.count}`);
-    process.stderr.write(`run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n`);
+    if (from > source.count)
+      throw new CliError(`run ${run.id} has delivered ${from} batches; this input has only ${source.count}`);
+    process.stderr.write(
+      `run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n`,
+    );
     const writer = flags.out ? await NpyWriter.open(flags.out) : null;
     const digest = new OutputDigest();
     bar?.start(source.count, from, { rate: '' });
@@ -163,8 +203,17 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
     }
     bar?.stop();
     const seconds = Math.max((tLast - t0 - digest.ms) / 1000, 1e-9);
-    if (activeRun.skipped.length) process.stderr.write(`skipped batches: ${activeRun.skipped.map((s) => s.seq).join(', ')}\n`);
-    return { run: activeRun.id, batches: source.count, delivered: delivered + (from > 0 ? from : 0), failed, seconds: round(seconds, 3), gbPerSec: round(inputBytes / seconds / 1e9, 4), digest: digest.hex() };
+    if (activeRun.skipped.length)
+      process.stderr.write(`skipped batches: ${activeRun.skipped.map((s) => s.seq).join(', ')}\n`);
+    return {
+      run: activeRun.id,
+      batches: source.count,
+      delivered: delivered + (from > 0 ? from : 0),
+      failed,
+      seconds: round(seconds, 3),
+      gbPerSec: round(inputBytes / seconds / 1e9, 4),
+      digest: digest.hex(),
+    };
   } finally {
     bar?.stop();
     await run?.close().catch(() => undefined);

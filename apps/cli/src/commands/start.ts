@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { executeRun, printSummary, type RunFlags } from './run.js';
+
+/** `npm start`: the main job on embedded defaults (CLI.md). */
+export const START_DEFAULTS = { batches: 60, shape: [64, 512, 7, 7] as [number, number, number, number] };
+
+export function startCommand(): Command {
+  return new Command('start')
+    .description(
+      `the main job on embedded defaults: a private Redis, 2 local workers, ${START_DEFAULTS.batches} synthetic ${START_DEFAULTS.shape.join('x')} batches, CrossNorm (crop both + chan) and SelfNorm (train)`,
+    )
+    .option('--json', 'last line of stdout: the summary as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const run: RunFlags = {
+        synthetic: true,
+        batches: START_DEFAULTS.batches,
+        shape: START_DEFAULTS.shape,
+        seed: 0,
+        workersLocal: 2,
+        backend: 'auto',
+        onError: 'fail',
+        prefix: '{cnsn}',
+        queue: 'augment',
+        crop: 'both',
+        chan: true,
+        beta: 1,
+        bbxThres: 0.1,
+        cnProb: 1,
+        selfnorm: 'train',
+        // A private server even when REDIS_URL is set: `npm start` must need nothing else.
+        privateRedis: true,
+      };
+      process.stderr.write('cnsn start: generating synthetic batches, starting Redis and 2 workers...\n');
+      printSummary(await executeRun(run), flags.json ?? false);
+    });
+}

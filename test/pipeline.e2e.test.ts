@@ -1,0 +1,134 @@
+import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
+import type { DeliveredBatch, PipelineRun } from '@cnsn/pipeline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestOf, expectedDigest, PipelineEnv, testBatch } from './support/index.js';
+
+const SHAPE: Shape4 = [8, 16, 7, 7];
+const crossnorm = { crop: 'both', chan: true } as const;
+const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(16, { seed: 3 }) };
+const batches = Array.from({ length: 24 }, (_, i) => testBatch(SHAPE, i));
+
+/** Enqueues every batch while collecting; returns what was delivered, in delivery order. */
+async function runAll(
+  run: PipelineRun,
+  input: Array<{ data: Float32Array; shape: Shape4 }>,
+): Promise<DeliveredBatch[]> {
+  const producing = (async () => {
+    for (const b of input) await run.enqueue(b.data, b.shape);
+    await run.end();
+  })();
+  const out: DeliveredBatch[] = [];
+  for await (const r of run.results()) out.push({ ...r, data: r.data.slice() });
+  await producing;
+  return out;
+}
+
+describe('the pipeline with real worker processes', () => {
+  let env: PipelineEnv;
+  let expected: string;
+  beforeAll(async () => {
+    env = await PipelineEnv.start();
+    expected = await expectedDigest(batches, 11, crossnorm, selfnorm);
+  });
+  afterAll(() => env.dispose());
+
+  it('2 workers: every batch, in order, with the digest of an in-process computation of the same plans', async () => {
+    await env.startWorkers(2);
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ seed: 11, crossnorm, selfnorm, maxInFlight: 6 });
+    const out = await runAll(run, batches);
+    await run.close();
+    expect(out.map((b) => b.seq)).toEqual(batches.map((_, i) => i));
+    expect(out.every((b) => b.status === 'ok')).toBe(true);
+    expect(digestOf(out.map((b) => b.data))).toBe(expected);
+    // Each result carries its plan and, in train mode, the BatchNorm batch statistics.
+    expect(out[3]?.plan).toMatchObject({ fires: true, crop: 'both' });
+    expect((out[3]?.selfnormStats as { g: { mean: number[] } }).g.mean).toHaveLength(16);
+    expect(new Set(out.map((b) => b.worker)).size).toBe(2);
+  });
+
+  it('leaves no key of a finished run in Redis, only BullMQ bookkeeping within its retention', async () => {
+    const left = await env.keysLeft();
+    const ours = left.filter((k) => !k.startsWith(`${env.prefix}:${env.queue}:`));
+    // Live workers' heartbeats are the only pipeline keys while workers run.
+    expect(ours.every((k) => k.startsWith(`${env.prefix}:worker`))).toBe(true);
+    expect(left.some((k) => k.includes(':run:') || k.includes(':params:'))).toBe(false);
+    await env.stopWorkers();
+    const after = (await env.keysLeft()).filter((k) => !k.startsWith(`${env.prefix}:${env.queue}:`));
+    expect(after).toEqual([]);
+  });
+
+  it.each([
+    [1, 1],
+    [1, 4],
+    [2, 4],
+  ])('the same digest with %i worker(s) at concurrency %i', async (workers, concurrency) => {
+    await env.startWorkers(workers, { concurrency });
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ seed: 11, crossnorm, selfnorm, maxInFlight: 8 });
+    const out = await runAll(run, batches);
+    await run.close();
+    await env.stopWorkers();
+    expect(digestOf(out.map((b) => b.data))).toBe(expected);
+  });
+
+  it('mixed batch sizes in one run (results complete out of order) still arrive in order', async () => {
+    await env.startWorkers(2, { concurrency: 2 });
+    const sizes = [32, 1, 16, 2, 32, 1, 8, 1, 24, 2];
+    const mixed = sizes.map((n, i) => testBatch([n, 16, 7, 7], 100 + i));
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({
+      seed: 5,
+      crossnorm,
+      selfnorm: { mode: 'eval', params: selfnorm.params },
+    });
+    const out = await runAll(run, mixed);
+    await run.close();
+    expect(out.map((b) => b.seq)).toEqual(sizes.map((_, i) => i));
+    expect(out.map((b) => b.shape[0])).toEqual(sizes);
+    expect(digestOf(out.map((b) => b.data))).toBe(
+      await expectedDigest(mixed, 5, crossnorm, { mode: 'eval', params: selfnorm.params }),
+    );
+    await env.stopWorkers();
+  });
+
+  it('two runs at once share one pool, each with its own ordered stream', async () => {
+    await env.startWorkers(2, { concurrency: 2 });
+    const pipeline = await env.pipeline();
+    const a = await pipeline.openRun({ seed: 1, crossnorm });
+    const b = await pipeline.openRun({ seed: 2, crossnorm: { crop: 'neither', chan: false } });
+    const [outA, outB] = await Promise.all([runAll(a, batches.slice(0, 12)), runAll(b, batches.slice(12))]);
+    await a.close();
+    await b.close();
+    expect(outA.map((r) => r.seq)).toEqual([...Array(12).keys()]);
+    expect(outB.map((r) => r.seq)).toEqual([...Array(12).keys()]);
+    expect(digestOf(outA.map((r) => r.data))).toBe(
+      await expectedDigest(batches.slice(0, 12), 1, crossnorm, null),
+    );
+    expect(digestOf(outB.map((r) => r.data))).toBe(
+      await expectedDigest(batches.slice(12), 2, { crop: 'neither', chan: false }, null),
+    );
+    await env.stopWorkers();
+  });
+
+  it('refuses at enqueue a batch larger than the maximum or with the wrong channel count', async () => {
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ seed: 1, selfnorm, maxBatchBytes: 20_000 });
+    const big = testBatch([8, 16, 7, 7], 1);
+    await expect(run.enqueue(big.data, big.shape)).rejects.toThrow(
+      'batch 0 refused at enqueue: 25088 bytes exceeds the maximum batch size of 20000 bytes',
+    );
+    const wrong = testBatch([2, 8, 7, 7], 1);
+    await expect(run.enqueue(wrong.data, wrong.shape)).rejects.toThrow(
+      "batch 0 refused at enqueue: has 8 channels but the run's SelfNorm parameters are for 16",
+    );
+    await run.close();
+  });
+
+  it('workers exit 0 on SIGTERM and say so', async () => {
+    const [w] = await env.startWorkers(1);
+    expect(await w?.stop()).toBe(0);
+    expect(w?.log).toContain('worker stopped');
+    expect(w?.log).toMatch(/backend fused/);
+  });
+});

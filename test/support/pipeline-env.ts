@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { LocalRedis } from '@cnsn/infra';
+import { listWorkers, Pipeline } from '@cnsn/pipeline';
+import { Keyspace } from '@cnsn/protocol';
+import { Redis } from 'ioredis';
+import { startWorkers, type WorkerProcess } from './workers.js';
+
+/**
+ * One test's isolated pipeline: a redis-server the test started itself, a unique key prefix and
+ * queue, real worker processes. `dispose` stops the workers and the server it started.
+ */
+export class PipelineEnv {
+  readonly prefix = `{t${randomBytes(4).toString('hex')}}`;
+  readonly queue = `q${randomBytes(3).toString('hex')}`;
+  readonly workers: WorkerProcess[] = [];
+  private readonly pipelines: Pipeline[] = [];
+
+  constructor(readonly redis: LocalRedis) {}
+
+  static async start(options: { appendonly?: boolean } = {}): Promise<PipelineEnv> {
+    return new PipelineEnv(await LocalRedis.start({ appendonly: options.appendonly ?? false }));
+  }
+
+  async pipeline(): Promise<Pipeline> {
+    const p = await Pipeline.connect({ redis: this.redis.url, prefix: this.prefix, queue: this.queue });
+    this.pipelines.push(p);
+    return p;
+  }
+
+  async startWorkers(
+    count: number,
+    options: { concurrency?: number; backend?: string; tag?: string } = {},
+  ): Promise<WorkerProcess[]> {
+    const client = new Redis(this.redis.url);
+    try {
+      const started = await startWorkers(
+        count,
+        { url: this.redis.url, prefix: this.prefix, queue: this.queue, ...options },
+        async (ids) => {
+          const live = new Set((await listWorkers(client, new Keyspace(this.prefix))).map((w) => w.id));
+          return ids.every((id) => live.has(id));
+        },
+        options.tag ?? `w${this.workers.length}-`,
+      );
+      this.workers.push(...started);
+      return started;
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async stopWorkers(): Promise<void> {
+    await Promise.all(this.workers.splice(0).map((w) => w.stop()));
+  }
+
+  /** Every key under this test's prefix. */
+  async keysLeft(): Promise<string[]> {
+    const client = new Redis(this.redis.url);
+    try {
+      return (await client.keys(`${this.prefix}*`)).sort();
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const p of this.pipelines.splice(0)) await p.close().catch(() => undefined);
+    await this.stopWorkers();
+    await this.redis.dispose();
+  }
+}

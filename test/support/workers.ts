@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { REPO_ROOT } from './paths.js';
+
+export interface WorkerProcessOptions {
+  url: string;
+  prefix: string;
+  queue: string;
+  backend?: string;
+  concurrency?: number;
+  id: string;
+}
+
+/** A real `npm run worker` process (node with the tsx loader), its log kept for assertions. */
+export class WorkerProcess {
+  log = '';
+  readonly exited: Promise<number | null>;
+  private constructor(
+    readonly id: string,
+    readonly child: ChildProcess,
+  ) {
+    child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  static start(o: WorkerProcessOptions): WorkerProcess {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'apps/worker/src/main.ts',
+        '--redis',
+        o.url,
+        '--prefix',
+        o.prefix,
+        '--queue',
+        o.queue,
+        '--backend',
+        o.backend ?? 'fused',
+        '--concurrency',
+        String(o.concurrency ?? 1),
+        '--id',
+        o.id,
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    return new WorkerProcess(o.id, child);
+  }
+
+  /** SIGTERM and wait for the exit status. */
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    return this.exited;
+  }
+
+  kill(): Promise<number | null> {
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+/** Starts `count` workers and resolves once each has sent a heartbeat. */
+export async function startWorkers(
+  count: number,
+  base: Omit<WorkerProcessOptions, 'id'>,
+  isLive: (ids: string[]) => Promise<boolean>,
+  tag = 'w',
+): Promise<WorkerProcess[]> {
+  const workers = Array.from({ length: count }, (_, i) =>
+    WorkerProcess.start({ ...base, id: `${tag}${i}-${process.pid}` }),
+  );
+  const deadline = Date.now() + 60_000;
+  while (!(await isLive(workers.map((w) => w.id)))) {
+    const dead = workers.find((w) => w.child.exitCode !== null);
+    if (dead) throw new Error(`worker ${dead.id} exited early: ${dead.log}`);
+    if (Date.now() > deadline)
+      throw new Error(`workers not live within 60 s: ${workers.map((w) => w.log).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return workers;
+}
