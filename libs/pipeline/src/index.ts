@@ -14,7 +14,6 @@ export type { RunCounters } from './run-store.js';
 export type { PipelineStatus, RunStatus } from './status.js';
 export type { TensorLike } from './tensor-input.js';
 export { pipelineDataset } from './tf-dataset.js';
-export type { TfDataNamespace } from './tf-dataset.js';
 export { listWorkers, WORKER_TTL_MS } from './worker-registry.js';
 export type { WorkerInfo } from './worker-registry.js';
 export { WORKER_LOCK, WorkerRuntime } from './worker-runtime.js';

@@ -1,30 +1,28 @@
 import type { DeliveredBatch } from './collector.js';
 import type { PipelineRun } from './pipeline-run.js';
 
-/** The part of the TensorFlow.js namespace the adapter uses (pass `tf` from @tensorflow/tfjs). */
-export interface TfDataNamespace<D> {
-  data: { generator<T>(make: () => AsyncIterator<T> | Iterator<T>): D };
-}
-
 /**
- * A `tf.data.Dataset` over a run's results, in order, for `model.fitDataset`: `toElement` turns
+ * A `tf.data.Dataset` over a run's results, in order, for `model.fitDataset`; pass `tf.data.generator`
+ * (no TensorFlow.js import here). `toElement` turns
  * each delivered batch into what the model takes, e.g. `{ xs: tf.tensor4d(b.data, b.shape), ys }`
- * (creating a tensor copies the data, so this also works with reused result buffers). A run is
- * one pass: iterate it once (one epoch), and enqueue the next epoch's batches in a new run.
+ * (creating a tensor copies the data, so this also works with reused result buffers). Every epoch
+ * continues the same ordered stream: with several epochs, give fitDataset `batchesPerEpoch`.
  */
-export function pipelineDataset<D, T>(
-  tf: TfDataNamespace<D>,
+export function pipelineDataset<E, D>(
+  // `any`: tfjs's generator is generic over TensorContainer, a type this lib does not import.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  generator: (make: () => AsyncIterator<any>) => D,
   run: PipelineRun,
-  toElement: (batch: DeliveredBatch) => T,
+  toElement: (batch: DeliveredBatch) => E,
 ): D {
-  let used = false;
-  return tf.data.generator<T>(() => {
-    if (used) throw new Error(`run ${run.id}: a pipeline dataset can be iterated once (one epoch per run)`);
-    used = true;
-    const results = run.results();
+  // tfjs may ask for an iterator more than once (each epoch); all of them read the one ordered stream.
+  let results: AsyncGenerator<DeliveredBatch, void, undefined> | null = null;
+  return generator(() => {
+    results ??= run.results();
+    const stream = results;
     return {
-      next: async (): Promise<IteratorResult<T>> => {
-        const r = await results.next();
+      next: async (): Promise<IteratorResult<E>> => {
+        const r = await stream.next();
         return r.done ? { done: true, value: undefined } : { done: false, value: toElement(r.value) };
       },
     };

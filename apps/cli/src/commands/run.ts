@@ -177,7 +177,12 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
       }
       await activeRun.end();
     })();
-    producing.catch(() => undefined);
+    // A batch that cannot be read stops the run: the collector would wait for it forever.
+    let producerError: unknown = null;
+    producing.catch((err: unknown) => {
+      producerError = err;
+      void activeRun.close();
+    });
     activeRun.on('skipped', (seq, reason) => {
       failed++;
       process.stderr.write(`\nskipped batch ${seq}: ${reason}\n`);
@@ -198,9 +203,11 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
       }
       await producing;
     } catch (err) {
+      if (producerError) throw producerError;
       if (err instanceof BatchFailedError) throw new CliError(err.message, 1);
       throw err;
     }
+    if (producerError) throw producerError;
     bar?.stop();
     const seconds = Math.max((tLast - t0 - digest.ms) / 1000, 1e-9);
     if (activeRun.skipped.length)

@@ -1,0 +1,135 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
+import { formatNpy, parseNpy } from '@cnsn/protocol';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestOf, expectedDigest, PipelineEnv, runCnsn, testBatch } from './support/index.js';
+
+const tmp = await mkdtemp(join(tmpdir(), 'cnsn-run-'));
+afterAll(() => rm(tmp, { recursive: true, force: true }));
+
+const shapes: Shape4[] = [
+  [4, 8, 7, 7],
+  [2, 8, 7, 7],
+  [6, 8, 7, 7],
+];
+const batches = shapes.map((s, i) => testBatch(s, 40 + i));
+const files = batches.map((_, i) => join(tmp, `feat-${i}.npy`));
+
+beforeAll(async () => {
+  await Promise.all(batches.map((b, i) => writeFile(files[i] as string, formatNpy(b.shape, b.data))));
+});
+
+describe('cnsn run', () => {
+  it('.npy in, .npy out: same names, in order, each the in-process augmentation, digest in the JSON', async () => {
+    const out = join(tmp, 'out');
+    const r = await runCnsn([
+      'run',
+      '--input',
+      ...files,
+      '--out',
+      out,
+      '--seed',
+      '7',
+      '--json',
+      '--no-progress',
+      '--backend',
+      'fused',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(8, { seed: 7 }) };
+    const want = await expectedDigest(batches, 7, { crop: 'both', chan: true }, selfnorm);
+    expect(r.json).toMatchObject({ batches: 3, delivered: 3, failed: 0, digest: want });
+    expect((await readdir(out)).sort()).toEqual(['feat-0.npy', 'feat-1.npy', 'feat-2.npy']);
+    const written = await Promise.all(
+      files.map(async (_, i) => parseNpy(await readFile(join(out, `feat-${i}.npy`)), `feat-${i}`)),
+    );
+    expect(written.map((w) => w.shape)).toEqual(shapes);
+    expect(digestOf(written.map((w) => w.data))).toBe(want);
+  });
+
+  it('synthetic batches: the same digest with 1 and 2 local workers', async () => {
+    const args = [
+      'run',
+      '--synthetic',
+      '--batches',
+      '6',
+      '--shape',
+      '4,8,7,7',
+      '--seed',
+      '3',
+      '--json',
+      '--no-progress',
+      '--backend',
+      'fused',
+    ];
+    const [one, two] = [
+      await runCnsn([...args, '--workers-local', '1']),
+      await runCnsn([...args, '--workers-local', '2']),
+    ];
+    expect(one.code, one.stderr).toBe(0);
+    expect(two.code, two.stderr).toBe(0);
+    expect((one.json as { digest: string }).digest).toBe((two.json as { digest: string }).digest);
+    expect(Object.keys(one.json as object)).toEqual([
+      'run',
+      'batches',
+      'delivered',
+      'failed',
+      'seconds',
+      'gbPerSec',
+      'digest',
+    ]);
+  });
+
+  it('names the batch and the file when an input is not float32 NCHW', async () => {
+    const bad = join(tmp, 'bad.npy');
+    const good = formatNpy([2, 8, 7, 7], new Float32Array(2 * 8 * 49));
+    await writeFile(bad, Buffer.concat([good.subarray(0, good.length - 100)]));
+    const r = await runCnsn(['run', '--input', files[0] as string, bad, '--json', '--no-progress']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`batch 1: ${bad}: truncated data`);
+  });
+
+  it('says what is missing without batches', async () => {
+    const r = await runCnsn(['run', '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'no batches: give --synthetic --batches K --shape N,C,H,W, or --input FILE.npy',
+    );
+  });
+});
+
+describe('cnsn status', () => {
+  let env: PipelineEnv;
+  beforeAll(async () => {
+    env = await PipelineEnv.start();
+  });
+  afterAll(() => env.dispose());
+
+  it('shows live workers with their backends, the queue and the runs', async () => {
+    await env.startWorkers(1);
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ runId: 'status-run', seed: 1 });
+    const b = testBatch([2, 4, 5, 5], 1);
+    await run.enqueue(b.data, b.shape);
+    const args = ['status', '--redis', env.redis.url, '--prefix', env.prefix, '--queue', env.queue];
+    const j = await runCnsn([...args, '--json']);
+    expect(j.code, j.stderr).toBe(0);
+    const status = j.json as {
+      workers: Array<{ backend: string; backendDetail: string }>;
+      runs: Array<{ run: string; counters: { enqueued: number } }>;
+      queue: string;
+    };
+    expect(status.queue).toBe(env.queue);
+    expect(status.workers).toHaveLength(1);
+    expect(status.workers[0]?.backendDetail).toContain('fused (wasm-simd)');
+    expect(status.runs.map((r) => r.run)).toEqual(['status-run']);
+    expect(status.runs[0]?.counters.enqueued).toBe(1);
+    const human = await runCnsn(args);
+    expect(human.stdout).toMatch(/workers \(1\):\n {2}w\S+ .* fused \(wasm-simd\)/);
+    expect(human.stdout).toContain('status-run  open  enqueued 1');
+    for await (const _ of run.results()) break;
+    await run.close();
+  });
+});
