@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError } from './cli-error.js';
 import { benchKernelCommand } from './commands/bench-kernel.js';
+import { benchPipelineCommand } from './commands/bench-pipeline.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
@@ -19,7 +20,12 @@ program.addCommand(planCommand());
 program.addCommand(runCommand());
 program.addCommand(startCommand());
 program.addCommand(statusCommand());
-program.addCommand(new Command('bench').description('benchmarks').addCommand(benchKernelCommand()));
+program.addCommand(
+  new Command('bench')
+    .description('benchmarks')
+    .addCommand(benchKernelCommand())
+    .addCommand(benchPipelineCommand()),
+);
 
 try {
   await program.parseAsync(process.argv);

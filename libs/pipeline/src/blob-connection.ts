@@ -29,6 +29,7 @@ export class BlobConnection {
   private readonly queue: Pending[] = [];
   private readonly parser: RespParser;
   private closed = false;
+  private readonly readBuffer = Buffer.allocUnsafe(1 << 20);
 
   private constructor(private readonly target: RedisTarget) {
     this.parser = new RespParser(

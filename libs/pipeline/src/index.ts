@@ -10,6 +10,8 @@ export { PipelineRun } from './pipeline-run.js';
 export type { PipelineRunEvents } from './pipeline-run.js';
 export { checkRedisConfig, connectRedis, redactUrl } from './redis-connection.js';
 export type { RedisTarget } from './redis-connection.js';
+export { measureRedisThroughput } from './redis-throughput.js';
+export type { RedisThroughput } from './redis-throughput.js';
 export type { RunCounters } from './run-store.js';
 export type { PipelineStatus, RunStatus } from './status.js';
 export type { TensorLike } from './tensor-input.js';

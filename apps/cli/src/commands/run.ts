@@ -108,7 +108,10 @@ function sourceOf(flags: RunFlags): BatchSource {
 }
 
 /** Runs the whole job; throws CliError (with the exit status) when it cannot do all it was asked. */
-export async function executeRun(flags: RunFlags): Promise<RunSummary> {
+export async function executeRun(
+  flags: RunFlags,
+  afterRun?: (redisUrl: string) => Promise<void>,
+): Promise<RunSummary> {
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
   const source = sourceOf(flags);
@@ -212,6 +215,7 @@ export async function executeRun(flags: RunFlags): Promise<RunSummary> {
     const seconds = Math.max((tLast - t0 - digest.ms) / 1000, 1e-9);
     if (activeRun.skipped.length)
       process.stderr.write(`skipped batches: ${activeRun.skipped.map((s) => s.seq).join(', ')}\n`);
+    await afterRun?.(redis.url);
     return {
       run: activeRun.id,
       batches: source.count,

@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { measureRedisThroughput, type RedisThroughput } from '@cnsn/pipeline';
+import { Command } from 'commander';
+import { parsePositiveInt } from '../parse-options.js';
+import { addRunOptions, executeRun, type RunFlags } from './run.js';
+
+const DEFAULT_DATALOADER = fileURLToPath(
+  new URL('../../../../../shared/reference/bench_dataloader.py', import.meta.url),
+);
+
+interface BenchPipelineFlags extends RunFlags {
+  redisIters: number;
+  baselineDataloader?: string | true;
+}
+
+/**
+ * `cnsn bench pipeline`: a synthetic run end to end (`cnsn run`'s defaults: 60 batches of
+ * 64x512x7x7), then, on the same Redis, its large-value throughput: the pipeline as a fraction of
+ * what four crossings per batch allow; optionally the paper's code in a PyTorch DataLoader.
+ */
+export function benchPipelineCommand(): Command {
+  const cmd = new Command('pipeline').description(
+    'end-to-end throughput against the Redis limit and the PyTorch DataLoader baseline',
+  );
+  addRunOptions(cmd);
+  cmd
+    .option('--redis-iters <n>', 'SET/GET pairs timed for the Redis limit', parsePositiveInt, 20)
+    .option(
+      '--baseline-dataloader [script]',
+      `also run the paper's code in a PyTorch DataLoader with 2 workers (default ${DEFAULT_DATALOADER})`,
+    );
+  return cmd.action(async (flags: BenchPipelineFlags) => {
+    const shape = flags.shape ?? [64, 512, 7, 7];
+    const batches = flags.batches ?? 60;
+    const run: RunFlags = { ...flags, synthetic: true, shape, batches, json: false };
+    let redis: RedisThroughput | null = null;
+    const summary = await executeRun(run, async (url) => {
+      redis = await measureRedisThroughput({ url }, shape.reduce((a, b) => a * b, 1) * 4, flags.redisIters);
+    });
+    const result: Record<string, unknown> = {
+      batches,
+      shape,
+      msPerBatch: round((summary.seconds * 1000) / batches),
+      gbPerSec: summary.gbPerSec,
+      digest: summary.digest,
+    };
+    const r = redis as RedisThroughput | null;
+    if (r) {
+      result.redisSetMs = round(r.setMs);
+      result.redisGetMs = round(r.getMs);
+      result.redisLimitGbPerSec = round(r.limitGbPerSec);
+      result.fractionOfRedisLimit = round(summary.gbPerSec / r.limitGbPerSec);
+      process.stderr.write(
+        `pipeline ${summary.gbPerSec.toFixed(3)} GB/s; Redis SET ${r.setMs.toFixed(2)} ms, GET ${r.getMs.toFixed(2)} ms per batch => limit ${r.limitGbPerSec.toFixed(3)} GB/s (4 crossings); ${(100 * (summary.gbPerSec / r.limitGbPerSec)).toFixed(0)}% of it\n`,
+      );
+    }
+    if (flags.baselineDataloader) {
+      const script = flags.baselineDataloader === true ? DEFAULT_DATALOADER : flags.baselineDataloader;
+      const line = await runPython(script, [shape.join(','), String(batches), '2']);
+      const gb = Number(/([\d.]+) GB\/s/.exec(line)?.[1]);
+      process.stderr.write(`baseline: ${line}\n`);
+      result.dataloaderGbPerSec = gb;
+      result.speedupVsDataloader = round(summary.gbPerSec / gb);
+      process.stderr.write(`pipeline / DataLoader: ${(summary.gbPerSec / gb).toFixed(2)}x\n`);
+    }
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  });
+}
+
+function runPython(script: string, args: string[]): Promise<string> {
+  if (!existsSync(script)) return Promise.reject(new Error(`${script} not found`));
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out.trim().split('\n').pop() ?? '')
+        : reject(new Error(`${script} exited ${code}: ${err.trim().split('\n').pop() ?? ''}`)),
+    );
+  });
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
