@@ -17,8 +17,10 @@ export class PipelineEnv {
 
   constructor(readonly redis: LocalRedis) {}
 
-  static async start(options: { appendonly?: boolean } = {}): Promise<PipelineEnv> {
-    return new PipelineEnv(await LocalRedis.start({ appendonly: options.appendonly ?? false }));
+  static async start(options: { appendonly?: boolean; args?: string[] } = {}): Promise<PipelineEnv> {
+    return new PipelineEnv(
+      await LocalRedis.start({ appendonly: options.appendonly ?? false, args: options.args ?? [] }),
+    );
   }
 
   async pipeline(): Promise<Pipeline> {
@@ -29,7 +31,7 @@ export class PipelineEnv {
 
   async startWorkers(
     count: number,
-    options: { concurrency?: number; backend?: string; tag?: string } = {},
+    options: { concurrency?: number; backend?: string; tag?: string; env?: NodeJS.ProcessEnv } = {},
   ): Promise<WorkerProcess[]> {
     const client = new Redis(this.redis.url);
     try {

@@ -8,6 +8,8 @@ export interface WorkerProcessOptions {
   backend?: string;
   concurrency?: number;
   id: string;
+  /** Extra environment, e.g. CNSN_FAULT_DELAY_MS. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** A real `npm run worker` process (node with the tsx loader), its log kept for assertions. */
@@ -42,7 +44,7 @@ export class WorkerProcess {
         '--id',
         o.id,
       ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
+      { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
     );
     return new WorkerProcess(o.id, child);
   }

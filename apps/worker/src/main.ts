@@ -65,7 +65,7 @@ const program = new Command('worker')
     logger.info({ redis: redactUrl(url) }, 'connected to Redis');
     const runtime = new WorkerRuntime({
       redis,
-      processor: new AugmentProcessor(created),
+      processor: withFaultDelay(new AugmentProcessor(created)),
       prefix: flags.prefix,
       queue: flags.queue,
       concurrency: flags.concurrency,
@@ -89,6 +89,21 @@ const program = new Command('worker')
     process.once('SIGINT', () => shutdown('SIGINT'));
     await runtime.start();
   });
+
+/**
+ * Fault injection for the fault tests and the soak script: CNSN_FAULT_DELAY_MS holds every batch that
+ * long before it is processed, so that a worker can be killed while it holds one.
+ */
+function withFaultDelay(processor: AugmentProcessor): AugmentProcessor {
+  const delay = Number(process.env.CNSN_FAULT_DELAY_MS ?? 0);
+  if (!(delay > 0)) return processor;
+  const process_ = processor.process.bind(processor);
+  processor.process = async (input, ctx, encode) => {
+    await new Promise((r) => setTimeout(r, delay));
+    return process_(input, ctx, encode);
+  };
+  return processor;
+}
 
 function positiveInt(value: string): number {
   const n = Number(value);

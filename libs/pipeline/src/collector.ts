@@ -120,6 +120,17 @@ export class Collector {
       return { kind: 'skipped', seq, reason: failure.reason };
     }
     if (this.spec.onError === 'passthrough') {
+      if (failure.worker === 'driver') {
+        this.logger.warn(
+          { run, seq, reason: failure.reason },
+          'batch skipped: it was never enqueued, so it cannot pass through',
+        );
+        return {
+          kind: 'skipped',
+          seq,
+          reason: `${failure.reason} (never enqueued: nothing to pass through)`,
+        };
+      }
       const inKey = this.keys.input(run, seq);
       const input = await this.getBlob(inKey);
       let blob;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { Keyspace, RunSpec } from '@cnsn/protocol';
+import type { FailureRecord, Keyspace, RunSpec } from '@cnsn/protocol';
 import type { Redis } from 'ioredis';
 import type { BlobConnection } from './blob-connection.js';
 import { Collector, type DeliveredBatch } from './collector.js';
@@ -113,6 +113,31 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     return seq;
   }
 
+  /**
+   * Records the next batch as failed without enqueueing it (the driver could not read it, or it
+   * was refused): it keeps its batch number, so later batches keep theirs, and the run's policy
+   * applies to it like to a batch a worker failed (under `passthrough` it is skipped: there is no
+   * input to pass through).
+   */
+  async reject(reason: string): Promise<number> {
+    if (this.total !== null) throw new Error(`run ${this.id}: reject after end()`);
+    if (this.failure) throw this.failure;
+    const seq = this.next;
+    await this.window.acquire(seq);
+    this.next = seq + 1;
+    const { keys, redis } = this.parts;
+    const record: FailureRecord = { seq, reason, worker: 'driver', at: Date.now() };
+    await redis
+      .multi()
+      .set(keys.failure(this.id, seq), JSON.stringify(record))
+      .hset(keys.run(this.id), 'enqueued', seq + 1)
+      .hincrby(keys.run(this.id), 'failed', 1)
+      .rpush(keys.ready(this.id), String(seq))
+      .exec();
+    this.kick();
+    return seq;
+  }
+
   /** No more batches: `results()` ends after the last one. */
   async end(): Promise<void> {
     if (this.total !== null) return;
@@ -123,11 +148,15 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
 
   /**
    * The results, strictly in enqueue order. Throws {@link BatchFailedError} under `onError: 'fail'`.
+   * A batch counts as delivered once the consumer asks for the next one or stops iterating; a
+   * driver that dies while holding one gets it again when it resumes (at least once, in order).
    * With `reuseResultBuffers`, a batch's `data` is valid until the next one is asked for.
    */
   async *results(): AsyncGenerator<DeliveredBatch, void, undefined> {
     if (this.iterating) throw new Error(`run ${this.id}: results() is already being iterated`);
     this.iterating = true;
+    // A batch handed over when the consumer stops iterating (break) was received: count it delivered.
+    let handedOver: number | null = null;
     try {
       for (;;) {
         if (this.closed) return;
@@ -152,13 +181,19 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
           continue;
         }
         if (taken.batch.status === 'passthrough') this.emit('passthrough', seq, taken.batch.reason ?? '');
+        handedOver = seq;
         yield taken.batch;
+        handedOver = null;
         // The consumer asked for the next batch: it is done with this one.
         await this.advance(seq, false);
         this.emit('delivered', seq);
       }
     } finally {
       this.iterating = false;
+      if (handedOver !== null && !this.closed) {
+        await this.advance(handedOver, false);
+        this.emit('delivered', handedOver);
+      }
     }
   }
 

@@ -1,5 +1,5 @@
 import { type BackendName, type Shape4 } from '@cnsn/kernels';
-import { BatchFailedError, Pipeline, type PipelineRun } from '@cnsn/pipeline';
+import { BatchFailedError, EnqueueRefusedError, Pipeline, type PipelineRun } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, ON_ERROR, type OnError } from '@cnsn/protocol';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
@@ -115,8 +115,8 @@ export async function executeRun(
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
   const source = sourceOf(flags);
-  const first = await source.load(0);
-  const selfnorm = await selfNormConfigFrom(flags, first.shape[1], flags.seed);
+  const first = await firstReadable(source, flags.onError);
+  const selfnorm = await selfNormConfigFrom(flags, first.batch.shape[1], flags.seed);
   const redis = await resolveRedis(flags.privateRedis ? undefined : flags.redis, flags.privateRedis ?? false);
   const workerCount = flags.workersLocal ?? (redis.local ? 2 : 0);
   let pipeline: Pipeline | null = null;
@@ -174,9 +174,23 @@ export async function executeRun(
     let tLast = t0;
     const producing = (async () => {
       for (let seq = from; seq < source.count; seq++) {
-        const batch = seq === 0 ? first : await source.load(seq);
-        inputBytes += batch.data.byteLength;
-        await activeRun.enqueue(batch.data, batch.shape);
+        // Under skip/passthrough a batch that cannot be read or is refused keeps its number, as a failed batch.
+        let batch;
+        try {
+          batch = seq === first.seq ? first.batch : await source.load(seq);
+        } catch (err) {
+          if (flags.onError === 'fail') throw err;
+          await activeRun.reject((err as Error).message);
+          continue;
+        }
+        try {
+          await activeRun.enqueue(batch.data, batch.shape);
+          inputBytes += batch.data.byteLength;
+        } catch (err) {
+          if (!(err instanceof EnqueueRefusedError)) throw err;
+          if (flags.onError === 'fail') throw new CliError(err.message, 1);
+          await activeRun.reject(err.message);
+        }
       }
       await activeRun.end();
     })();
@@ -231,6 +245,20 @@ export async function executeRun(
     await workers?.stop();
     await pipeline?.close().catch(() => undefined);
     await redis.dispose();
+  }
+}
+
+/** The first batch that can be read (SelfNorm's default parameters need its channel count). */
+async function firstReadable(
+  source: BatchSource,
+  onError: OnError,
+): Promise<{ seq: number; batch: Awaited<ReturnType<BatchSource['load']>> }> {
+  for (let seq = 0; ; seq++) {
+    try {
+      return { seq, batch: await source.load(seq) };
+    } catch (err) {
+      if (onError === 'fail' || seq + 1 >= source.count) throw err;
+    }
   }
 }
 
