@@ -10,7 +10,7 @@ export interface BatchSource {
   count: number;
   /** Output file name of batch `seq`. */
   name(seq: number): string;
-  /** Input bytes of the whole run (for GB/s), when known up front. */
+  /** Batch `seq`; a batch that cannot be read throws a CliError naming the file and the fault. */
   load(seq: number): Promise<{ data: Float32Array; shape: Shape4 }>;
 }
 
@@ -36,13 +36,13 @@ export function npySource(files: string[]): BatchSource {
       try {
         bytes = await readFile(file);
       } catch (err) {
-        throw new CliError(`batch ${seq} (${file}): ${(err as Error).message}`, 1);
+        throw new CliError(`${file}: ${(err as Error).message}`, 1);
       }
       try {
         const { data, shape } = parseNpy(bytes, file);
         return { data, shape };
       } catch (err) {
-        throw new CliError(`batch ${seq}: ${(err as Error).message}`, 1);
+        throw new CliError((err as Error).message, 1);
       }
     },
   };

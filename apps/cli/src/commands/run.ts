@@ -179,7 +179,7 @@ export async function executeRun(
         try {
           batch = seq === first.seq ? first.batch : await source.load(seq);
         } catch (err) {
-          if (flags.onError === 'fail') throw err;
+          if (flags.onError === 'fail') throw new CliError(`batch ${seq}: ${(err as Error).message}`, 1);
           await activeRun.reject((err as Error).message);
           continue;
         }
@@ -220,9 +220,10 @@ export async function executeRun(
       }
       await producing;
     } catch (err) {
-      if (producerError) throw producerError;
-      if (err instanceof BatchFailedError) throw new CliError(err.message, 1);
-      throw err;
+      // The collector's failure, or the producer's (a batch it could not read), whichever came first.
+      const first = producerError ?? err;
+      if (first instanceof BatchFailedError) throw new CliError(first.message, 1);
+      throw first;
     }
     if (producerError) throw producerError;
     bar?.stop();
@@ -257,7 +258,8 @@ async function firstReadable(
     try {
       return { seq, batch: await source.load(seq) };
     } catch (err) {
-      if (onError === 'fail' || seq + 1 >= source.count) throw err;
+      if (onError === 'fail' || seq + 1 >= source.count)
+        throw new CliError(`batch ${seq}: ${(err as Error).message}`, 1);
     }
   }
 }

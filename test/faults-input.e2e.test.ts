@@ -1,0 +1,238 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
+import { type DeliveredBatch } from '@cnsn/pipeline';
+import { formatNpy, Keyspace, parseNpy } from '@cnsn/protocol';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestOf, expectedDigest, PipelineEnv, REPO_ROOT, runCnsn, testBatch } from './support/index.js';
+
+const tmp = await mkdtemp(join(tmpdir(), 'cnsn-faults-'));
+const SHAPE: Shape4 = [4, 8, 7, 7];
+const crossnorm = { crop: 'both', chan: true } as const;
+
+let env: PipelineEnv;
+beforeAll(async () => {
+  env = await PipelineEnv.start({ appendonly: true });
+});
+afterAll(async () => {
+  await env.dispose();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+async function writeInputs(
+  dir: string,
+  batches: Array<{ data: Float32Array; shape: readonly number[] }>,
+): Promise<string[]> {
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(dir, { recursive: true });
+  const files = batches.map((_, i) => join(dir, `in-${String(i).padStart(2, '0')}.npy`));
+  await Promise.all(batches.map((b, i) => writeFile(files[i] as string, formatNpy(b.shape, b.data))));
+  return files;
+}
+
+describe('bad input from the command line', () => {
+  const good = [testBatch(SHAPE, 1), testBatch(SHAPE, 2), testBatch(SHAPE, 3)];
+  const nan = testBatch(SHAPE, 4);
+  nan.data[37] = Number.NaN;
+  let files: string[];
+  beforeAll(async () => {
+    await env.startWorkers(1);
+    const dir = join(tmp, 'bad-inputs');
+    files = await writeInputs(dir, [good[0] as never, nan, good[1] as never, good[2] as never]);
+    // Batch 2 becomes a float64 file (written by NumPy), batch 3 a file with a corrupt header.
+    await writeFile(
+      files[2] as string,
+      await readFile(join(REPO_ROOT, 'libs/protocol/test/fixtures/numpy-f64.npy')),
+    );
+    const corrupt = Buffer.from(formatNpy(SHAPE, (good[2] as { data: Float32Array }).data));
+    corrupt.write('@@@@', 20, 'latin1');
+    await writeFile(files[3] as string, corrupt);
+  });
+  const cli = (policy: string, out?: string, only?: number[]) =>
+    runCnsn([
+      'run',
+      '--input',
+      ...(only ? only.map((i) => files[i] as string) : files),
+      '--redis',
+      env.redis.url,
+      '--prefix',
+      env.prefix,
+      '--queue',
+      env.queue,
+      '--on-error',
+      policy,
+      '--selfnorm',
+      'off',
+      '--json',
+      '--no-progress',
+      ...(out ? ['--out', out] : []),
+    ]);
+
+  it('--on-error fail stops with a non-zero exit naming the batch and the fault', async () => {
+    const r = await cli('fail', undefined, [0, 1, 2]);
+    expect(r.code).toBe(1);
+    // Whichever is met first: the NaN batch at the worker, or the float64 file at the driver.
+    expect(r.stderr).toMatch(
+      /batch 1 failed: input\.data: value NaN at \[0, 0, 5, 2\] \(NCHW\) is not finite|batch 2: .*in-02\.npy: dtype <f8 is not float32/,
+    );
+    const nanOnly = await cli('fail', undefined, [0, 1]);
+    expect(nanOnly.code).toBe(1);
+    expect(nanOnly.stderr).toMatch(
+      /batch 1 failed: input\.data: value NaN at \[0, 0, 5, 2\] \(NCHW\) is not finite/,
+    );
+  });
+
+  it('--on-error skip delivers every other batch in order and lists the skipped ones', async () => {
+    const out = join(tmp, 'skip-out');
+    const r = await cli('skip', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ batches: 4, delivered: 1, failed: 3 });
+    expect(r.stderr).toContain('skipped batches: 1, 2, 3');
+    expect(r.stderr).toContain(`dtype <f8 is not float32`);
+    expect(r.stderr).toContain('corrupt .npy header');
+    expect(await readdir(out)).toEqual(['in-00.npy']);
+    expect((r.json as { digest: string }).digest).toBe(
+      await expectedDigest([good[0] as never], 0, crossnorm, null),
+    );
+  });
+
+  it('--on-error passthrough delivers the bad batch unaugmented and flagged; unreadable files are skipped', async () => {
+    const out = join(tmp, 'pass-out');
+    const r = await cli('passthrough', out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/batch 1 delivered unaugmented \(passthrough\): input\.data: value NaN/);
+    expect((await readdir(out)).sort()).toEqual(['in-00.npy', 'in-01.npy']);
+    const passed = parseNpy(await readFile(join(out, 'in-01.npy')), 'in-01');
+    expect(Array.from(passed.data.subarray(0, 36))).toEqual(Array.from(nan.data.subarray(0, 36)));
+    expect(Number.isNaN(passed.data[37])).toBe(true);
+  });
+
+  it('the worker never died of it', async () => {
+    expect(env.workers[0]?.child.exitCode).toBeNull();
+  });
+});
+
+describe('bad blobs in Redis', () => {
+  it('a corrupt or truncated input blob fails its batch with the reason; the others go through', async () => {
+    await env.stopWorkers();
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip' });
+    const batches = [testBatch(SHAPE, 10), testBatch(SHAPE, 11), testBatch(SHAPE, 12), testBatch(SHAPE, 13)];
+    for (const b of batches) await run.enqueue(b.data, b.shape);
+    await run.end();
+    const keys = new Keyspace(env.prefix);
+    const redis = new Redis(env.redis.url);
+    const blob = await redis.getBuffer(keys.input(run.id, 1));
+    await redis.set(keys.input(run.id, 1), blob?.subarray(0, (blob?.length ?? 0) - 100) ?? '');
+    // Batch 2: a valid blob whose shape does not match its data any more.
+    const other = await redis.getBuffer(keys.input(run.id, 2));
+    const patched = Buffer.from(other ?? '');
+    patched[patched.indexOf(Buffer.from([0x94, 0x04, 0x08, 0x07, 0x07])) + 4] = 0x06;
+    await redis.set(keys.input(run.id, 2), patched);
+    redis.disconnect();
+    await env.startWorkers(1);
+    const out: DeliveredBatch[] = [];
+    for await (const r of run.results()) out.push({ ...r, data: r.data.slice() });
+    await run.close();
+    expect(out.map((b) => b.seq)).toEqual([0, 3]);
+    expect(run.skipped.map((s) => s.seq)).toEqual([1, 2]);
+    expect(run.skipped[0]?.reason).toMatch(/corrupt tensor blob/);
+    expect(run.skipped[1]?.reason).toMatch(
+      /shape \[4, 8, 7, 6\] needs 6272 bytes of float32, the blob holds 6272|needs .* bytes of float32, the blob holds/,
+    );
+    expect(env.workers[0]?.child.exitCode).toBeNull();
+  });
+});
+
+describe('a missing input blob', () => {
+  it('is waited for (Redis may have lost it and the driver re-enqueue it), then fails its batch alone', async () => {
+    await env.stopWorkers();
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip' });
+    const batches = [testBatch(SHAPE, 20), testBatch(SHAPE, 21), testBatch(SHAPE, 22)];
+    for (const b of batches) await run.enqueue(b.data, b.shape);
+    await run.end();
+    const redis = new Redis(env.redis.url);
+    await redis.del(new Keyspace(env.prefix).input(run.id, 1));
+    redis.disconnect();
+    await env.startWorkers(1);
+    const out: DeliveredBatch[] = [];
+    for await (const r of run.results()) out.push(r);
+    await run.close();
+    expect(out.map((b) => b.seq)).toEqual([0, 2]);
+    expect(run.skipped[0]?.reason).toMatch(/input blob .*:in:1 is missing/);
+  });
+});
+
+describe('a driver killed and restarted with --resume', () => {
+  it('continues from the first batch not delivered: no file missing, none written twice, none half-written', async () => {
+    await env.stopWorkers();
+    await env.startWorkers(2, { env: { CNSN_FAULT_DELAY_MS: '150' } });
+    const batches = Array.from({ length: 14 }, (_, i) => testBatch(SHAPE, 500 + i));
+    const files = await writeInputs(join(tmp, 'resume-in'), batches);
+    const out = join(tmp, 'resume-out');
+    const args = [
+      '--import',
+      'tsx',
+      'apps/cli/src/main.ts',
+      'run',
+      '--input',
+      ...files,
+      '--out',
+      out,
+      '--run-id',
+      'killme',
+      '--redis',
+      env.redis.url,
+      '--prefix',
+      env.prefix,
+      '--queue',
+      env.queue,
+      '--seed',
+      '5',
+      '--no-progress',
+    ];
+    const driver = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: 'ignore' });
+    const exited = new Promise((r) => driver.once('exit', r));
+    for (let i = 0; i < 400; i++) {
+      const written = await readdir(out).catch(() => []);
+      if (written.filter((f) => f.endsWith('.npy')).length >= 5) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    driver.kill('SIGKILL');
+    await exited;
+    const before = (await readdir(out)).filter((f) => f.endsWith('.npy')).length;
+    expect(before).toBeGreaterThanOrEqual(5);
+    expect(before).toBeLessThan(14);
+    const r = await runCnsn([
+      'run',
+      '--input',
+      ...files,
+      '--out',
+      out,
+      '--run-id',
+      'killme',
+      '--resume',
+      '--redis',
+      env.redis.url,
+      '--prefix',
+      env.prefix,
+      '--queue',
+      env.queue,
+      '--seed',
+      '5',
+      '--json',
+      '--no-progress',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming at batch \d+/);
+    const names = (await readdir(out)).sort();
+    expect(names).toEqual(files.map((f) => f.split('/').pop()));
+    const outputs = await Promise.all(names.map(async (n) => parseNpy(await readFile(join(out, n)), n).data));
+    const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(8, { seed: 5 }) };
+    expect(digestOf(outputs)).toBe(await expectedDigest(batches, 5, crossnorm, selfnorm));
+  });
+});
