@@ -167,8 +167,8 @@ function ping(port: number): Promise<boolean> {
       answer += d.toString();
       if (answer.includes('\r\n')) {
         socket.destroy();
-        // "-LOADING" while an AOF replays: not ready yet.
-        resolve(answer.startsWith('+PONG'));
+        // "-LOADING" while an AOF replays: not ready yet. "-NOAUTH": up, and it wants a password.
+        resolve(answer.startsWith('+PONG') || answer.startsWith('-NOAUTH'));
       }
     });
     socket.on('error', () => resolve(false));

@@ -5,4 +5,5 @@ export { PipelineEnv } from './pipeline-env.js';
 export { digestOf, expectedDigest } from './reference.js';
 export { runApp, runCnsn } from './run-cli.js';
 export type { CliResult } from './run-cli.js';
+export { makeTestCertificates } from './tls-certs.js';
 export { startWorkers, WorkerProcess } from './workers.js';
