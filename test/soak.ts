@@ -1,0 +1,165 @@
+// npm run soak: a bounded chaos run. Random SIGKILLs of workers (each replaced) and a Redis kill
+// and restart (AOF on) while a run of a few hundred batches goes on; at the end the digest must
+// equal a clean in-process computation. Prints faults injected, batches, lost, duplicated and the
+// longest stall; exits 0 only when nothing was lost, duplicated or changed.
+import { pathToFileURL } from 'node:url';
+import { LocalRedis } from '@cnsn/infra';
+import { type Shape4 } from '@cnsn/kernels';
+import { listWorkers, Pipeline } from '@cnsn/pipeline';
+import { Keyspace } from '@cnsn/protocol';
+import { digestOf, expectedDigest } from './support/reference.js';
+import { testBatch } from './support/batches.js';
+import { WorkerProcess } from './support/workers.js';
+
+export interface SoakOptions {
+  batches: number;
+  shape: Shape4;
+  workers: number;
+  /** Mean seconds between worker kills. */
+  killEverySec: number;
+  /** Kill and restart Redis once, when this share of the batches is delivered (0: never). */
+  redisRestartAt: number;
+  /** Gives up after this long. */
+  maxSeconds: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+export interface SoakReport {
+  batches: number;
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  workerKills: number;
+  redisRestarts: number;
+  longestStallMs: number;
+  seconds: number;
+  digestOk: boolean;
+}
+
+export async function soak(o: SoakOptions): Promise<SoakReport> {
+  const redis = await LocalRedis.start({ appendonly: true });
+  const prefix = '{soak}';
+  const queue = 'soak';
+  const keys = new Keyspace(prefix);
+  let rng = o.seed >>> 0 || 1;
+  const random = (): number => {
+    rng ^= rng << 13;
+    rng ^= rng >>> 17;
+    rng ^= rng << 5;
+    return (rng >>> 0) / 4294967296;
+  };
+  const batches = Array.from({ length: o.batches }, (_, i) => testBatch(o.shape, o.seed * 100_000 + i));
+  const crossnorm = { crop: 'both', chan: true } as const;
+  const want = await expectedDigest(batches, o.seed, crossnorm, null);
+  let next = 0;
+  const spawn = (): WorkerProcess =>
+    WorkerProcess.start({
+      url: redis.url,
+      prefix,
+      queue,
+      id: `soak-${next++}`,
+      backend: 'fused',
+      env: { CNSN_FAULT_DELAY_MS: '15' },
+    });
+  const workers = Array.from({ length: o.workers }, spawn);
+  const pipeline = await Pipeline.connect({ redis: redis.url, prefix, queue });
+  const started = Date.now();
+  let workerKills = 0;
+  let redisRestarts = 0;
+  let chaos = true;
+  try {
+    while ((await listWorkers(pipeline.redis, keys)).length < o.workers) await sleep(100);
+    const run = await pipeline.openRun({ seed: o.seed, crossnorm, maxInFlight: 16 });
+    const seen = new Map<number, number>();
+    const outputs: Float32Array[] = [];
+    let longestStallMs = 0;
+    let last = Date.now();
+    const chaosLoop = (async () => {
+      while (chaos) {
+        await sleep(o.killEverySec * 1000 * (0.5 + random()));
+        if (!chaos) break;
+        const i = Math.floor(random() * workers.length);
+        const victim = workers[i] as WorkerProcess;
+        await victim.kill();
+        workers[i] = spawn();
+        workerKills++;
+        o.log(
+          `fault: SIGKILL worker ${victim.id} (delivered ${run.delivered}/${o.batches}); started ${workers[i]?.id}`,
+        );
+      }
+    })();
+    const restartLoop = (async () => {
+      if (o.redisRestartAt <= 0) return;
+      while (chaos && run.delivered < o.batches * o.redisRestartAt) await sleep(50);
+      if (!chaos) return;
+      await redis.kill();
+      o.log(`fault: SIGKILL redis-server (delivered ${run.delivered}/${o.batches}); restarting in 1 s`);
+      await sleep(1000);
+      await redis.restart();
+      redisRestarts++;
+    })();
+    const producing = (async () => {
+      for (const b of batches) await run.enqueue(b.data, b.shape);
+      await run.end();
+    })();
+    const deadline = setTimeout(() => void run.close(), o.maxSeconds * 1000);
+    for await (const r of run.results()) {
+      const now = Date.now();
+      longestStallMs = Math.max(longestStallMs, now - last);
+      last = now;
+      seen.set(r.seq, (seen.get(r.seq) ?? 0) + 1);
+      outputs.push(r.data.slice());
+      if (r.seq % 50 === 49) o.log(`delivered ${r.seq + 1}/${o.batches}`);
+    }
+    clearTimeout(deadline);
+    chaos = false;
+    await producing.catch(() => undefined);
+    await Promise.all([chaosLoop, restartLoop]);
+    await run.close();
+    const lost = batches.filter((_, i) => !seen.has(i)).length;
+    const duplicated = [...seen.values()].filter((n) => n > 1).length;
+    return {
+      batches: o.batches,
+      delivered: outputs.length,
+      lost,
+      duplicated,
+      workerKills,
+      redisRestarts,
+      longestStallMs,
+      seconds: (Date.now() - started) / 1000,
+      digestOk: digestOf(outputs) === want,
+    };
+  } finally {
+    chaos = false;
+    await pipeline.close().catch(() => undefined);
+    await Promise.all(workers.map((w) => w.stop()));
+    await redis.dispose();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const arg = (name: string, fallback: number): number => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? Number(process.argv[i + 1]) : fallback;
+  };
+  const report = await soak({
+    batches: arg('batches', 300),
+    shape: [8, 64, 14, 14],
+    workers: arg('workers', 3),
+    killEverySec: arg('kill-every', 2),
+    redisRestartAt: arg('redis-restart-at', 0.4),
+    maxSeconds: arg('max-seconds', 300),
+    seed: arg('seed', 1),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stderr.write(
+    `soak: ${report.batches} batches, ${report.delivered} delivered, ${report.lost} lost, ${report.duplicated} duplicated; faults: ${report.workerKills} worker kills, ${report.redisRestarts} Redis restarts; longest stall ${(report.longestStallMs / 1000).toFixed(1)} s; digest ${report.digestOk ? 'equal to a clean run' : 'DIFFERENT'}; ${report.seconds.toFixed(0)} s\n`,
+  );
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exitCode = report.lost === 0 && report.duplicated === 0 && report.digestOk ? 0 : 1;
+}
