@@ -176,7 +176,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     await writeHeartbeat(this.redis, this.keys, info);
   }
 
-  private async handle(job: Job): Promise<string> {
+  /** BullMQ keeps the return value: the dashboard reads kernel time from it. */
+  private async handle(job: Job): Promise<{ status: string; kernelMs?: number }> {
     const started = performance.now();
     const data = parseBatchJobData(job.data, `job ${job.id}`);
     const { run, seq } = data;
@@ -185,7 +186,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     if (!spec) {
       log.info({}, 'run is gone; dropping its batch');
       await this.redis.unlink(this.keys.input(run, seq));
-      return 'obsolete';
+      return { status: 'obsolete' };
     }
     const [hasOut, hasErr, delivered] = await Promise.all([
       this.redis.exists(this.keys.output(run, seq)),
@@ -196,7 +197,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       // A retry after a crash, or a re-enqueue after a restart: the batch is done already.
       if (!hasErr) await this.redis.unlink(this.keys.input(run, seq));
       log.debug({}, 'batch already done; nothing to do');
-      return 'duplicate';
+      return { status: 'duplicate' };
     }
     const slot = this.slots.pop() ?? new Slot();
     try {
@@ -224,7 +225,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       const totalMs = performance.now() - started;
       log.debug({ kernelMs: round(kernelMs), totalMs: round(totalMs) }, 'batch done');
       this.emit('batch', { run, seq, kernelMs, totalMs });
-      return 'ok';
+      return { status: 'ok', kernelMs: round(kernelMs) };
     } catch (err) {
       if (
         err instanceof UnrecoverableError ||

@@ -1,0 +1,158 @@
+// The pipeline page: polls /api/status once a second and redraws. No framework, no build step.
+'use strict';
+
+const COLORS = ['#38bdf8', '#34d399', '#f472b6', '#fbbf24', '#a78bfa', '#fb923c'];
+const WINDOW_MS = 5 * 60 * 1000;
+const history = new Map(); // run -> [{ t, delivered, bytesPerBatch }]
+let readOnly = false;
+
+const $ = (id) => document.getElementById(id);
+const esc = (s) =>
+  String(s).replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c],
+  );
+const fmt = (n, d = 0) =>
+  Number(n).toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d });
+const mib = (b) => `${fmt(b / 1048576, 1)} MiB`;
+
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.classList.add('show');
+  setTimeout(() => t.classList.remove('show'), 3000);
+}
+
+/** Delivered batches per second and MB/s of one run over its last few seconds of history. */
+function rate(points, spanMs = 5000) {
+  const last = points[points.length - 1];
+  if (!last) return { bps: 0, mbs: 0 };
+  let first = last;
+  for (let i = points.length - 1; i >= 0 && last.t - points[i].t <= spanMs; i--) first = points[i];
+  const dt = (last.t - first.t) / 1000;
+  const bps = dt > 0 ? (last.delivered - first.delivered) / dt : 0;
+  return { bps, mbs: (bps * last.bytesPerBatch) / 1e6 };
+}
+
+function record(status) {
+  const now = status.now;
+  for (const r of status.runs) {
+    const points = history.get(r.run) ?? [];
+    points.push({
+      t: now,
+      delivered: r.counters.delivered,
+      bytesPerBatch: r.counters.enqueued ? r.counters.bytesIn / r.counters.enqueued : 0,
+    });
+    while (points.length && now - points[0].t > WINDOW_MS) points.shift();
+    history.set(r.run, points);
+  }
+  for (const run of history.keys()) if (!status.runs.some((r) => r.run === run)) history.delete(run);
+}
+
+function drawChart(now) {
+  const W = 1000;
+  const H = 220;
+  const pad = { l: 48, r: 10, t: 10, b: 22 };
+  const series = [...history.entries()].map(([run, points], i) => {
+    const values = points.map((p, j) => ({ t: p.t, v: rate(points.slice(0, j + 1), 5000).mbs }));
+    return { run, color: COLORS[i % COLORS.length], values };
+  });
+  const max = Math.max(0.01, ...series.flatMap((s) => s.values.map((p) => p.v))) * 1.15;
+  const digits = max < 0.1 ? 3 : max < 10 ? 1 : 0;
+  const x = (t) => pad.l + ((t - (now - WINDOW_MS)) / WINDOW_MS) * (W - pad.l - pad.r);
+  const y = (v) => H - pad.b - (v / max) * (H - pad.t - pad.b);
+  let svg = '';
+  for (let i = 0; i <= 4; i++) {
+    const v = (max * i) / 4;
+    svg += `<line class="grid" x1="${pad.l}" x2="${W - pad.r}" y1="${y(v)}" y2="${y(v)}"/><text class="axis" x="4" y="${y(v) + 4}">${fmt(v, digits)}</text>`;
+  }
+  for (let m = 0; m <= 5; m++)
+    svg += `<text class="axis" x="${x(now - m * 60000) - 12}" y="${H - 4}">${m ? `-${m}m` : 'now'}</text>`;
+  for (const s of series) {
+    if (s.values.length < 2) continue;
+    const d = s.values.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
+    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5" stroke-linejoin="round"/>`;
+  }
+  $('chart').innerHTML = svg;
+  $('legend').innerHTML = series.length
+    ? series.map((s) => `<span><i style="background:${s.color}"></i>${esc(s.run)} MB/s</span>`).join('')
+    : '<span>no run in flight</span>';
+}
+
+function render(s) {
+  readOnly = s.readOnly;
+  const live = s.runs.reduce((n, r) => n + rate(history.get(r.run) ?? []).mbs, 0);
+  $('summary').innerHTML =
+    `<span><b>${s.runs.length}</b>runs</span><span><b>${s.workers.length}</b>workers</span><span><b>${fmt(live, live < 1 ? 3 : 1)}</b>MB/s</span><span><b>${s.jobs.failed ?? 0}</b>failed jobs</span>`;
+  $('runs').querySelector('tbody').innerHTML =
+    s.runs
+      .map((r) => {
+        const c = r.counters;
+        const of = c.total ?? c.enqueued;
+        const pct = of ? (100 * c.delivered) / of : 0;
+        const now = rate(history.get(r.run) ?? []);
+        return `<tr><td>${esc(r.run)}</td><td><span class="pill ${esc(c.state)}">${esc(c.state)}</span></td>
+          <td><div class="progress" title="${fmt(pct, 0)}%"><div style="width:${pct}%"></div></div></td>
+          <td class="num">${fmt(c.enqueued)}</td><td class="num">${fmt(c.delivered)}${c.total !== null ? ` / ${fmt(c.total)}` : ''}</td>
+          <td class="num">${fmt(r.inFlight)}</td><td class="num">${fmt(r.reorderBuffer)}</td><td class="num">${fmt(c.failed)}</td>
+          <td class="num">${fmt(c.skipped)}</td><td class="num">${fmt(now.bps, 1)}</td><td class="num">${fmt(now.mbs, now.mbs < 1 ? 3 : 1)}</td></tr>`;
+      })
+      .join('') || '<tr><td colspan="11" class="muted">no run open</td></tr>';
+  $('workers').querySelector('tbody').innerHTML =
+    s.workers
+      .map(
+        (w) => `<tr><td>${esc(w.id)}<div class="muted">${esc(w.host)} pid ${w.pid}</div></td>
+          <td><b>${esc(w.backend)}</b><div class="muted">${esc(w.backendDetail.split(';')[0])}</div></td>
+          <td><span class="pill ${esc(w.state)}">${esc(w.state)}</span></td><td class="num">${fmt(w.batches)}</td>
+          <td class="num">${fmt(w.failed)}</td><td class="num">${fmt(w.recentKernelMs, 1)}</td></tr>`,
+      )
+      .join('') || '<tr><td colspan="6" class="muted">no live worker</td></tr>';
+  $('queue').innerHTML = ['waiting', 'active', 'delayed', 'completed', 'failed']
+    .map((k) => `<span class="chip"><b>${fmt(s.jobs[k] ?? 0)}</b>${k}</span>`)
+    .join('');
+  const used = s.redis.usedMemory;
+  const max = s.redis.maxMemory;
+  const share = max ? used / max : 0;
+  $('membar').style.width = `${max ? Math.min(100, share * 100) : 2}%`;
+  $('membar').className = share > 0.8 ? 'high' : '';
+  $('memtext').textContent =
+    `Redis memory ${mib(used)}${max ? ` of ${mib(max)}` : ' (no maxmemory set)'}, policy ${s.redis.policy ?? 'unknown'}${s.redis.policy && s.redis.policy !== 'noeviction' ? ' (should be noeviction!)' : ''}`;
+  $('failures').innerHTML =
+    s.recentFailures
+      .map(
+        (
+          f,
+        ) => `<li><span class="pill failed">run ${esc(f.run)} · batch ${f.seq}</span><span class="why" title="${esc(f.reason)}">${esc(f.reason)}</span>
+          ${readOnly ? '' : `<button data-run="${esc(f.run)}" data-seq="${f.seq}">Retry</button>`}</li>`,
+      )
+      .join('') || '<li class="muted">no failed batch</li>';
+}
+
+async function retry(button) {
+  button.disabled = true;
+  const { run, seq } = button.dataset;
+  const res = await fetch(`/api/runs/${encodeURIComponent(run)}/batches/${seq}/retry`, { method: 'POST' });
+  const body = await res.json().catch(() => ({}));
+  toast(res.ok ? `batch ${seq} of ${run} queued again` : `retry refused: ${body.error ?? res.status}`);
+  await tick();
+}
+
+async function tick() {
+  try {
+    const res = await fetch('/api/status', { cache: 'no-store' });
+    if (res.status === 401) return location.reload();
+    const status = await res.json();
+    record(status);
+    render(status);
+    drawChart(status.now);
+  } catch (err) {
+    toast(`cannot reach the dashboard server: ${err.message}`);
+  }
+}
+
+document.addEventListener('click', (e) => {
+  const b = e.target.closest('button[data-run]');
+  if (b) void retry(b);
+});
+void tick();
+setInterval(tick, 1000);
