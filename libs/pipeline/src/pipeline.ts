@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { buildRunSpec, DEFAULT_MAX_BLOB_BYTES, DEFAULT_PREFIX, DEFAULT_QUEUE, jobId, Keyspace, type RunRequest } from '@cnsn/protocol';
+import {
+  buildRunSpec,
+  DEFAULT_MAX_BLOB_BYTES,
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  jobId,
+  Keyspace,
+  type RunRequest,
+} from '@cnsn/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BlobConnection, targetOfClient } from './blob-connection.js';
@@ -167,11 +175,16 @@ export class Pipeline {
   async retryBatch(run: string, seq: number): Promise<void> {
     const counters = await this.store.counters(run);
     if (!counters) throw new Error(`run ${run} is not open`);
-    if (seq < counters.delivered) throw new Error(`run ${run}: batch ${seq} is behind the collector (delivered ${counters.delivered}); too late to retry`);
+    if (seq < counters.delivered)
+      throw new Error(
+        `run ${run}: batch ${seq} is behind the collector (delivered ${counters.delivered}); too late to retry`,
+      );
     const record = await this.redis.get(this.keys.failure(run, seq));
-    if (record && (JSON.parse(record) as { worker?: string }).worker === 'driver') throw new Error(`run ${run}: batch ${seq} was never enqueued; the driver must enqueue it`);
+    if (record && (JSON.parse(record) as { worker?: string }).worker === 'driver')
+      throw new Error(`run ${run}: batch ${seq} was never enqueued; the driver must enqueue it`);
     const job = await this.queue.getJob(jobId(run, seq));
-    if (!job || !(await job.isFailed())) throw new Error(`run ${run}: batch ${seq} has no failed job to retry`);
+    if (!job || !(await job.isFailed()))
+      throw new Error(`run ${run}: batch ${seq} has no failed job to retry`);
     const tx = this.redis.multi().del(this.keys.failure(run, seq));
     if (record) tx.hincrby(this.keys.run(run), 'failed', -1);
     await tx.exec();
