@@ -1,5 +1,7 @@
 import { type Shape4 } from '@cnsn/kernels';
 import type { DeliveredBatch, PipelineRun } from '@cnsn/pipeline';
+import { jobId, Keyspace } from '@cnsn/protocol';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { digestOf, expectedDigest, PipelineEnv, testBatch } from './support/index.js';
 
@@ -110,4 +112,31 @@ it('a driver that stops mid-run resumes from its first batch not delivered (libr
   const all = [...got, ...out];
   expect(all.map((b) => b.seq)).toEqual(batches.map((_, i) => i));
   expect(digestOf(all.map((b) => b.data))).toBe(await expectedDigest(batches, 6, crossnorm, null));
+});
+
+it("writes Redis lost in a restart (appendfsync everysec) are enqueued again from the driver's cursor", async () => {
+  const pipeline = await env.pipeline();
+  const run = await pipeline.openRun({ seed: 12, crossnorm, maxInFlight: 12 });
+  const input = batches.slice(0, 6);
+  for (const b of input) await run.enqueue(b.data, b.shape);
+  await run.end();
+  // As if the last second before a crash were lost: batch 2's blob and job, batch 4's blob.
+  const keys = new Keyspace(env.prefix);
+  const redis = new Redis(env.redis.url);
+  await redis.del(keys.input(run.id, 2), keys.input(run.id, 4));
+  await (await pipeline.queue.getJob(jobId(run.id, 2)))?.remove();
+  redis.disconnect();
+  await env.redis.stop();
+  await env.redis.restart();
+  const check = new Redis(env.redis.url);
+  for (let i = 0; i < 200 && (await check.exists(keys.input(run.id, 2), keys.input(run.id, 4))) < 2; i++)
+    await new Promise((r) => setTimeout(r, 50));
+  expect(await check.exists(keys.input(run.id, 2), keys.input(run.id, 4))).toBe(2);
+  expect(await pipeline.queue.getJob(jobId(run.id, 2))).toBeDefined();
+  check.disconnect();
+  await env.startWorkers(1);
+  const out: Float32Array[] = [];
+  for await (const r of run.results()) out.push(r.data.slice());
+  await run.close();
+  expect(digestOf(out)).toBe(await expectedDigest(input, 12, crossnorm, null));
 });

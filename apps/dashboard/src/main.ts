@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run dashboard: bull-board, the pipeline's own live page and /metrics.
+import { LocalRedis } from '@cnsn/infra';
 import { Pipeline, redactUrl } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
 import { Command, InvalidArgumentError } from 'commander';
@@ -33,12 +34,21 @@ await new Command('dashboard')
   .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
   .option('--read-only', 'show only: no retries, no queue actions')
   .action(async (flags: Flags) => {
-    const url = flags.redis ?? process.env.REDIS_URL;
+    let url = flags.redis ?? process.env.REDIS_URL;
+    let local: LocalRedis | null = null;
     if (!url) {
-      process.stderr.write('dashboard: no Redis: pass --redis URL or set REDIS_URL\n');
-      process.exitCode = 2;
-      return;
+      // CLI.md: without --redis and REDIS_URL, a private server (an empty pipeline to look at).
+      try {
+        local = await LocalRedis.start();
+      } catch (err) {
+        process.stderr.write(`dashboard: ${(err as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      url = local.url;
+      process.stderr.write(`dashboard: no --redis or REDIS_URL: started a private redis-server at ${url}\n`);
     }
+    const privateRedis = local;
     let pipeline: Pipeline | null = null;
     try {
       pipeline = await Pipeline.connect({ redis: url, prefix: flags.prefix, queue: flags.queue });
@@ -53,7 +63,10 @@ await new Command('dashboard')
         `dashboard on ${dashboard.url} (Redis ${redactUrl(url)}, queue ${flags.queue}${flags.readOnly ? ', read-only' : ''}); Ctrl-C stops it\n`,
       );
       const stop = (): void => {
-        void dashboard.close().then(() => started.close());
+        void dashboard
+          .close()
+          .then(() => started.close())
+          .then(() => privateRedis?.dispose());
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
@@ -61,6 +74,7 @@ await new Command('dashboard')
       process.stderr.write(`dashboard: ${(err as Error).message}\n`);
       process.exitCode = 1;
       await pipeline?.close();
+      await privateRedis?.dispose();
     }
   })
   .parseAsync(process.argv);

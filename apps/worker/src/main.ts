@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run worker: a long-running augmentation worker for GPU or CPU nodes.
 import { hostname } from 'node:os';
+import { LocalRedis } from '@cnsn/infra';
 import { BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
 import { connectRedis, redactUrl, WorkerRuntime } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
@@ -36,11 +37,22 @@ const program = new Command('worker')
       { level: flags.logLevel, base: { worker: flags.id ?? `${hostname()}-${process.pid}` } },
       pino.destination(2),
     );
-    const url = flags.redis ?? process.env.REDIS_URL;
+    let url = flags.redis ?? process.env.REDIS_URL;
+    let local: LocalRedis | null = null;
     if (!url) {
-      logger.error({}, 'no Redis: pass --redis URL or set REDIS_URL (e.g. redis://queue-host:6379)');
-      process.exitCode = 2;
-      return;
+      // CLI.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
+      try {
+        local = await LocalRedis.start();
+      } catch (err) {
+        logger.error({}, (err as Error).message);
+        process.exitCode = 2;
+        return;
+      }
+      url = local.url;
+      logger.warn(
+        { redis: url },
+        `no --redis or REDIS_URL: started a private redis-server; drivers on this machine can use --redis ${url}`,
+      );
     }
     let created;
     try {
@@ -76,8 +88,9 @@ const program = new Command('worker')
       logger.info({ signal }, 'signal received');
       void runtime
         .stop()
-        .then(() => {
+        .then(async () => {
           redis.disconnect();
+          await local?.dispose();
           process.exitCode = 0;
         })
         .catch((err: Error) => {
