@@ -11,7 +11,7 @@ import {
 import { backendOption, openBackend } from '../backend-option.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
 import { syntheticBatch } from '../synthetic.js';
-import { DEFAULT_TORCH_BENCH, runTorchBaseline } from '../torch-baseline.js';
+import { DEFAULT_TORCH_BENCH, runTorchBaseline } from '../reference-scripts.js';
 
 interface BenchFlags extends CrossNormFlags, SelfNormFlags {
   shape: Shape4;

@@ -1,14 +1,9 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { measureRedisThroughput, type RedisThroughput } from '@cnsn/pipeline';
 import { Command } from 'commander';
 import { parsePositiveInt } from '../parse-options.js';
+import { DEFAULT_DATALOADER_BENCH, runReferenceScript } from '../reference-scripts.js';
 import { addRunOptions, executeRun, type RunFlags } from './run.js';
 
-const DEFAULT_DATALOADER = fileURLToPath(
-  new URL('../../../../../shared/reference/bench_dataloader.py', import.meta.url),
-);
 
 interface BenchPipelineFlags extends RunFlags {
   redisIters: number;
@@ -29,7 +24,7 @@ export function benchPipelineCommand(): Command {
     .option('--redis-iters <n>', 'SET/GET pairs timed for the Redis limit', parsePositiveInt, 20)
     .option(
       '--baseline-dataloader [script]',
-      `also run the paper's code in a PyTorch DataLoader with 2 workers (default ${DEFAULT_DATALOADER})`,
+      `also run the paper's code in a PyTorch DataLoader with 2 workers (default ${DEFAULT_DATALOADER_BENCH})`,
     );
   return cmd.action(async (flags: BenchPipelineFlags) => {
     const shape = flags.shape ?? [64, 512, 7, 7];
@@ -57,8 +52,12 @@ export function benchPipelineCommand(): Command {
       );
     }
     if (flags.baselineDataloader) {
-      const script = flags.baselineDataloader === true ? DEFAULT_DATALOADER : flags.baselineDataloader;
-      const line = await runPython(script, [shape.join(','), String(batches), '2']);
+      const script = flags.baselineDataloader === true ? DEFAULT_DATALOADER_BENCH : flags.baselineDataloader;
+      const line =
+        (await runReferenceScript(script, [shape.join(','), String(batches), '2']))
+          .trim()
+          .split('\n')
+          .pop() ?? '';
       const gb = Number(/([\d.]+) GB\/s/.exec(line)?.[1]);
       process.stderr.write(`baseline: ${line}\n`);
       result.dataloaderGbPerSec = gb;
@@ -66,24 +65,6 @@ export function benchPipelineCommand(): Command {
       process.stderr.write(`pipeline / DataLoader: ${(summary.gbPerSec / gb).toFixed(2)}x\n`);
     }
     process.stdout.write(`${JSON.stringify(result)}\n`);
-  });
-}
-
-function runPython(script: string, args: string[]): Promise<string> {
-  if (!existsSync(script)) return Promise.reject(new Error(`${script} not found`));
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(out.trim().split('\n').pop() ?? '')
-        : reject(new Error(`${script} exited ${code}: ${err.trim().split('\n').pop() ?? ''}`)),
-    );
   });
 }
 
