@@ -4,7 +4,6 @@ import { parsePositiveInt } from '../parse-options.js';
 import { DEFAULT_DATALOADER_BENCH, runReferenceScript } from '../reference-scripts.js';
 import { addRunOptions, executeRun, type RunFlags } from './run.js';
 
-
 interface BenchPipelineFlags extends RunFlags {
   redisIters: number;
   baselineDataloader?: string | true;
