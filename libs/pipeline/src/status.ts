@@ -14,6 +14,8 @@ export interface RunStatus {
   reorderBuffer: number;
   /** Batches finished per second over the last minute. */
   batchesPerSec: number;
+  /** Batches finished per second in each 5 s of the last 2 minutes, oldest first (24 values). */
+  throughput: number[];
 }
 
 export interface PipelineStatus {
@@ -36,24 +38,24 @@ export async function readStatus(
   const jobs = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   const runs: RunStatus[] = [];
   for (const { spec, counters } of await store.list()) {
-    const recent = await redis.zcount(keys.timeline(spec.run), now - 60_000, '+inf');
-    const oldest = await redis.zrangebyscore(
-      keys.timeline(spec.run),
-      now - 60_000,
-      '+inf',
-      'WITHSCORES',
-      'LIMIT',
-      0,
-      1,
-    );
-    const since = oldest[1] ? Math.max(1, (now - Number(oldest[1])) / 1000) : 60;
+    const times = (await redis.zrangebyscore(keys.timeline(spec.run), now - 120_000, '+inf', 'WITHSCORES'))
+      .filter((_, i) => i % 2 === 1)
+      .map(Number);
+    const throughput = new Array<number>(24).fill(0);
+    for (const t of times) {
+      const bucket = 23 - Math.floor((now - t) / 5000);
+      if (bucket >= 0 && bucket < 24) throughput[bucket] = (throughput[bucket] as number) + 1 / 5;
+    }
+    const lastMinute = times.filter((t) => t >= now - 60_000);
+    const since = lastMinute.length ? Math.max(1, (now - Math.min(...lastMinute)) / 1000) : 60;
     runs.push({
       run: spec.run,
       spec,
       counters,
       inFlight: counters.enqueued - counters.delivered,
       reorderBuffer: Math.max(0, counters.done + counters.failed - counters.delivered),
-      batchesPerSec: recent / since,
+      batchesPerSec: lastMinute.length / since,
+      throughput,
     });
   }
   const info = await redis.info('memory');

@@ -2,7 +2,7 @@
 'use strict';
 
 const COLORS = ['#38bdf8', '#34d399', '#f472b6', '#fbbf24', '#a78bfa', '#fb923c'];
-const WINDOW_MS = 5 * 60 * 1000;
+const WINDOW_MS = 60 * 1000;
 const history = new Map(); // run -> [{ t, delivered, bytesPerBatch }]
 let readOnly = false;
 
@@ -49,34 +49,41 @@ function record(status) {
   for (const run of history.keys()) if (!status.runs.some((r) => r.run === run)) history.delete(run);
 }
 
-function drawChart(now) {
+/** Throughput of each run over the last 2 minutes, from the server's 5 s buckets of finished batches. */
+function drawChart(status) {
   const W = 1000;
   const H = 220;
   const pad = { l: 48, r: 10, t: 10, b: 22 };
-  const series = [...history.entries()].map(([run, points], i) => {
-    const values = points.map((p, j) => ({ t: p.t, v: rate(points.slice(0, j + 1), 5000).mbs }));
-    return { run, color: COLORS[i % COLORS.length], values };
+  const span = 120000;
+  const now = status.now;
+  const series = status.runs.map((r, i) => {
+    const bytes = r.counters.enqueued ? r.counters.bytesIn / r.counters.enqueued : 0;
+    const values = r.throughput.map((bps, j) => ({
+      t: now - (23 - j) * 5000 - 2500,
+      v: (bps * bytes) / 1e6,
+    }));
+    return { run: r.run, color: COLORS[i % COLORS.length], values };
   });
   const max = Math.max(0.01, ...series.flatMap((s) => s.values.map((p) => p.v))) * 1.15;
   const digits = max < 0.1 ? 3 : max < 10 ? 1 : 0;
-  const x = (t) => pad.l + ((t - (now - WINDOW_MS)) / WINDOW_MS) * (W - pad.l - pad.r);
+  const x = (t) => pad.l + ((t - (now - span)) / span) * (W - pad.l - pad.r);
   const y = (v) => H - pad.b - (v / max) * (H - pad.t - pad.b);
   let svg = '';
   for (let i = 0; i <= 4; i++) {
     const v = (max * i) / 4;
     svg += `<line class="grid" x1="${pad.l}" x2="${W - pad.r}" y1="${y(v)}" y2="${y(v)}"/><text class="axis" x="4" y="${y(v) + 4}">${fmt(v, digits)}</text>`;
   }
-  for (let m = 0; m <= 5; m++)
-    svg += `<text class="axis" x="${x(now - m * 60000) - 12}" y="${H - 4}">${m ? `-${m}m` : 'now'}</text>`;
+  for (let s = 0; s <= 120; s += 30)
+    svg += `<text class="axis" x="${x(now - s * 1000) - 14}" y="${H - 4}">${s ? `-${s}s` : 'now'}</text>`;
   for (const s of series) {
-    if (s.values.length < 2) continue;
     const d = s.values.map((p, i) => `${i ? 'L' : 'M'}${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join('');
-    svg += `<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5" stroke-linejoin="round"/>`;
+    const area = `${d}L${x(s.values[s.values.length - 1].t).toFixed(1)},${y(0)}L${x(s.values[0].t).toFixed(1)},${y(0)}Z`;
+    svg += `<path d="${area}" fill="${s.color}" opacity="0.12"/><path d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5" stroke-linejoin="round"/>`;
   }
   $('chart').innerHTML = svg;
   $('legend').innerHTML = series.length
     ? series.map((s) => `<span><i style="background:${s.color}"></i>${esc(s.run)} MB/s</span>`).join('')
-    : '<span>no run in flight</span>';
+    : '<span>no run open</span>';
 }
 
 function render(s) {
@@ -144,7 +151,7 @@ async function tick() {
     const status = await res.json();
     record(status);
     render(status);
-    drawChart(status.now);
+    drawChart(status);
   } catch (err) {
     toast(`cannot reach the dashboard server: ${err.message}`);
   }
