@@ -35,7 +35,8 @@ type Taken =
 
 /**
  * Takes results back strictly in batch order. The results wait in Redis (the reorder buffer lives
- * there, bounded by the producer's window); the collector holds only the batch it is handing over.
+ * there, bounded by the producer's window); the collector holds the batch it is handing over and
+ * fetches the next one meanwhile (two buffers, alternating by batch number).
  * It blocks on a wake-up list the workers push to, and always re-checks the keys themselves, so a
  * lost wake-up (or a Redis restart) costs a timeout, never a batch.
  */
@@ -53,18 +54,32 @@ export class Collector {
     private readonly wakeTimeoutSec = 5,
   ) {}
 
-  private buffer: Uint8Array = new Uint8Array(0);
+  private readonly buffers: Uint8Array[] = [new Uint8Array(0), new Uint8Array(0)];
+  private prefetched: { seq: number; taken: Promise<Taken> } | null = null;
 
-  /** Where a result blob lands: the reused buffer, or a new one per batch. */
-  private readonly sink = (length: number): Uint8Array => {
-    if (!this.reuseBuffers) return new Uint8Array(length);
-    if (this.buffer.length < length) this.buffer = new Uint8Array(length);
-    return this.buffer.subarray(0, length);
-  };
+  /** Where batch `seq`'s blob lands: one of two reused buffers, or a new one per batch. */
+  private sinkFor(seq: number): (length: number) => Uint8Array {
+    return (length) => {
+      if (!this.reuseBuffers) return new Uint8Array(length);
+      const i = seq % 2;
+      if ((this.buffers[i] as Uint8Array).length < length) this.buffers[i] = new Uint8Array(length);
+      return (this.buffers[i] as Uint8Array).subarray(0, length);
+    };
+  }
 
-  private async getBlob(key: string): Promise<Uint8Array | null> {
-    const reply = await this.blobs.command(['GET', key], this.sink);
+  private async getBlob(key: string, seq: number): Promise<Uint8Array | null> {
+    const reply = await this.blobs.command(['GET', key], this.sinkFor(seq));
     return reply instanceof Uint8Array ? reply : null;
+  }
+
+  /**
+   * Starts fetching batch `seq` while the driver works on the one before (whose buffer it leaves
+   * alone). Call only after batch seq - 1 was taken.
+   */
+  prefetch(seq: number): void {
+    const taken = this.tryTake(seq);
+    taken.catch(() => undefined); // awaited (and rethrown) by take()
+    this.prefetched = { seq, taken };
   }
 
   /**
@@ -72,8 +87,10 @@ export class Collector {
    * reported as such; passthrough: the input, unaugmented; fail: throws {@link BatchFailedError}).
    */
   async take(seq: number, stop: () => boolean): Promise<Taken> {
-    for (;;) {
-      const taken = await this.tryTake(seq);
+    const ahead = this.prefetched?.seq === seq ? this.prefetched.taken : null;
+    this.prefetched = null;
+    for (let first = true; ; first = false) {
+      const taken = first && ahead ? await ahead : await this.tryTake(seq);
       if (taken.kind !== 'pending' || stop()) return taken;
       const woke = await this.blocking.blpop(this.keys.ready(this.spec.run), this.wakeTimeoutSec);
       if (woke) await this.redis.del(this.keys.ready(this.spec.run));
@@ -94,7 +111,7 @@ export class Collector {
   private async tryTake(seq: number): Promise<Taken> {
     const run = this.spec.run;
     const outKey = this.keys.output(run, seq);
-    const out = await this.getBlob(outKey);
+    const out = await this.getBlob(outKey, seq);
     if (out) {
       const blob = decodeTensorBlob<ResultMeta>(out, `blob ${outKey}`, this.maxBlobBytes);
       const meta = blob.meta;
@@ -132,7 +149,7 @@ export class Collector {
         };
       }
       const inKey = this.keys.input(run, seq);
-      const input = await this.getBlob(inKey);
+      const input = await this.getBlob(inKey, seq);
       let blob;
       try {
         if (!input) throw new Error('the input blob is gone');

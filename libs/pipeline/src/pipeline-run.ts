@@ -181,6 +181,8 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
           continue;
         }
         if (taken.batch.status === 'passthrough') this.emit('passthrough', seq, taken.batch.reason ?? '');
+        // Fetch the next batch while the consumer works on this one.
+        if (seq + 1 < this.next) this.collector.prefetch(seq + 1);
         handedOver = seq;
         yield taken.batch;
         handedOver = null;
