@@ -34,6 +34,8 @@ export interface PipelineRunParts {
   removeOnClose: boolean;
   reuseResultBuffers: boolean;
   logger: Logger;
+  /** Told when the run closes (the pipeline stops watching it). */
+  onClose?: (run: PipelineRun) => void;
 }
 
 /**
@@ -211,6 +213,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.parts.onClose?.(this);
     this.kick();
     this.window.close(new Error(`run ${this.id} is closed`));
     const finished = this.total !== null && this.cursor >= this.total;

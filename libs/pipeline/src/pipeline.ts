@@ -158,13 +158,9 @@ export class Pipeline {
       removeOnClose: options.removeOnClose ?? true,
       reuseResultBuffers: options.reuseResultBuffers ?? false,
       logger,
+      onClose: (closed) => this.runs.delete(closed),
     });
     this.runs.add(run);
-    const close = run.close.bind(run);
-    run.close = async () => {
-      this.runs.delete(run);
-      await close();
-    };
     return run;
   }
 
