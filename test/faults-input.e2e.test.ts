@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
-import { type DeliveredBatch } from '@cnsn/pipeline';
+import { type DeliveredBatch, type PipelineRun } from '@cnsn/pipeline';
 import { formatNpy, Keyspace, parseNpy } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,14 +115,22 @@ describe('bad input from the command line', () => {
   });
 });
 
+/** A run (onError skip) whose batches all wait in Redis: no worker runs until the test starts one. */
+async function enqueueWithoutWorkers(seeds: number[]): Promise<PipelineRun> {
+  await env.stopWorkers();
+  const pipeline = await env.pipeline();
+  const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip' });
+  for (const seed of seeds) {
+    const b = testBatch(SHAPE, seed);
+    await run.enqueue(b.data, b.shape);
+  }
+  await run.end();
+  return run;
+}
+
 describe('bad blobs in Redis', () => {
   it('a corrupt or truncated input blob fails its batch with the reason; the others go through', async () => {
-    await env.stopWorkers();
-    const pipeline = await env.pipeline();
-    const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip' });
-    const batches = [testBatch(SHAPE, 10), testBatch(SHAPE, 11), testBatch(SHAPE, 12), testBatch(SHAPE, 13)];
-    for (const b of batches) await run.enqueue(b.data, b.shape);
-    await run.end();
+    const run = await enqueueWithoutWorkers([10, 11, 12, 13]);
     const keys = new Keyspace(env.prefix);
     const redis = new Redis(env.redis.url);
     const blob = await redis.getBuffer(keys.input(run.id, 1));
@@ -140,8 +148,8 @@ describe('bad blobs in Redis', () => {
     expect(out.map((b) => b.seq)).toEqual([0, 3]);
     expect(run.skipped.map((s) => s.seq)).toEqual([1, 2]);
     expect(run.skipped[0]?.reason).toMatch(/corrupt tensor blob/);
-    expect(run.skipped[1]?.reason).toMatch(
-      /shape \[4, 8, 7, 6\] needs 6272 bytes of float32, the blob holds 6272|needs .* bytes of float32, the blob holds/,
+    expect(run.skipped[1]?.reason).toContain(
+      'shape [4, 8, 7, 6] needs 5376 bytes of float32, the blob holds 6272',
     );
     expect(env.workers[0]?.child.exitCode).toBeNull();
   });
@@ -149,12 +157,7 @@ describe('bad blobs in Redis', () => {
 
 describe('a missing input blob', () => {
   it('is waited for (Redis may have lost it and the driver re-enqueue it), then fails its batch alone', async () => {
-    await env.stopWorkers();
-    const pipeline = await env.pipeline();
-    const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip' });
-    const batches = [testBatch(SHAPE, 20), testBatch(SHAPE, 21), testBatch(SHAPE, 22)];
-    for (const b of batches) await run.enqueue(b.data, b.shape);
-    await run.end();
+    const run = await enqueueWithoutWorkers([20, 21, 22]);
     const redis = new Redis(env.redis.url);
     await redis.del(new Keyspace(env.prefix).input(run.id, 1));
     redis.disconnect();
