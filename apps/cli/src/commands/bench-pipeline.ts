@@ -20,7 +20,7 @@ export function benchPipelineCommand(): Command {
   );
   addRunOptions(cmd);
   cmd
-    .option('--redis-iters <n>', 'SET/GET pairs timed for the Redis limit', parsePositiveInt, 20)
+    .option('--redis-iters <n>', 'SET/GET pairs timed for the Redis limit (median)', parsePositiveInt, 40)
     .option(
       '--baseline-dataloader [script]',
       `also run the paper's code in a PyTorch DataLoader with 2 workers (default ${DEFAULT_DATALOADER_BENCH})`,
