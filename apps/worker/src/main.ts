@@ -33,10 +33,10 @@ const program = new Command('worker')
       .default('info'),
   )
   .action(async (flags: WorkerFlags) => {
-    const logger = pino(
-      { level: flags.logLevel, base: { worker: flags.id ?? `${hostname()}-${process.pid}` } },
-      pino.destination(2),
-    );
+    const id = flags.id ?? `${hostname()}-${process.pid}`;
+    const root = pino({ level: flags.logLevel, base: null }, pino.destination(2));
+    // The runtime adds the worker id to its own lines; this one is for the lines of start-up.
+    const logger = root.child({ worker: id });
     let url = flags.redis ?? process.env.REDIS_URL;
     let local: LocalRedis | null = null;
     if (!url) {
@@ -81,8 +81,8 @@ const program = new Command('worker')
       prefix: flags.prefix,
       queue: flags.queue,
       concurrency: flags.concurrency,
-      logger,
-      ...(flags.id ? { id: flags.id } : {}),
+      logger: root,
+      id,
     });
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'signal received');
