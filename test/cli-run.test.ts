@@ -100,6 +100,30 @@ describe('cnsn run', () => {
   });
 });
 
+describe('cnsn bench pipeline', () => {
+  it('runs end to end and reports the pipeline against the Redis limit timed around it', async () => {
+    const r = await runCnsn([
+      'bench',
+      'pipeline',
+      '--batches',
+      '4',
+      '--shape',
+      '4,8,7,7',
+      '--redis-iters',
+      '3',
+      '--no-progress',
+      '--backend',
+      'fused',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = r.json as Record<string, number>;
+    expect(j).toMatchObject({ batches: 4, shape: [4, 8, 7, 7] });
+    for (const k of ['gbPerSec', 'redisSetMs', 'redisGetMs', 'redisLimitGbPerSec', 'fractionOfRedisLimit'])
+      expect(j[k], k).toBeGreaterThan(0);
+    expect(j.fractionOfRedisLimit).toBeCloseTo((j.gbPerSec as number) / (j.redisLimitGbPerSec as number), 2);
+  });
+});
+
 describe('cnsn status', () => {
   let env: PipelineEnv;
   beforeAll(async () => {

@@ -110,7 +110,8 @@ function sourceOf(flags: RunFlags): BatchSource {
 /** Runs the whole job; throws CliError (with the exit status) when it cannot do all it was asked. */
 export async function executeRun(
   flags: RunFlags,
-  afterRun?: (redisUrl: string) => Promise<void>,
+  /** Called on the run's Redis just before the clock starts and after the last delivery (benchmarks). */
+  around?: { before?: (redisUrl: string) => Promise<void>; after?: (redisUrl: string) => Promise<void> },
 ): Promise<RunSummary> {
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
@@ -170,6 +171,7 @@ export async function executeRun(
     let inputBytes = 0;
     let failed = 0;
     let delivered = 0;
+    await around?.before?.(redis.url);
     const t0 = performance.now();
     let tLast = t0;
     const producing = (async () => {
@@ -230,7 +232,7 @@ export async function executeRun(
     const seconds = Math.max((tLast - t0 - digest.ms) / 1000, 1e-9);
     if (activeRun.skipped.length)
       process.stderr.write(`skipped batches: ${activeRun.skipped.map((s) => s.seq).join(', ')}\n`);
-    await afterRun?.(redis.url);
+    await around?.after?.(redis.url);
     return {
       run: activeRun.id,
       batches: source.count,
