@@ -155,6 +155,24 @@ describe('bad blobs in Redis', () => {
   });
 });
 
+describe('hostile job data', () => {
+  it('fails the job at once, with the reason, and the worker goes on', async () => {
+    await env.stopWorkers();
+    await env.startWorkers(1);
+    const pipeline = await env.pipeline();
+    const job = await pipeline.queue.add(
+      'batch',
+      { run: 'r', seq: 0, shape: [1, 1, 1, 2], bytes: 9, code: 'require("child_process")' },
+      { attempts: 5 },
+    );
+    for (let i = 0; i < 200 && !(await job.isFailed()); i++) await new Promise((r) => setTimeout(r, 50));
+    const failed = await pipeline.queue.getJob(job.id as string);
+    expect(failed?.failedReason).toMatch(/bad job data: : Unrecognized key/);
+    expect(failed?.attemptsMade).toBe(1);
+    expect(env.workers[0]?.child.exitCode).toBeNull();
+  });
+});
+
 describe('a missing input blob', () => {
   it('is waited for (Redis may have lost it and the driver re-enqueue it), then fails its batch alone', async () => {
     const run = await enqueueWithoutWorkers([20, 21, 22]);

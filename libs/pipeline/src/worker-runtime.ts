@@ -179,7 +179,14 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   /** BullMQ keeps the return value: the dashboard reads kernel time from it. */
   private async handle(job: Job): Promise<{ status: string; kernelMs?: number }> {
     const started = performance.now();
-    const data = parseBatchJobData(job.data, `job ${job.id}`);
+    let data;
+    try {
+      data = parseBatchJobData(job.data, `job ${job.id}`);
+    } catch (err) {
+      // Job data is data: a job of the wrong form can never succeed, and is not retried.
+      this.logger.warn({ job: job.id, reason: (err as Error).message }, 'job refused');
+      throw new UnrecoverableError((err as Error).message);
+    }
     const { run, seq } = data;
     const log = childLogger(this.logger, { run, seq });
     const spec = await this.spec(run);

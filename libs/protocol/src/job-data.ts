@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProtocolError } from './errors.js';
 import { RUN_ID_PATTERN } from './keys.js';
 
 /** BullMQ job data of one batch: references only; the tensor bytes live in their own key. */
@@ -24,8 +25,9 @@ export function parseBatchJobData(raw: unknown, source: string): BatchJobData {
   const parsed = jobDataSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(
-      `${source}: bad job data: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
+    throw new ProtocolError(
+      source,
+      `bad job data: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
     );
   }
   return parsed.data;
