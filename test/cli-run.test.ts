@@ -49,6 +49,51 @@ describe('cnsn run', () => {
     expect(digestOf(written.map((w) => w.data))).toBe(want);
   });
 
+  it('--selfnorm-params: the model parameters from a JSON file (golden manifest form); a bad file names the field', async () => {
+    const params = defaultSelfNormParams(8, { seed: 99, two: true });
+    const file = join(tmp, 'selfnorm.json');
+    await writeFile(file, JSON.stringify(params));
+    const r = await runCnsn([
+      'run',
+      '--input',
+      ...files,
+      '--selfnorm',
+      'eval',
+      '--selfnorm-params',
+      file,
+      '--crop',
+      'style',
+      '--json',
+      '--no-progress',
+      '--backend',
+      'fused',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((r.json as { digest: string }).digest).toBe(
+      await expectedDigest(batches, 0, { crop: 'style', chan: true }, { mode: 'eval', params }),
+    );
+    const bad = join(tmp, 'bad-selfnorm.json');
+    await writeFile(
+      bad,
+      JSON.stringify({ ...params, gBn: { ...params.gBn, runningVar: params.gBn.runningVar.slice(0, 5) } }),
+    );
+    const refused = await runCnsn([
+      'run',
+      '--input',
+      ...files,
+      '--selfnorm',
+      'eval',
+      '--selfnorm-params',
+      bad,
+      '--json',
+      '--no-progress',
+    ]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(
+      `--selfnorm-params ${bad}: selfnorm.params.gBn.runningVar: expected 8 numbers (one per channel)`,
+    );
+  });
+
   it('synthetic batches: the same digest with 1 and 2 local workers', async () => {
     const args = [
       'run',
