@@ -35,8 +35,4 @@ export class InFlightWindow {
     for (const w of this.waiters) w.reject(err);
     this.waiters = [];
   }
-
-  get inFlightFrom(): number {
-    return this.delivered;
-  }
 }

@@ -128,10 +128,6 @@ export class Producer {
     return again;
   }
 
-  get heldCount(): number {
-    return this.held.size;
-  }
-
   private async put(seq: number, data: Float32Array, shape: number[]): Promise<void> {
     const parts = encodeTensorBlobParts({ shape, data });
     const key = this.keys.input(this.spec.run, seq);
