@@ -145,6 +145,16 @@ describe('cnsn run', () => {
   });
 });
 
+describe('npm start (cnsn start)', () => {
+  it('runs the main job on embedded defaults with its own Redis, even when REDIS_URL points elsewhere', async () => {
+    const r = await runCnsn(['start', '--json'], { env: { REDIS_URL: 'redis://127.0.0.1:1' } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ batches: 60, delivered: 60, failed: 0 });
+    expect((r.json as { digest: string }).digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(r.stderr).toContain('60 batches, 2 local workers');
+  });
+});
+
 describe('cnsn bench pipeline', () => {
   it('runs end to end and reports the pipeline against the Redis limit timed around it', async () => {
     const r = await runCnsn([
