@@ -1,3 +1,5 @@
 // Public API of @cnsn/infra: the local Redis launcher used by `npm start`, `cnsn run` and the tests.
 export { freePort, LocalRedis, RedisServerMissingError } from './local-redis.js';
 export type { LocalRedisOptions } from './local-redis.js';
+export { resolveRedis } from './resolve-redis.js';
+export type { ResolvedRedis } from './resolve-redis.js';

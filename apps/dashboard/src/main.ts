@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // npm run dashboard: bull-board, the pipeline's own live page and /metrics.
-import { LocalRedis } from '@cnsn/infra';
+import { resolveRedis } from '@cnsn/infra';
 import { Pipeline, redactUrl } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
 import { Command, InvalidArgumentError } from 'commander';
@@ -34,21 +34,18 @@ await new Command('dashboard')
   .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
   .option('--read-only', 'show only: no retries, no queue actions')
   .action(async (flags: Flags) => {
-    let url = flags.redis ?? process.env.REDIS_URL;
-    let local: LocalRedis | null = null;
-    if (!url) {
-      // CLI.md: without --redis and REDIS_URL, a private server (an empty pipeline to look at).
-      try {
-        local = await LocalRedis.start();
-      } catch (err) {
-        process.stderr.write(`dashboard: ${(err as Error).message}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      url = local.url;
-      process.stderr.write(`dashboard: no --redis or REDIS_URL: started a private redis-server at ${url}\n`);
+    // CLI.md: without --redis and REDIS_URL, a private server (an empty pipeline to look at).
+    let resolved;
+    try {
+      resolved = await resolveRedis(flags.redis);
+    } catch (err) {
+      process.stderr.write(`dashboard: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      return;
     }
-    const privateRedis = local;
+    const { url, local: privateRedis } = resolved;
+    if (privateRedis)
+      process.stderr.write(`dashboard: no --redis or REDIS_URL: started a private redis-server at ${url}\n`);
     let pipeline: Pipeline | null = null;
     try {
       pipeline = await Pipeline.connect({ redis: url, prefix: flags.prefix, queue: flags.queue });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm run worker: a long-running augmentation worker for GPU or CPU nodes.
 import { hostname } from 'node:os';
-import { LocalRedis } from '@cnsn/infra';
+import { resolveRedis } from '@cnsn/infra';
 import { BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
 import { connectRedis, redactUrl, WorkerRuntime } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
@@ -37,18 +37,17 @@ const program = new Command('worker')
     const root = pino({ level: flags.logLevel, base: null }, pino.destination(2));
     // The runtime adds the worker id to its own lines; this one is for the lines of start-up.
     const logger = root.child({ worker: id });
-    let url = flags.redis ?? process.env.REDIS_URL;
-    let local: LocalRedis | null = null;
-    if (!url) {
-      // CLI.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
-      try {
-        local = await LocalRedis.start();
-      } catch (err) {
-        logger.error({}, (err as Error).message);
-        process.exitCode = 2;
-        return;
-      }
-      url = local.url;
+    // CLI.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
+    let resolved;
+    try {
+      resolved = await resolveRedis(flags.redis);
+    } catch (err) {
+      logger.error({}, (err as Error).message);
+      process.exitCode = 2;
+      return;
+    }
+    const { url, local } = resolved;
+    if (local) {
       logger.warn(
         { redis: url },
         `no --redis or REDIS_URL: started a private redis-server; drivers on this machine can use --redis ${url}`,
