@@ -8,6 +8,7 @@ import {
   expectedDigest,
   makeTestCertificates,
   runApp,
+  runCnsn,
   startWorkers,
   testBatch,
   type WorkerProcess,
@@ -100,6 +101,28 @@ describe('Redis with an ACL user, a password and TLS', () => {
     );
     expect((err as Error).message).not.toContain('wrong');
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('a driver given a wrong password fails at once in one line, even with a long --connect-timeout', async () => {
+    const t0 = Date.now();
+    const r = await runCnsn([
+      'run',
+      '--synthetic',
+      '--batches',
+      '1',
+      '--shape',
+      '1,2,2,2',
+      '--redis',
+      plainUrl.replace('s3cret-pass', 'wrong'),
+      '--connect-timeout',
+      '120',
+      '--no-progress',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^cnsn: error: cannot connect to redis:\/\/cnsn:\*\*\*@.*WRONGPASS/),
+    ]);
+    expect(Date.now() - t0).toBeLessThan(60_000);
   });
 
   it('a worker given a wrong password says so and exits non-zero', async () => {

@@ -17,6 +17,7 @@ interface WorkerFlags {
   prefix: string;
   id?: string;
   logLevel: string;
+  connectTimeout: number;
 }
 
 const program = new Command('worker')
@@ -27,6 +28,17 @@ const program = new Command('worker')
   .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
   .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
   .option('--id <id>', 'worker id (default host-pid)')
+  .option(
+    '--connect-timeout <s>',
+    'seconds a refused or reset first connection to Redis is retried',
+    (v) => {
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || !Number.isSafeInteger(n))
+        throw new InvalidArgumentError(`expected a non-negative integer, got "${v}"`);
+      return n;
+    },
+    30,
+  )
   .addOption(
     new Option('--log-level <level>', 'log level')
       .choices(['debug', 'info', 'warn', 'error'])
@@ -67,7 +79,10 @@ const program = new Command('worker')
     );
     let redis;
     try {
-      redis = await connectRedis({ url }, `cnsn-worker-${process.pid}`);
+      redis = await connectRedis({ url }, `cnsn-worker-${process.pid}`, {
+        connectTimeoutMs: flags.connectTimeout * 1000,
+        logger,
+      });
     } catch (err) {
       logger.error({}, (err as Error).message);
       process.exitCode = 1;

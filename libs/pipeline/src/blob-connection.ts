@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { RedisConnectionError } from './errors.js';
-import { redactUrl, type RedisTarget } from './redis-connection.js';
+import { withBackoff } from './backoff.js';
+import {
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  isFatalConnectionError,
+  redactUrl,
+  type RedisTarget,
+} from './redis-connection.js';
 import { type BulkSink, RespError, RespParser, type RespReply } from './resp-parser.js';
 
 /** One argument of a command: text, bytes, or bytes in parts (sent with one writev, never joined). */
@@ -38,10 +44,25 @@ export class BlobConnection {
     );
   }
 
-  /** Connects, authenticates and selects the database of the URL; a refusal fails at once. */
-  static async open(target: RedisTarget): Promise<BlobConnection> {
+  /**
+   * Connects, authenticates and selects the database of the URL. A refused or reset connection is
+   * retried for `connectTimeoutMs`; a refusal for good (password, ACL, TLS) fails at once.
+   */
+  static async open(
+    target: RedisTarget,
+    options: { connectTimeoutMs?: number } = {},
+  ): Promise<BlobConnection> {
     const c = new BlobConnection(target);
-    await c.ensure();
+    const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    try {
+      await withBackoff(() => c.ensure(), {
+        deadline: Date.now() + timeoutMs,
+        retryable: (err) => !isFatalConnectionError(err),
+      });
+    } catch (err) {
+      if (err instanceof RedisConnectionError) throw err;
+      throw new RedisConnectionError(`cannot connect to ${redactUrl(target.url)}: ${(err as Error).message}`);
+    }
     return c;
   }
 
@@ -50,19 +71,17 @@ export class BlobConnection {
    * top-level bulk reply. Connection faults are retried with backoff until Redis is back.
    */
   async command(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
-    let delay = 100;
-    for (;;) {
-      if (this.closed) throw new Error('blob connection closed');
-      try {
+    return withBackoff(
+      async () => {
+        if (this.closed) throw new Error('blob connection closed');
         await this.ensure();
-        return await this.send(args, sink);
-      } catch (err) {
-        if (err instanceof RespError || err instanceof RedisConnectionError) throw err;
-        if (this.closed) throw err;
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2000);
-      }
-    }
+        return this.send(args, sink);
+      },
+      {
+        retryable: (err) => !(err instanceof RespError || err instanceof RedisConnectionError),
+        stopped: () => this.closed,
+      },
+    );
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import { type BatchJobData, encodeTensorBlobParts, jobId, type Keyspace, type RunSpec } from '@cnsn/protocol';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { withBackoff } from './backoff.js';
 import type { BlobConnection } from './blob-connection.js';
 import { EnqueueRefusedError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -146,28 +147,25 @@ export class Producer {
   /** Runs a write, waiting with backoff while Redis answers OOM (maxmemory with noeviction). */
   private async withMemory<T>(seq: number, write: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.oomWaitMs;
-    let delay = 100;
-    let warned = false;
-    for (;;) {
-      try {
-        return await write();
-      } catch (err) {
-        if (!/OOM/.test((err as Error).message)) throw err;
-        if (Date.now() > deadline) {
-          throw new EnqueueRefusedError(
-            seq,
-            `Redis is out of memory (maxmemory reached) and did not free any within ${this.options.oomWaitMs} ms; raise maxmemory or lower maxInFlight`,
-          );
-        }
-        if (!warned)
-          this.logger.warn(
-            { run: this.spec.run, seq },
-            'Redis is out of memory (maxmemory); enqueue waits for memory to free',
-          );
-        warned = true;
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2000);
-      }
+    const isOom = (err: unknown): boolean => /OOM/.test((err as Error).message);
+    try {
+      return await withBackoff(write, {
+        retryable: isOom,
+        deadline,
+        onRetry: (_err, attempt) => {
+          if (attempt === 1)
+            this.logger.warn(
+              { run: this.spec.run, seq },
+              'Redis is out of memory (maxmemory); enqueue waits for memory to free',
+            );
+        },
+      });
+    } catch (err) {
+      if (!isOom(err)) throw err;
+      throw new EnqueueRefusedError(
+        seq,
+        `Redis is out of memory (maxmemory reached) and did not free any within ${this.options.oomWaitMs} ms; raise maxmemory or lower maxInFlight`,
+      );
     }
   }
 }

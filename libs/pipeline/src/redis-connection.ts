@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from './errors.js';
-import type { Logger } from './logger.js';
+import { throttled } from './backoff.js';
+import { type Logger, silentLogger } from './logger.js';
 
 /** How to reach Redis. */
 export interface RedisTarget {
@@ -24,16 +25,28 @@ export function redactUrl(url: string): string {
   }
 }
 
-/**
- * Connects and waits until Redis answers. Reconnects by itself later (every command waits while
- * Redis is away: `maxRetriesPerRequest: null`, which BullMQ requires); but a first connection that
- * is refused for good (wrong password, TLS) fails at once with a clear {@link RedisConnectionError}.
- */
-export async function connectRedis(
-  target: RedisTarget,
-  name: string,
-  options: RedisOptions = {},
-): Promise<Redis> {
+/** How a first connection is made. */
+export interface ConnectOptions {
+  /**
+   * How long a refused or reset first connection is retried (Redis restarting, a pod not up yet).
+   * A wrong password, an ACL refusal or an untrusted certificate fails at once. @defaultValue 30000
+   */
+  connectTimeoutMs?: number;
+  /** Told about retries, at most once a second. @defaultValue a silent logger */
+  logger?: Logger;
+  /** Extra ioredis options. */
+  redisOptions?: RedisOptions;
+}
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
+
+/** True for errors that retrying cannot fix: authentication, permissions, TLS trust. */
+export function isFatalConnectionError(err: unknown): boolean {
+  return err instanceof RedisConnectionError || FATAL.test((err as Error)?.message ?? '');
+}
+
+/** Checks a Redis URL's form; the error names the flag and the value. */
+export function parseRedisUrl(target: RedisTarget): URL {
   let url: URL;
   try {
     url = new URL(target.url);
@@ -43,6 +56,23 @@ export async function connectRedis(
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     throw new RedisConnectionError(`${redactUrl(target.url)}: expected a redis:// or rediss:// URL`);
   }
+  return url;
+}
+
+/**
+ * Connects and waits until Redis answers. Reconnects by itself later (every command waits while
+ * Redis is away: `maxRetriesPerRequest: null`, which BullMQ requires). A first connection that is
+ * refused or reset is retried with backoff for `connectTimeoutMs`; one refused for good (wrong
+ * password, TLS) fails at once. Either way the error is a {@link RedisConnectionError}.
+ */
+export async function connectRedis(
+  target: RedisTarget,
+  name: string,
+  options: ConnectOptions = {},
+): Promise<Redis> {
+  const url = parseRedisUrl(target);
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const logger = options.logger ?? silentLogger;
   const caFile = target.caFile ?? process.env.CNSN_REDIS_CA;
   const tls = url.protocol === 'rediss:' ? { ...(caFile ? { ca: readFileSync(caFile) } : {}) } : undefined;
   let fatal: Error | null = null;
@@ -53,31 +83,50 @@ export async function connectRedis(
     enableReadyCheck: true,
     ...(tls ? { tls } : {}),
     retryStrategy: (times) => (fatal ? null : Math.min(100 * 2 ** Math.min(times, 6), 2000)),
-    ...options,
+    ...options.redisOptions,
   });
-  const onError = (err: Error): void => {
-    if (FATAL.test(err.message)) fatal = err;
-  };
-  client.on('error', onError);
+  const where = redactUrl(target.url);
+  const notice = throttled(1000, (err: Error) =>
+    logger.warn(
+      { redis: where, err: err.message },
+      `Redis not reachable yet (${err.message}); retrying for up to ${Math.round(timeoutMs / 1000)} s`,
+    ),
+  );
   try {
-    await withTimeout(client.connect(), 20_000, `no answer from ${redactUrl(target.url)} within 20 s`);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no answer within ${Math.round(timeoutMs / 1000)} s (--connect-timeout)`)),
+        timeoutMs,
+      );
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        client.off('error', onError);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onReady = (): void => done();
+      const onError = (err: Error): void => {
+        if (FATAL.test(err.message)) {
+          fatal = err;
+          done(err);
+        } else notice(err);
+      };
+      client.on('ready', onReady);
+      client.on('error', onError);
+      // connect() rejects on the first refusal; the retry strategy goes on, and 'ready' tells.
+      client.connect().catch(() => undefined);
+    });
     await client.ping();
   } catch (err) {
     client.disconnect();
-    const cause = fatal ?? (err as Error);
-    throw new RedisConnectionError(`cannot connect to ${redactUrl(target.url)}: ${cause.message}`);
+    throw new RedisConnectionError(`cannot connect to ${where}: ${(err as Error).message}`);
   }
+  // Later faults are reconnected by ioredis; the owner listens to 'error' if it cares.
+  client.on('error', (err: Error) => {
+    if (FATAL.test(err.message)) fatal = err;
+  });
   return client;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message)), ms);
-    }),
-  ]);
 }
 
 /**
