@@ -8,3 +8,4 @@ export { runApp, runCnsn } from './run-cli.js';
 export type { CliResult } from './run-cli.js';
 export { makeTestCertificates } from './tls-certs.js';
 export { startWorkers, WorkerProcess } from './workers.js';
+export { which } from './tools.js';

@@ -1,19 +1,24 @@
-import type { Pipeline } from '@cnsn/pipeline';
+import type { Pipeline, PipelineStatus } from '@cnsn/pipeline';
 import { type Job, QueueEvents } from 'bullmq';
-import { Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+type RunRow = PipelineStatus['runs'][number];
+type WorkerRow = PipelineStatus['workers'][number];
 
 /**
- * Prometheus metrics, all prefixed `cnsn_`. Gauges are read from the pipeline's status on each
- * scrape; the histograms observe every completed job as BullMQ reports it.
+ * Prometheus metrics, all prefixed `cnsn_`, in base units (seconds, bytes); what only grows is a
+ * counter named `_total` (`promtool check metrics` passes). Gauges and counters are read from one
+ * status snapshot per scrape; the histograms observe every completed job as BullMQ reports it.
  */
 export class DashboardMetrics {
   readonly registry = new Registry();
   private readonly events: QueueEvents;
+  private snapshot: { at: number; status: Promise<PipelineStatus> } | null = null;
 
   constructor(private readonly pipeline: Pipeline) {
     const r = this.registry;
     const queue = pipeline.queue.name;
-    const status = (): ReturnType<Pipeline['status']> => pipeline.status();
+    const status = (): Promise<PipelineStatus> => this.status();
     new Gauge({
       name: 'cnsn_queue_jobs',
       help: 'Jobs in the queue by state',
@@ -24,63 +29,80 @@ export class DashboardMetrics {
         for (const [state, n] of Object.entries(s.jobs)) this.set({ queue, state }, n);
       },
     });
-    const runGauge = (
-      name: string,
-      help: string,
-      pick: (x: Awaited<ReturnType<Pipeline['status']>>['runs'][number]) => number,
-    ): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['run'],
-        registers: [r],
-        async collect() {
-          this.reset();
-          for (const run of (await status()).runs) this.set({ run: run.run }, pick(run));
-        },
-      });
+    const perRun = (kind: 'gauge' | 'counter', name: string, help: string, pick: (x: RunRow) => number) => {
+      const collect = async function (this: Gauge<'run'> | Counter<'run'>): Promise<void> {
+        this.reset();
+        for (const run of (await status()).runs) {
+          if (this instanceof Gauge) this.set({ run: run.run }, pick(run));
+          else this.inc({ run: run.run }, Math.max(0, pick(run)));
+        }
+      };
+      if (kind === 'gauge') new Gauge({ name, help, labelNames: ['run'], registers: [r], collect });
+      else new Counter({ name, help, labelNames: ['run'], registers: [r], collect });
     };
-    runGauge('cnsn_run_batches_enqueued', 'Batches enqueued by the run', (x) => x.counters.enqueued);
-    runGauge(
-      'cnsn_run_batches_delivered',
+    perRun(
+      'counter',
+      'cnsn_run_batches_enqueued_total',
+      'Batches enqueued by the run',
+      (x) => x.counters.enqueued,
+    );
+    perRun(
+      'counter',
+      'cnsn_run_batches_delivered_total',
       'Batches delivered in order to the driver',
       (x) => x.counters.delivered,
     );
-    runGauge('cnsn_run_batches_failed', 'Batches that failed for good', (x) => x.counters.failed);
-    runGauge('cnsn_run_batches_in_flight', 'Batches enqueued and not yet delivered', (x) => x.inFlight);
-    runGauge(
-      'cnsn_run_reorder_buffer',
-      'Finished batches waiting in Redis for their turn',
+    perRun(
+      'counter',
+      'cnsn_run_batches_failed_total',
+      'Batches that failed for good',
+      (x) => x.counters.failed,
+    );
+    perRun(
+      'gauge',
+      'cnsn_run_batches_in_flight',
+      'Batches enqueued and not yet delivered',
+      (x) => x.inFlight,
+    );
+    perRun(
+      'gauge',
+      'cnsn_run_reorder_buffer_batches',
+      'Finished batches waiting for their turn',
       (x) => x.reorderBuffer,
     );
-    runGauge(
-      'cnsn_run_batches_per_second',
+    perRun(
+      'gauge',
+      'cnsn_run_batch_rate',
       'Batches finished per second over the last minute',
       (x) => x.batchesPerSec,
     );
-    const workerGauge = (
+    const perWorker = (
+      kind: 'gauge' | 'counter',
       name: string,
       help: string,
-      pick: (w: Awaited<ReturnType<Pipeline['status']>>['workers'][number]) => number,
-    ): void => {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['worker', 'host', 'backend'],
-        registers: [r],
-        async collect() {
-          this.reset();
-          for (const w of (await status()).workers)
-            this.set({ worker: w.id, host: w.host, backend: w.backend }, pick(w));
-        },
-      });
+      pick: (w: WorkerRow) => number,
+    ) => {
+      const labelNames = ['worker', 'host', 'backend'] as const;
+      const collect = async function (
+        this: Gauge<(typeof labelNames)[number]> | Counter<(typeof labelNames)[number]>,
+      ): Promise<void> {
+        this.reset();
+        for (const w of (await status()).workers) {
+          const labels = { worker: w.id, host: w.host, backend: w.backend };
+          if (this instanceof Gauge) this.set(labels, pick(w));
+          else this.inc(labels, Math.max(0, pick(w)));
+        }
+      };
+      if (kind === 'gauge') new Gauge({ name, help, labelNames, registers: [r], collect });
+      else new Counter({ name, help, labelNames, registers: [r], collect });
     };
-    workerGauge('cnsn_worker_batches', 'Batches a live worker has done', (w) => w.batches);
-    workerGauge('cnsn_worker_failed_batches', 'Batches a live worker failed', (w) => w.failed);
-    workerGauge(
-      'cnsn_worker_kernel_ms',
-      'Recent kernel milliseconds per batch (moving average)',
-      (w) => w.recentKernelMs,
+    perWorker('counter', 'cnsn_worker_batches_total', 'Batches a live worker has done', (w) => w.batches);
+    perWorker('counter', 'cnsn_worker_failed_batches_total', 'Batches a live worker failed', (w) => w.failed);
+    perWorker(
+      'gauge',
+      'cnsn_worker_kernel_seconds',
+      'Recent kernel time per batch of a live worker (moving average)',
+      (w) => w.recentKernelMs / 1000,
     );
     new Gauge({
       name: 'cnsn_redis_used_memory_bytes',
@@ -134,6 +156,17 @@ export class DashboardMetrics {
         if (typeof ms === 'number') kernel.observe({ queue }, ms / 1000);
       });
     });
+  }
+
+  /** One status read per scrape, shared by every metric (a scrape runs the collectors together). */
+  private status(): Promise<PipelineStatus> {
+    const now = Date.now();
+    if (!this.snapshot || now - this.snapshot.at > 500) {
+      const status = this.pipeline.status();
+      status.catch(() => (this.snapshot = null));
+      this.snapshot = { at: now, status };
+    }
+    return this.snapshot.status;
   }
 
   async close(): Promise<void> {
