@@ -1,9 +1,15 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Shape4 } from '@cnsn/kernels';
 import type { PipelineRun } from '@cnsn/pipeline';
-import { Keyspace } from '@cnsn/protocol';
+import { formatNpy, Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DashboardProcess, PipelineEnv, testBatch } from './support/index.js';
+import { DashboardProcess, PipelineEnv, runCnsn, testBatch, which } from './support/index.js';
+
+const promtool = which('promtool');
 
 const TOKEN = 'dash-test-token';
 const SHAPE: Shape4 = [4, 8, 7, 7];
@@ -113,13 +119,31 @@ describe('the dashboard server', () => {
 
   it('serves Prometheus metrics prefixed cnsn_', async () => {
     const text = await (await fetch(`${dashboard.url}/metrics`, { headers: auth })).text();
-    expect(text).toContain('cnsn_run_batches_delivered{run="dash-run"} 2');
-    expect(text).toContain('cnsn_run_batches_enqueued{run="dash-run"} 7');
-    expect(text).toMatch(/cnsn_worker_batches\{worker="[^"]+",host="[^"]+",backend="fused"\} \d+/);
+    expect(text).toContain('cnsn_run_batches_delivered_total{run="dash-run"} 2');
+    expect(text).toContain('cnsn_run_batches_enqueued_total{run="dash-run"} 7');
+    expect(text).toContain('# TYPE cnsn_run_batches_delivered_total counter');
+    expect(text).toMatch(/cnsn_worker_batches_total\{worker="[^"]+",host="[^"]+",backend="fused"\} \d+/);
+    expect(text).toMatch(/cnsn_worker_kernel_seconds\{[^}]+\} [\d.e-]+/);
     expect(text).toMatch(/cnsn_redis_used_memory_bytes \d+/);
     expect(text).toMatch(/cnsn_queue_jobs\{queue="[^"]+",state="failed"\} 1/);
     expect(text).toContain('# TYPE cnsn_batch_latency_seconds histogram');
   });
+
+  it.runIf(promtool)(
+    '/metrics passes `promtool check metrics` (base units, counters named _total)',
+    async () => {
+      const text = await (await fetch(`${dashboard.url}/metrics`, { headers: auth })).text();
+      const r = spawnSync(promtool as string, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      expect(`${r.stdout}${r.stderr}`.trim()).toBe('');
+      expect(r.status).toBe(0);
+    },
+  );
+  it.skipIf(promtool)(
+    'promtool is not installed (apt-get install prometheus): /metrics names not checked',
+    () => {
+      expect(promtool).toBeNull();
+    },
+  );
 
   it('bull-board is mounted in the same server', async () => {
     const res = await fetch(`${dashboard.url}/queues/api/queues`, { headers: auth });
@@ -212,6 +236,51 @@ describe('the dashboard in a browser (Debian Chromium, headless)', () => {
       await page.screenshot({ path: 'test-output/dashboard-after-retry.png', fullPage: true });
     } finally {
       await browser.close();
+    }
+  });
+});
+
+describe('previews a driver publishes (--preview-every K)', () => {
+  it('the dashboard serves the latest one of a run, and says when there is none', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cnsn-dash-preview-'));
+    try {
+      // Batch 2 holds a NaN, so the run fails there and stays in Redis for the dashboard to show.
+      const batches = [testBatch(SHAPE, 30), testBatch(SHAPE, 31), testBatch(SHAPE, 32)];
+      (batches[2] as { data: Float32Array }).data[5] = Number.NaN;
+      const files = batches.map((_, i) => join(dir, `p-${i}.npy`));
+      await Promise.all(batches.map((b, i) => writeFile(files[i] as string, formatNpy(b.shape, b.data))));
+      const r = await runCnsn([
+        'run',
+        '--input',
+        ...files,
+        '--run-id',
+        'preview-run',
+        '--preview-every',
+        '1',
+        '--max-in-flight',
+        '1',
+        '--redis',
+        env.redis.url,
+        '--prefix',
+        env.prefix,
+        '--queue',
+        env.queue,
+        '--no-progress',
+      ]);
+      expect(r.code, r.stderr).toBe(1);
+      const res = await fetch(`${dashboard.url}/api/runs/preview-run/preview.png`, { headers: auth });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toBe('image/png');
+      const png = Buffer.from(await res.arrayBuffer());
+      expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+      const status = (await (await fetch(`${dashboard.url}/api/status`, { headers: auth })).json()) as {
+        runs: Array<{ run: string; counters: { previewSeq: number | null } }>;
+      };
+      expect(status.runs.find((x) => x.run === 'preview-run')?.counters.previewSeq).toBe(1);
+      const none = await fetch(`${dashboard.url}/api/runs/dash-run/preview.png`, { headers: auth });
+      expect(none.status).toBe(404);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

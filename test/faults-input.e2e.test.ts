@@ -81,8 +81,10 @@ describe('bad input from the command line', () => {
     const nanOnly = await cli('fail', undefined, [0, 1]);
     expect(nanOnly.code).toBe(1);
     expect(nanOnly.stderr).toMatch(
-      /batch 1 failed: input\.data: value NaN at \[0, 0, 5, 2\] \(NCHW\) is not finite/,
+      /batch 1 \(\S*in-01\.npy\) failed: input\.data: value NaN at \[0, 0, 5, 2\] \(NCHW\) is not finite/,
     );
+    // One line, no stack (the stack only with --verbose).
+    expect(nanOnly.stderr).not.toMatch(/^\s+at /m);
   });
 
   it('--on-error skip delivers every other batch in order and lists the skipped ones', async () => {
@@ -90,7 +92,18 @@ describe('bad input from the command line', () => {
     const r = await cli('skip', out);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ batches: 4, delivered: 1, failed: 3 });
-    expect(r.stderr).toContain('skipped batches: 1, 2, 3');
+    // Every skipped batch is named with its file, the one a worker refused (NaN) included.
+    expect(r.stderr).toMatch(/skipped batch 1 \(\S*in-01\.npy\): input\.data: value NaN/);
+    expect(r.stderr).toContain(
+      `skipped batches: batch 1 (${files[1]}), batch 2 (${files[2]}), batch 3 (${files[3]})`,
+    );
+    const skipped = (r.json as { skipped: Array<{ seq: number; file: string; reason: string }> }).skipped;
+    expect(skipped.map((x) => [x.seq, x.file])).toEqual([
+      [1, files[1]],
+      [2, files[2]],
+      [3, files[3]],
+    ]);
+    expect(skipped[0]?.reason).toMatch(/value NaN/);
     expect(r.stderr).toContain(`dtype <f8 is not float32`);
     expect(r.stderr).toContain('corrupt .npy header');
     expect(await readdir(out)).toEqual(['in-00.npy']);
@@ -103,7 +116,12 @@ describe('bad input from the command line', () => {
     const out = join(tmp, 'pass-out');
     const r = await cli('passthrough', out);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/batch 1 delivered unaugmented \(passthrough\): input\.data: value NaN/);
+    expect(r.stderr).toMatch(
+      /batch 1 \(\S*in-01\.npy\) delivered unaugmented \(passthrough\): input\.data: value NaN/,
+    );
+    expect((r.json as { passthrough: Array<{ seq: number; file: string }> }).passthrough).toMatchObject([
+      { seq: 1, file: files[1] },
+    ]);
     expect((await readdir(out)).sort()).toEqual(['in-00.npy', 'in-01.npy']);
     const passed = parseNpy(await readFile(join(out, 'in-01.npy')), 'in-01');
     expect(Array.from(passed.data.subarray(0, 36))).toEqual(Array.from(nan.data.subarray(0, 36)));
@@ -228,6 +246,10 @@ describe('a driver killed and restarted with --resume', () => {
     const before = (await readdir(out)).filter((f) => f.endsWith('.npy')).length;
     expect(before).toBeGreaterThanOrEqual(5);
     expect(before).toBeLessThan(14);
+    // What a kill in the middle of a write leaves (whether or not this kill hit one), and a file
+    // of someone else's that the resumed run must not touch.
+    await writeFile(join(out, 'in-13.npy.killme.partial'), 'half a file');
+    await writeFile(join(out, 'notes.txt'), 'not ours');
     const r = await runCnsn([
       'run',
       '--input',
@@ -250,10 +272,51 @@ describe('a driver killed and restarted with --resume', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming at batch \d+/);
+    expect(r.stderr).toMatch(/removed \d+ half-written file\(s\) .*in-13\.npy\.killme\.partial/);
+    expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('not ours');
+    await rm(join(out, 'notes.txt'));
     const names = (await readdir(out)).sort();
     expect(names).toEqual(files.map((f) => f.split('/').pop()));
     const outputs = await Promise.all(names.map(async (n) => parseNpy(await readFile(join(out, n)), n).data));
     const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(8, { seed: 5 }) };
     expect(digestOf(outputs)).toBe(await expectedDigest(batches, 5, crossnorm, selfnorm));
+  });
+
+  it('--resume of a run Redis never saw (its driver died before registering it) starts it from batch 0 and says so', async () => {
+    const batches = Array.from({ length: 3 }, (_, i) => testBatch(SHAPE, 700 + i));
+    const files = await writeInputs(join(tmp, 'early-in'), batches);
+    const out = join(tmp, 'early-out');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(out, { recursive: true });
+    // A file the earlier invocation wrote is kept, as on any resume.
+    await writeFile(join(out, 'in-00.npy'), formatNpy(SHAPE, new Float32Array(4 * 8 * 7 * 7)));
+    const r = await runCnsn([
+      'run',
+      '--input',
+      ...files,
+      '--out',
+      out,
+      '--run-id',
+      'never-registered',
+      '--resume',
+      '--redis',
+      env.redis.url,
+      '--prefix',
+      env.prefix,
+      '--queue',
+      env.queue,
+      '--selfnorm',
+      'off',
+      '--json',
+      '--no-progress',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(
+      'run never-registered: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0; files already in --out are kept',
+    );
+    expect(r.json).toMatchObject({ batches: 3, delivered: 3, failed: 0 });
+    expect((r.json as { digest: string }).digest).toBe(await expectedDigest(batches, 0, crossnorm, null));
+    expect(parseNpy(await readFile(join(out, 'in-00.npy')), 'kept').data.every((x) => x === 0)).toBe(true);
+    expect((await readdir(out)).sort()).toEqual(['in-00.npy', 'in-01.npy', 'in-02.npy']);
   });
 });

@@ -10,6 +10,8 @@ export interface BatchSource {
   count: number;
   /** Output file name of batch `seq`. */
   name(seq: number): string;
+  /** The input file of batch `seq` (with --input), to name it in messages; null for synthetic batches. */
+  file(seq: number): string | null;
   /** Batch `seq`; a batch that cannot be read throws a CliError naming the file and the fault. */
   load(seq: number): Promise<{ data: Float32Array; shape: Shape4 }>;
 }
@@ -19,6 +21,7 @@ export function syntheticSource(shape: Shape4, count: number, seed: number): Bat
   return {
     count,
     name: (seq) => `batch-${String(seq).padStart(6, '0')}.npy`,
+    file: () => null,
     load: async (seq) => batches[seq] as { data: Float32Array; shape: Shape4 },
   };
 }
@@ -30,6 +33,7 @@ export function npySource(files: string[]): BatchSource {
   return {
     count: files.length,
     name: (seq) => names[seq] as string,
+    file: (seq) => files[seq] ?? null,
     load: async (seq) => {
       const file = files[seq] as string;
       let bytes: Buffer;

@@ -4,6 +4,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Pipeline } from '@cnsn/pipeline';
+import { RUN_ID_PATTERN } from '@cnsn/protocol';
 import express, { type Request, type Response } from 'express';
 import { isLoopback, requireToken, TOKEN_COOKIE } from './auth.js';
 import { DashboardMetrics } from './metrics.js';
@@ -73,6 +74,17 @@ export class Dashboard {
     });
     app.get('/api/status', async (_req, res) => {
       res.json({ ...(await pipeline.status()), readOnly, now: Date.now() });
+    });
+    app.get('/api/runs/:run/preview.png', async (req: Request, res: Response) => {
+      const run = String(req.params.run);
+      const png = RUN_ID_PATTERN.test(run) ? await pipeline.preview(run) : null;
+      if (!png) {
+        res
+          .status(404)
+          .json({ error: `run ${run} has no preview (the driver publishes one with --preview-every K)` });
+        return;
+      }
+      res.type('image/png').set('Cache-Control', 'no-store').send(png);
     });
     app.post('/api/runs/:run/batches/:seq/retry', async (req: Request, res: Response) => {
       if (readOnly) {

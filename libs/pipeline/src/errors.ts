@@ -16,13 +16,25 @@ export class BatchFailedError extends Error {
 export class EnqueueRefusedError extends Error {
   override readonly name = 'EnqueueRefusedError';
   readonly seq: number;
+  readonly reason: string;
   constructor(seq: number, reason: string) {
     super(`batch ${seq} refused at enqueue: ${reason}`);
     this.seq = seq;
+    this.reason = reason;
   }
 }
 
 /** Redis refused us for good (bad password, no permission, TLS failure): retrying will not help. */
 export class RedisConnectionError extends Error {
   override readonly name = 'RedisConnectionError';
+}
+
+/** `openRun` without `resume` for a run id that Redis holds already. */
+export class RunExistsError extends Error {
+  override readonly name = 'RunExistsError';
+  readonly run: string;
+  constructor(run: string) {
+    super(`run ${run} exists already; pass resume (--resume) to continue it, or choose another run id`);
+    this.run = run;
+  }
 }

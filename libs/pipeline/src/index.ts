@@ -1,15 +1,15 @@
 // Public API of @cnsn/pipeline: Redis and BullMQ plumbing. It moves tensors; it never computes on them.
 export type { BatchContext, BatchProcessor, ProcessedMeta } from './batch-processor.js';
 export type { DeliveredBatch } from './collector.js';
-export { BatchFailedError, EnqueueRefusedError, RedisConnectionError } from './errors.js';
+export { BatchFailedError, EnqueueRefusedError, RedisConnectionError, RunExistsError } from './errors.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { Pipeline } from './pipeline.js';
 export type { OpenRunOptions, PipelineOptions } from './pipeline.js';
 export { PipelineRun } from './pipeline-run.js';
-export type { PipelineRunEvents } from './pipeline-run.js';
-export { checkRedisConfig, connectRedis, redactUrl } from './redis-connection.js';
-export type { RedisTarget } from './redis-connection.js';
+export type { PipelineRunEvents, ResumeInfo } from './pipeline-run.js';
+export { checkRedisConfig, connectRedis, DEFAULT_CONNECT_TIMEOUT_MS, redactUrl } from './redis-connection.js';
+export type { ConnectOptions, RedisTarget } from './redis-connection.js';
 export { measureRedisThroughput } from './redis-throughput.js';
 export type { RedisThroughput } from './redis-throughput.js';
 export type { RunCounters } from './run-store.js';

@@ -33,9 +33,19 @@ export interface PipelineRunParts {
   previouslyEnqueued: number;
   removeOnClose: boolean;
   reuseResultBuffers: boolean;
+  /** Set when the run was opened with `resume`. */
+  resumed: ResumeInfo | null;
   logger: Logger;
   /** Told when the run closes (the pipeline stops watching it). */
   onClose?: (run: PipelineRun) => void;
+}
+
+/** How a run opened with `resume` started. */
+export interface ResumeInfo {
+  /** The first batch not yet delivered. */
+  from: number;
+  /** False when Redis never saw the run (its driver died before registering it): it starts at 0. */
+  known: boolean;
 }
 
 /**
@@ -87,6 +97,11 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   /** Batches handed over in order so far (the cursor). */
   get delivered(): number {
     return this.cursor;
+  }
+
+  /** How a resumed run started (null when it was not opened with `resume`). */
+  get resumed(): ResumeInfo | null {
+    return this.parts.resumed;
   }
 
   get maxInFlight(): number {
@@ -199,6 +214,11 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         this.emit('delivered', handedOver);
       }
     }
+  }
+
+  /** Publishes a picture of batch `seq` (e.g. its input beside its output) for the dashboard. */
+  async publishPreview(seq: number, png: Uint8Array): Promise<void> {
+    await this.parts.store.putPreview(this.id, seq, png);
   }
 
   /** After a Redis restart: enqueue again what Redis may have lost (see README, "Faults"). */

@@ -7,14 +7,21 @@ import {
   jobId,
   Keyspace,
   type RunRequest,
+  type RunSpec,
 } from '@cnsn/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BlobConnection, targetOfClient } from './blob-connection.js';
+import { RunExistsError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
-import { PipelineRun } from './pipeline-run.js';
+import { PipelineRun, type ResumeInfo } from './pipeline-run.js';
 import { Producer } from './producer.js';
-import { checkRedisConfig, connectRedis, type RedisTarget } from './redis-connection.js';
+import {
+  checkRedisConfig,
+  connectRedis,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type RedisTarget,
+} from './redis-connection.js';
 import { RunStore } from './run-store.js';
 import { type PipelineStatus, readStatus } from './status.js';
 import { listWorkers } from './worker-registry.js';
@@ -30,6 +37,11 @@ export interface PipelineOptions {
   logger?: Logger;
   /** Largest blob read back. @defaultValue 256 MiB */
   maxBlobBytes?: number;
+  /**
+   * How long a refused or reset first connection to Redis is retried; a wrong password, an ACL
+   * refusal or an untrusted certificate fails at once. @defaultValue 30000
+   */
+  connectTimeoutMs?: number;
 }
 
 /** Options of one run, on top of what its spec holds (see RunRequest). */
@@ -95,12 +107,20 @@ export class Pipeline {
   static async connect(options: PipelineOptions): Promise<Pipeline> {
     const given = options.redis;
     const owns = typeof given === 'string' || !('status' in given);
+    const connect = {
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      logger: options.logger ?? silentLogger,
+    };
     const redis = owns
-      ? await connectRedis(typeof given === 'string' ? { url: given } : (given as RedisTarget), 'cnsn-driver')
+      ? await connectRedis(
+          typeof given === 'string' ? { url: given } : (given as RedisTarget),
+          'cnsn-driver',
+          connect,
+        )
       : (given as Redis);
     const target =
       typeof given === 'string' ? { url: given } : owns ? (given as RedisTarget) : targetOfClient(redis);
-    const pipeline = new Pipeline(redis, await BlobConnection.open(target), owns, options);
+    const pipeline = new Pipeline(redis, await BlobConnection.open(target, connect), owns, options);
     await checkRedisConfig(redis, pipeline.logger);
     return pipeline;
   }
@@ -109,22 +129,29 @@ export class Pipeline {
   async openRun(options: OpenRunOptions = {}): Promise<PipelineRun> {
     const runId = options.runId ?? `run-${randomBytes(6).toString('hex')}`;
     const logger = childLogger(this.logger, { run: runId });
-    let spec;
+    let spec: RunSpec;
     let cursor = 0;
     let previouslyEnqueued = 0;
-    if (options.resume) {
-      spec = await this.store.spec(runId);
-      const counters = await this.store.counters(runId);
-      if (!spec || !counters) throw new Error(`run ${runId}: nothing to resume (no such run in Redis)`);
+    let resumed: ResumeInfo | null = null;
+    const existing = options.resume ? await this.store.spec(runId) : null;
+    const counters = existing ? await this.store.counters(runId) : null;
+    if (existing && counters) {
+      spec = existing;
       cursor = counters.delivered;
       previouslyEnqueued = counters.enqueued;
       await this.redis.hset(this.keys.run(runId), { state: 'open', total: -1 });
+      resumed = { from: cursor, known: true };
       logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
     } else {
+      // A driver killed before it registered its run leaves nothing to resume: start it afresh,
+      // so a supervisor that always passes resume works after an early crash too.
       const built = buildRunSpec(options, runId);
       spec = built.spec;
-      if (!(await this.store.create(spec, built.paramsJson)))
-        throw new Error(`run ${runId} exists already; pass resume to continue it`);
+      if (!(await this.store.create(spec, built.paramsJson))) throw new RunExistsError(runId);
+      if (options.resume) {
+        resumed = { from: 0, known: false };
+        logger.warn({}, 'nothing to resume (Redis never saw this run): starting it from batch 0');
+      }
     }
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
@@ -157,6 +184,7 @@ export class Pipeline {
       previouslyEnqueued,
       removeOnClose: options.removeOnClose ?? true,
       reuseResultBuffers: options.reuseResultBuffers ?? false,
+      resumed,
       logger,
       onClose: (closed) => this.runs.delete(closed),
     });
@@ -185,6 +213,11 @@ export class Pipeline {
     if (record) tx.hincrby(this.keys.run(run), 'failed', -1);
     await tx.exec();
     await job.retry('failed');
+  }
+
+  /** The latest preview PNG a run's driver published, or null. */
+  preview(run: string): Promise<Buffer | null> {
+    return this.store.preview(run);
   }
 
   async status(): Promise<PipelineStatus> {

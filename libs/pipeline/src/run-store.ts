@@ -15,7 +15,12 @@ export interface RunCounters {
   total: number | null;
   bytesIn: number;
   state: 'open' | 'ended' | 'failed';
+  /** The batch of the latest published preview (see `putPreview`), or null. */
+  previewSeq: number | null;
 }
+
+/** Largest preview PNG kept (a preview is a picture for people, not data). */
+export const MAX_PREVIEW_BYTES = 4 * 1024 * 1024;
 
 // Deletes the parameters when the last run using them goes: one atomic step.
 const RELEASE_PARAMS = `
@@ -85,6 +90,22 @@ export class RunStore {
     return out;
   }
 
+  /** Keeps the driver's latest preview PNG of the run (batch `seq`); the dashboard shows it. */
+  async putPreview(run: string, seq: number, png: Uint8Array): Promise<void> {
+    if (png.byteLength > MAX_PREVIEW_BYTES)
+      throw new Error(`preview of batch ${seq}: ${png.byteLength} bytes exceeds ${MAX_PREVIEW_BYTES}`);
+    await this.redis
+      .multi()
+      .set(this.keys.preview(run), Buffer.from(png.buffer, png.byteOffset, png.byteLength))
+      .hset(this.keys.run(run), 'previewSeq', seq)
+      .exec();
+  }
+
+  /** The run's latest preview PNG, or null. */
+  async preview(run: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(this.keys.preview(run));
+  }
+
   async markEnded(run: string, total: number): Promise<void> {
     await this.redis.hset(this.keys.run(run), { total, state: 'ended' });
   }
@@ -126,5 +147,6 @@ function countersFrom(h: Record<string, string>): RunCounters {
     total: total < 0 ? null : total,
     bytesIn: n('bytesIn'),
     state: (h.state as RunCounters['state']) ?? 'open',
+    previewSeq: h.previewSeq === undefined ? null : Number(h.previewSeq),
   };
 }

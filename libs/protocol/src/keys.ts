@@ -46,6 +46,10 @@ export class Keyspace {
   timeline(run: string): string {
     return `${this.prefix}:run:${run}:timeline`;
   }
+  /** PNG the driver published of a recent batch (input beside output), for the dashboard. */
+  preview(run: string): string {
+    return `${this.prefix}:run:${run}:preview`;
+  }
   /** SelfNorm parameters, content-addressed. */
   params(hash: string): string {
     return `${this.prefix}:params:${hash}`;

@@ -1,5 +1,11 @@
 import { type BackendName, type Shape4 } from '@cnsn/kernels';
-import { BatchFailedError, EnqueueRefusedError, Pipeline, type PipelineRun } from '@cnsn/pipeline';
+import {
+  BatchFailedError,
+  type DeliveredBatch,
+  EnqueueRefusedError,
+  Pipeline,
+  type PipelineRun,
+} from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, ON_ERROR, type OnError } from '@cnsn/protocol';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
@@ -18,7 +24,9 @@ import { OutputDigest } from '../digest.js';
 import { LocalWorkers } from '../local-workers.js';
 import { NpyWriter } from '../npy-writer.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
+import { renderBatchPreview } from '../preview/batch-preview.js';
 import { resolveRedis } from '../redis-target.js';
+import { isVerbose, stderrLogger } from '../stderr-logger.js';
 
 export interface RunFlags extends CrossNormFlags, SelfNormFlags {
   synthetic?: boolean;
@@ -33,14 +41,25 @@ export interface RunFlags extends CrossNormFlags, SelfNormFlags {
   backend: BackendName;
   onError: OnError;
   maxInFlight?: number;
+  /** Publish a picture of every K-th delivered batch for the dashboard. */
+  previewEvery?: number;
   allowNonFinite?: boolean;
   redis?: string;
   prefix: string;
   queue: string;
   json?: boolean;
   progress?: boolean;
+  /** Seconds a refused or reset first connection to Redis is retried. @defaultValue 30 */
+  connectTimeout?: number;
   /** Ignore REDIS_URL and start a private redis-server (npm start). */
   privateRedis?: boolean;
+}
+
+/** A batch that did not come out augmented, named with its input file when there is one. */
+export interface BatchNote {
+  seq: number;
+  file?: string;
+  reason: string;
 }
 
 export interface RunSummary {
@@ -51,6 +70,10 @@ export interface RunSummary {
   seconds: number;
   gbPerSec: number;
   digest: string;
+  /** Batches skipped (`--on-error skip`, or never enqueued), with their files and reasons. */
+  skipped: BatchNote[];
+  /** Batches delivered unaugmented (`--on-error passthrough`). */
+  passthrough: BatchNote[];
 }
 
 /** `cnsn run`: producer plus ordered collector in one process (CLI.md). */
@@ -88,9 +111,20 @@ export function addRunOptions(cmd: Command): Command {
     )
     .option('--max-in-flight <n>', 'batches enqueued and not yet delivered, at most', parsePositiveInt)
     .option('--allow-non-finite', 'let NaN/Inf batches through instead of failing them')
+    .option(
+      '--preview-every <k>',
+      'publish a picture of every K-th delivered batch (input beside output) for the dashboard',
+      parsePositiveInt,
+    )
     .option('--redis <url>', 'Redis URL (default REDIS_URL, else a private redis-server)')
     .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
+    .option(
+      '--connect-timeout <s>',
+      'seconds a refused or reset first connection to Redis is retried',
+      parseNonNegativeInt,
+      30,
+    )
     .option('--json', 'last line of stdout: the summary as JSON')
     .option('--no-progress', 'no progress bar');
   addCrossNormOptions(cmd);
@@ -135,7 +169,13 @@ export async function executeRun(
           cliProgress.Presets.shades_classic,
         );
   try {
-    pipeline = await Pipeline.connect({ redis: redis.url, prefix: flags.prefix, queue: flags.queue });
+    pipeline = await Pipeline.connect({
+      redis: redis.url,
+      prefix: flags.prefix,
+      queue: flags.queue,
+      connectTimeoutMs: (flags.connectTimeout ?? 30) * 1000,
+      logger: stderrLogger(isVerbose()),
+    });
     if (workerCount > 0) {
       workers = LocalWorkers.start({
         count: workerCount,
@@ -162,13 +202,39 @@ export async function executeRun(
     const from = run.nextSeq;
     if (from > source.count)
       throw new CliError(`run ${run.id} has delivered ${from} batches; this input has only ${source.count}`);
+    if (run.resumed && !run.resumed.known)
+      process.stderr.write(
+        `run ${run.id}: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0${flags.out ? '; files already in --out are kept' : ''}\n`,
+      );
     process.stderr.write(
       `run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n`,
     );
-    const writer = flags.out ? await NpyWriter.open(flags.out) : null;
+    const writer = flags.out
+      ? await NpyWriter.open(
+          flags.out,
+          run.id,
+          Array.from({ length: source.count }, (_, seq) => source.name(seq)),
+        )
+      : null;
+    if (writer?.removedPartials.length)
+      process.stderr.write(
+        `removed ${writer.removedPartials.length} half-written file(s) an earlier invocation of run ${run.id} left: ${writer.removedPartials.join(', ')}\n`,
+      );
+    const named = (seq: number): string => {
+      const file = source.file(seq);
+      return file ? `batch ${seq} (${file})` : `batch ${seq}`;
+    };
+    const note = (seq: number, reason: string): BatchNote => {
+      const file = source.file(seq);
+      return { seq, ...(file ? { file } : {}), reason };
+    };
+    const skipped: BatchNote[] = [];
+    const passthrough: BatchNote[] = [];
     const digest = new OutputDigest();
     bar?.start(source.count, from, { rate: '' });
     let inputBytes = 0;
+    // Time spent drawing previews is the dashboard's, not the pipeline's: kept out of the figures.
+    let previewMs = 0;
     let failed = 0;
     let delivered = 0;
     await around?.before?.(redis.url);
@@ -190,7 +256,8 @@ export async function executeRun(
           inputBytes += batch.data.byteLength;
         } catch (err) {
           if (!(err instanceof EnqueueRefusedError)) throw err;
-          if (flags.onError === 'fail') throw new CliError(err.message, 1);
+          if (flags.onError === 'fail')
+            throw new CliError(`${named(seq)} refused at enqueue: ${err.reason}`, 1);
           await activeRun.reject(err.message);
         }
       }
@@ -204,34 +271,39 @@ export async function executeRun(
     });
     activeRun.on('skipped', (seq, reason) => {
       failed++;
-      process.stderr.write(`\nskipped batch ${seq}: ${reason}\n`);
+      skipped.push(note(seq, reason));
+      process.stderr.write(`\nskipped ${named(seq)}: ${reason}\n`);
       bar?.increment();
     });
     activeRun.on('passthrough', (seq, reason) => {
       failed++;
-      process.stderr.write(`\nbatch ${seq} delivered unaugmented (passthrough): ${reason}\n`);
+      passthrough.push(note(seq, reason));
+      process.stderr.write(`\n${named(seq)} delivered unaugmented (passthrough): ${reason}\n`);
     });
     try {
       for await (const batch of activeRun.results()) {
         digest.update(batch.data);
         await writer?.write(source.name(batch.seq), batch.shape, batch.data);
+        if (flags.previewEvery && batch.seq % flags.previewEvery === 0 && batch.status === 'ok')
+          previewMs += await publishPreview(activeRun, source, batch);
         delivered++;
         tLast = performance.now();
-        const seconds = (tLast - t0 - digest.ms) / 1000;
+        const seconds = (tLast - t0 - digest.ms - previewMs) / 1000;
         bar?.increment({ rate: `${((inputBytes / Math.max(seconds, 1e-9)) * 1e-9).toFixed(2)} GB/s` });
       }
       await producing;
     } catch (err) {
       // The collector's failure, or the producer's (a batch it could not read), whichever came first.
       const first = producerError ?? err;
-      if (first instanceof BatchFailedError) throw new CliError(first.message, 1);
+      if (first instanceof BatchFailedError)
+        throw new CliError(`run ${first.run}: ${named(first.seq)} failed: ${first.reason}`, 1);
       throw first;
     }
     if (producerError) throw producerError;
     bar?.stop();
-    const seconds = Math.max((tLast - t0 - digest.ms) / 1000, 1e-9);
-    if (activeRun.skipped.length)
-      process.stderr.write(`skipped batches: ${activeRun.skipped.map((s) => s.seq).join(', ')}\n`);
+    const seconds = Math.max((tLast - t0 - digest.ms - previewMs) / 1000, 1e-9);
+    if (skipped.length)
+      process.stderr.write(`skipped batches: ${skipped.map((s) => named(s.seq)).join(', ')}\n`);
     await around?.after?.(redis.url);
     return {
       run: activeRun.id,
@@ -241,6 +313,8 @@ export async function executeRun(
       seconds: round(seconds, 3),
       gbPerSec: round(inputBytes / seconds / 1e9, 4),
       digest: digest.hex(),
+      skipped,
+      passthrough,
     };
   } finally {
     bar?.stop();
@@ -249,6 +323,23 @@ export async function executeRun(
     await pipeline?.close().catch(() => undefined);
     await redis.dispose();
   }
+}
+
+/** Draws batch `batch.seq` (input beside output) and publishes it; returns the milliseconds it took. */
+async function publishPreview(run: PipelineRun, source: BatchSource, batch: DeliveredBatch): Promise<number> {
+  const t0 = performance.now();
+  const input = await source.load(batch.seq);
+  const png = renderBatchPreview({
+    run: run.id,
+    seq: batch.seq,
+    shape: batch.shape,
+    input: input.data,
+    output: batch.data,
+    plan: batch.plan,
+    label: source.name(batch.seq),
+  });
+  await run.publishPreview(batch.seq, png);
+  return performance.now() - t0;
 }
 
 /** The first batch that can be read (SelfNorm's default parameters need its channel count). */

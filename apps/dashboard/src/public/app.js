@@ -135,6 +135,31 @@ function render(s) {
       .join('') || '<li class="muted">no failed batch</li>';
 }
 
+/** The latest preview of each run that has one; an image is fetched again only when its batch changes. */
+function renderPreviews(s) {
+  const withPreview = s.runs.filter((r) => r.counters.previewSeq !== null);
+  $('previews-card').hidden = withPreview.length === 0;
+  const box = $('previews');
+  for (const fig of [...box.children]) if (!withPreview.some((r) => r.run === fig.dataset.run)) fig.remove();
+  for (const r of withPreview) {
+    let fig = [...box.children].find((f) => f.dataset.run === r.run);
+    if (!fig) {
+      fig = document.createElement('figure');
+      fig.dataset.run = r.run;
+      fig.innerHTML = '<img alt=""><figcaption></figcaption>';
+      box.append(fig);
+    }
+    const seq = String(r.counters.previewSeq);
+    if (fig.dataset.seq !== seq) {
+      fig.dataset.seq = seq;
+      const img = fig.querySelector('img');
+      img.src = `/api/runs/${encodeURIComponent(r.run)}/preview.png?seq=${seq}`;
+      img.alt = `run ${r.run}, batch ${seq}: input and output`;
+      fig.querySelector('figcaption').textContent = `run ${r.run} · batch ${seq}`;
+    }
+  }
+}
+
 async function retry(button) {
   button.disabled = true;
   const { run, seq } = button.dataset;
@@ -151,6 +176,7 @@ async function tick() {
     const status = await res.json();
     record(status);
     render(status);
+    renderPreviews(status);
     drawChart(status);
   } catch (err) {
     toast(`cannot reach the dashboard server: ${err.message}`);
