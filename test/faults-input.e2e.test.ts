@@ -180,29 +180,54 @@ describe('hostile job data', () => {
     const pipeline = await env.pipeline();
     const job = await pipeline.queue.add(
       'batch',
-      { run: 'r', seq: 0, shape: [1, 1, 1, 2], bytes: 9, code: 'require("child_process")' },
+      { run: 'r', seq: 0, shape: [1, 1, 1, 2], bytes: 9, plane: 'redis', code: 'require("child_process")' },
       { attempts: 5 },
     );
     for (let i = 0; i < 200 && !(await job.isFailed()); i++) await new Promise((r) => setTimeout(r, 50));
     const failed = await pipeline.queue.getJob(job.id as string);
-    expect(failed?.failedReason).toMatch(/bad job data: : Unrecognized key/);
+    expect(failed?.failedReason).toMatch(/bad job data: value: Unrecognized key: "code"/);
     expect(failed?.attemptsMade).toBe(1);
     expect(env.workers[0]?.child.exitCode).toBeNull();
   });
 });
 
 describe('a missing input blob', () => {
-  it('is waited for (Redis may have lost it and the driver re-enqueue it), then fails its batch alone', async () => {
+  it('is put back by the driver, which still holds the batch, and the batch is delivered', async () => {
     const run = await enqueueWithoutWorkers([20, 21, 22]);
     const redis = new Redis(env.redis.url);
     await redis.del(new Keyspace(env.prefix).input(run.id, 1));
     redis.disconnect();
     await env.startWorkers(1);
-    const out: DeliveredBatch[] = [];
-    for await (const r of run.results()) out.push(r);
+    const out: Float32Array[] = [];
+    for await (const r of run.results()) out.push(r.data.slice());
     await run.close();
+    expect(run.skipped).toEqual([]);
+    const batches = [20, 21, 22].map((seed) => testBatch(SHAPE, seed));
+    expect(digestOf(out)).toBe(await expectedDigest(batches, 1, crossnorm, null));
+  });
+
+  it('with no driver to put it back, its batch fails alone after the waits (about 15 s)', async () => {
+    const run = await enqueueWithoutWorkers([23, 24, 25]);
+    await run.close(); // the driver goes: nobody holds the batches any more
+    const keys = new Keyspace(env.prefix);
+    const redis = new Redis(env.redis.url);
+    await redis.del(keys.input(run.id, 1));
+    await env.startWorkers(1);
+    for (let i = 0; i < 600 && !(await redis.exists(keys.failure(run.id, 1))); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    redis.disconnect();
+    // A driver that resumes the run finds batch 1 failed, and skips it (onError skip).
+    const resumed = await (await env.pipeline()).openRun({ runId: run.id, resume: true });
+    for (const seed of [23, 24, 25]) {
+      const b = testBatch(SHAPE, seed);
+      await resumed.enqueue(b.data, b.shape);
+    }
+    await resumed.end();
+    const out: DeliveredBatch[] = [];
+    for await (const r of resumed.results()) out.push(r);
+    await resumed.close();
     expect(out.map((b) => b.seq)).toEqual([0, 2]);
-    expect(run.skipped[0]?.reason).toMatch(/input blob .*:in:1 is missing/);
+    expect(resumed.skipped[0]?.reason).toMatch(/input blob .*\{.*\.1\}:in is missing/);
   });
 });
 

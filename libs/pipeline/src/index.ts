@@ -1,18 +1,37 @@
-// Public API of @cnsn/pipeline: Redis and BullMQ plumbing. It moves tensors; it never computes on them.
+// Public API of @cnsn/pipeline: Redis, BullMQ and the data planes. It moves tensors; it never computes on them.
+export { withBackoff } from './backoff.js';
+export type { BackoffOptions } from './backoff.js';
 export type { BatchContext, BatchProcessor, ProcessedMeta } from './batch-processor.js';
-export type { DeliveredBatch } from './collector.js';
+export { BATCH_JOB_OPTIONS } from './control/batch-job-options.js';
+export type { JobState, RunControl } from './control/run-control.js';
+export type { DeliveredBatch } from './core/collector.js';
+export { BufferPool } from './data-plane/buffer-pool.js';
+export { InputMissingError } from './data-plane/data-plane.js';
+export type { DriverDataPlane, DriverPlaneContext, WorkerDataPlane } from './data-plane/data-plane.js';
 export { BatchFailedError, EnqueueRefusedError, RedisConnectionError, RunExistsError } from './errors.js';
+export { Lifecycle } from './lifecycle.js';
+export type { CleanupStep, LifecycleState } from './lifecycle.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { Pipeline } from './pipeline.js';
 export type { OpenRunOptions, PipelineOptions } from './pipeline.js';
 export { PipelineRun } from './pipeline-run.js';
-export type { PipelineRunEvents, ResumeInfo } from './pipeline-run.js';
-export { checkRedisConfig, connectRedis, DEFAULT_CONNECT_TIMEOUT_MS, redactUrl } from './redis-connection.js';
-export type { ConnectOptions, RedisTarget } from './redis-connection.js';
+export type { PipelineRunEvents, PipelineRunParts, ResumeInfo } from './pipeline-run.js';
+export { BlobConnection } from './redis/blob-connection.js';
+export {
+  checkRedisConfig,
+  connectRedis,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  redactUrl,
+} from './redis/redis-connection.js';
+export type { ConnectOptions, RedisTarget } from './redis/redis-connection.js';
+export { RespParser } from './redis/resp-parser.js';
+export type { RespReply } from './redis/resp-parser.js';
+export { loadScript, SCRIPT_FILES } from './redis/scripts.js';
 export { measureRedisThroughput } from './redis-throughput.js';
 export type { RedisThroughput } from './redis-throughput.js';
-export type { RunCounters } from './run-store.js';
+export { TIMELINE_WINDOW_MS } from './run-state.js';
+export type { RunCounters } from './run-state.js';
 export type { PipelineStatus, RunStatus } from './status.js';
 export type { TensorLike } from './tensor-input.js';
 export { pipelineDataset } from './tf-dataset.js';

@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { FailureRecord, Keyspace, RunSpec } from '@cnsn/protocol';
-import type { Redis } from 'ioredis';
-import type { BlobConnection } from './blob-connection.js';
-import { Collector, type DeliveredBatch } from './collector.js';
+import type { FailureRecord, RunSpec } from '@cnsn/protocol';
+import type { RunControl } from './control/run-control.js';
+import { Collector, type DeliveredBatch } from './core/collector.js';
+import { InFlightWindow } from './core/in-flight-window.js';
+import { Producer } from './core/producer.js';
+import type { BufferPool } from './data-plane/buffer-pool.js';
+import type { DriverDataPlane } from './data-plane/data-plane.js';
 import { BatchFailedError } from './errors.js';
-import { InFlightWindow } from './in-flight-window.js';
 import type { Logger } from './logger.js';
-import type { Producer } from './producer.js';
-import type { RunStore } from './run-store.js';
 import { type TensorLike, toFloat32Batch } from './tensor-input.js';
 
 /** Events of a run, for the driver's own logging or UI. */
@@ -15,29 +15,6 @@ export interface PipelineRunEvents {
   skipped: [seq: number, reason: string];
   passthrough: [seq: number, reason: string];
   delivered: [seq: number];
-}
-
-export interface PipelineRunParts {
-  spec: RunSpec;
-  keys: Keyspace;
-  redis: Redis;
-  blobs: BlobConnection;
-  blocking: Redis;
-  store: RunStore;
-  producer: Producer;
-  maxInFlight: number;
-  maxBlobBytes: number;
-  /** Batch to resume from (the stored cursor); 0 for a new run. */
-  cursor: number;
-  /** Batches enqueued before a resume (their results may already wait in Redis). */
-  previouslyEnqueued: number;
-  removeOnClose: boolean;
-  reuseResultBuffers: boolean;
-  /** Set when the run was opened with `resume`. */
-  resumed: ResumeInfo | null;
-  logger: Logger;
-  /** Told when the run closes (the pipeline stops watching it). */
-  onClose?: (run: PipelineRun) => void;
 }
 
 /** How a run opened with `resume` started. */
@@ -48,9 +25,35 @@ export interface ResumeInfo {
   known: boolean;
 }
 
+/** What a run is made of (see Pipeline.openRun); tests assemble it from in-memory parts. */
+export interface PipelineRunParts {
+  spec: RunSpec;
+  plane: DriverDataPlane;
+  control: RunControl;
+  results: BufferPool;
+  maxInFlight: number;
+  maxBatchBytes: number;
+  maxBlobBytes: number;
+  oomWaitMs: number;
+  /** Batch to resume from (the stored cursor); 0 for a new run. */
+  cursor: number;
+  /** Batches enqueued before a resume (their results may already wait). */
+  previouslyEnqueued: number;
+  resumed: ResumeInfo | null;
+  logger: Logger;
+  /** One wait of the collector before it checks the batch for loss. @defaultValue 5000 */
+  wakeTimeoutMs?: number;
+  /** Removes a finished run's state (on close, unless removeOnClose is false). */
+  remove?: () => Promise<void>;
+  /** Where previews of batches go (the dashboard shows the latest). */
+  publishPreview?: (seq: number, png: Uint8Array) => Promise<void>;
+  /** Told when the run closes (the pipeline stops watching it). */
+  onClose?: (run: PipelineRun) => void;
+}
+
 /**
- * One training driver's stream: `enqueue` batches as they come (it waits when `maxInFlight`
- * are out), iterate `results()` to get them back strictly in order, `end()` when done. Enqueue and
+ * One training driver's stream: `enqueue` batches as they come (it waits when `maxInFlight` are
+ * out), iterate `results()` to get them back strictly in order, `end()` when done. Enqueue and
  * iterate concurrently: the window only opens as results are consumed.
  */
 export class PipelineRun extends EventEmitter<PipelineRunEvents> {
@@ -59,12 +62,13 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   /** Batches skipped under `onError: 'skip'`, with their reasons. */
   readonly skipped: Array<{ seq: number; reason: string }> = [];
   private readonly parts: PipelineRunParts;
+  private readonly producer: Producer;
   private readonly collector: Collector;
   private readonly window: InFlightWindow;
   private next: number;
   private cursor: number;
   private total: number | null = null;
-  private closed = false;
+  private closing: Promise<void> | null = null;
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private iterating = false;
@@ -77,16 +81,23 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.next = parts.cursor;
     this.cursor = parts.cursor;
     this.window = new InFlightWindow(parts.maxInFlight, parts.cursor);
-    this.collector = new Collector(
-      parts.redis,
-      parts.blobs,
-      parts.blocking,
-      parts.keys,
-      parts.spec,
-      parts.maxBlobBytes,
-      parts.logger,
-      parts.reuseResultBuffers,
-    );
+    this.producer = new Producer({
+      spec: parts.spec,
+      plane: parts.plane,
+      control: parts.control,
+      maxBatchBytes: parts.maxBatchBytes,
+      oomWaitMs: parts.oomWaitMs,
+      logger: parts.logger,
+    });
+    this.collector = new Collector({
+      spec: parts.spec,
+      plane: parts.plane,
+      control: parts.control,
+      results: parts.results,
+      maxBlobBytes: parts.maxBlobBytes,
+      logger: parts.logger,
+      ...(parts.wakeTimeoutMs ? { wakeTimeoutMs: parts.wakeTimeoutMs } : {}),
+    });
   }
 
   /** The number the next enqueued batch gets (after a resume: the first batch not yet delivered). */
@@ -99,33 +110,45 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     return this.cursor;
   }
 
+  get maxInFlight(): number {
+    return this.window.limit;
+  }
+
+  /** The run's data plane (`redis` or `direct`). */
+  get dataPlane(): DriverDataPlane['kind'] {
+    return this.parts.plane.kind;
+  }
+
+  /** Tensor bytes this driver moved on the data plane so far. */
+  get planeBytes(): { in: number; out: number } {
+    return { ...this.parts.plane.bytesMoved };
+  }
+
   /** How a resumed run started (null when it was not opened with `resume`). */
   get resumed(): ResumeInfo | null {
     return this.parts.resumed;
   }
 
-  get maxInFlight(): number {
-    return this.window.limit;
+  /** Result buffers out at once, at most (a bounded-memory check). */
+  get resultBuffersHighWater(): number {
+    return this.parts.results.highWater;
   }
 
   /**
    * Enqueues the next batch (a Float32Array with its NCHW shape, or a float32 tf.Tensor); resolves
-   * with its batch number once it is in Redis. Waits while `maxInFlight` batches are out.
+   * with its batch number once it is on its way. Waits while `maxInFlight` batches are out.
    */
   async enqueue(batch: Float32Array | TensorLike, shape?: readonly number[]): Promise<number> {
     if (this.total !== null) throw new Error(`run ${this.id}: enqueue after end()`);
     if (this.failure) throw this.failure;
     const seq = this.next;
     const { data, shape: dims } = await toFloat32Batch(batch, shape);
-    this.parts.producer.check(seq, data, dims);
+    this.producer.check(seq, data, dims);
     await this.window.acquire(seq);
     this.next = seq + 1;
-    if (seq < this.parts.previouslyEnqueued && (await this.hasOutcome(seq))) {
-      // Resumed run: this batch's result (or failure) is already waiting in Redis.
-      this.parts.producer.hold(seq, data, dims);
-    } else {
-      await this.parts.producer.enqueue(seq, data, dims);
-    }
+    // A resumed run: an earlier driver enqueued this batch; its result may already wait.
+    if (seq < this.parts.previouslyEnqueued) await this.producer.adopt(seq, data, dims);
+    else await this.producer.enqueue(seq, data, dims);
     this.kick();
     return seq;
   }
@@ -142,15 +165,8 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     const seq = this.next;
     await this.window.acquire(seq);
     this.next = seq + 1;
-    const { keys, redis } = this.parts;
     const record: FailureRecord = { seq, reason, worker: 'driver', at: Date.now() };
-    await redis
-      .multi()
-      .set(keys.failure(this.id, seq), JSON.stringify(record))
-      .hset(keys.run(this.id), 'enqueued', seq + 1)
-      .hincrby(keys.run(this.id), 'failed', 1)
-      .rpush(keys.ready(this.id), String(seq))
-      .exec();
+    await this.parts.control.reject(record);
     this.kick();
     return seq;
   }
@@ -159,7 +175,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   async end(): Promise<void> {
     if (this.total !== null) return;
     this.total = this.next;
-    await this.parts.store.markEnded(this.id, this.total);
+    await this.parts.control.markEnded(this.total);
     this.kick();
   }
 
@@ -167,16 +183,18 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
    * The results, strictly in enqueue order. Throws {@link BatchFailedError} under `onError: 'fail'`.
    * A batch counts as delivered once the consumer asks for the next one or stops iterating; a
    * driver that dies while holding one gets it again when it resumes (at least once, in order).
-   * With `reuseResultBuffers`, a batch's `data` is valid until the next one is asked for.
+   * Without `reuseResultBuffers` each batch's data is the consumer's to keep; with it, a batch's data
+   * is valid until the next one is asked for.
    */
   async *results(): AsyncGenerator<DeliveredBatch, void, undefined> {
     if (this.iterating) throw new Error(`run ${this.id}: results() is already being iterated`);
     this.iterating = true;
-    // A batch handed over when the consumer stops iterating (break) was received: count it delivered.
-    let handedOver: number | null = null;
+    // The batch handed over and not yet counted delivered: counted when the consumer asks for the
+    // next one, or stops iterating (break, return) having received it.
+    let handedOver: { batch: DeliveredBatch; bytes: number } | null = null;
     try {
       for (;;) {
-        if (this.closed) return;
+        if (this.closing) return;
         if (this.total !== null && this.cursor >= this.total) return;
         if (this.cursor >= this.next) {
           await new Promise<void>((resolve) => (this.wake = resolve));
@@ -185,7 +203,10 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         const seq = this.cursor;
         let taken;
         try {
-          taken = await this.collector.take(seq, () => this.closed);
+          taken = await this.collector.take(seq, {
+            stopped: () => this.closing !== null,
+            stalled: () => this.producer.repair(seq),
+          });
         } catch (err) {
           if (err instanceof BatchFailedError) await this.fail(err);
           throw err;
@@ -194,56 +215,81 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         if (taken.kind === 'skipped') {
           this.skipped.push({ seq, reason: taken.reason });
           this.emit('skipped', seq, taken.reason);
-          await this.advance(seq, true);
+          await this.advance(seq, true, null, 0);
           continue;
         }
         if (taken.batch.status === 'passthrough') this.emit('passthrough', seq, taken.batch.reason ?? '');
         // Fetch the next batch while the consumer works on this one.
         if (seq + 1 < this.next) this.collector.prefetch(seq + 1);
-        handedOver = seq;
+        handedOver = { batch: taken.batch, bytes: taken.bytes };
         yield taken.batch;
         handedOver = null;
         // The consumer asked for the next batch: it is done with this one.
-        await this.advance(seq, false);
+        await this.advance(seq, false, taken.batch, taken.bytes);
         this.emit('delivered', seq);
       }
     } finally {
       this.iterating = false;
-      if (handedOver !== null && !this.closed) {
-        await this.advance(handedOver, false);
-        this.emit('delivered', handedOver);
+      if (handedOver && !this.closing) {
+        await this.advance(handedOver.batch.seq, false, handedOver.batch, handedOver.bytes);
+        this.emit('delivered', handedOver.batch.seq);
       }
     }
   }
 
   /** Publishes a picture of batch `seq` (e.g. its input beside its output) for the dashboard. */
   async publishPreview(seq: number, png: Uint8Array): Promise<void> {
-    await this.parts.store.putPreview(this.id, seq, png);
+    if (!this.parts.publishPreview)
+      throw new Error(`run ${this.id}: this run has nowhere to publish previews`);
+    await this.parts.publishPreview(seq, png);
   }
 
-  /** After a Redis restart: enqueue again what Redis may have lost (see README, "Faults"). */
+  /** After a Redis restart: put on their way again the batches Redis may have lost. */
   reassert(): Promise<number> {
-    return this.parts.producer.reassert();
+    return this.producer.reassert();
   }
 
   /**
-   * Stops the run. A finished run (every batch delivered) is removed from Redis unless
-   * `removeOnClose` is false; an unfinished one stays, so it can be resumed with its run id.
+   * Stops the run; every caller awaits the same closing. A finished run (every batch delivered) is
+   * removed unless `removeOnClose` is false; an unfinished one stays, resumable by its run id.
+   * Each step runs whatever the others did.
    */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.parts.onClose?.(this);
     this.kick();
     this.window.close(new Error(`run ${this.id} is closed`));
     const finished = this.total !== null && this.cursor >= this.total;
-    if (finished && this.parts.removeOnClose) await this.parts.store.remove(this.id, this.spec);
-    this.parts.blocking.disconnect();
+    const errors: Error[] = [];
+    const step = async (name: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(new Error(`${name}: ${(err as Error).message}`));
+      }
+    };
+    if (finished && this.parts.remove) await step('remove the run', this.parts.remove);
+    await step('close the control plane', () => this.parts.control.close());
+    await step('close the data plane', () => this.parts.plane.close());
+    if (errors.length)
+      this.parts.logger.warn(
+        { run: this.id, errors: errors.map((e) => e.message) },
+        'run closed with errors',
+      );
   }
 
-  private async advance(seq: number, skipped: boolean): Promise<void> {
-    await this.collector.advance(seq, skipped);
-    this.parts.producer.release(seq);
+  private async advance(
+    seq: number,
+    skipped: boolean,
+    batch: DeliveredBatch | null,
+    bytes: number,
+  ): Promise<void> {
+    await this.collector.advance(seq, skipped, batch, bytes);
+    this.producer.release(seq);
     this.cursor = seq + 1;
     this.window.advance(this.cursor);
   }
@@ -251,15 +297,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   private async fail(err: BatchFailedError): Promise<void> {
     this.failure = err;
     this.window.close(err);
-    await this.parts.store.markFailed(this.id).catch(() => undefined);
-  }
-
-  private async hasOutcome(seq: number): Promise<boolean> {
-    const n = await this.parts.redis.exists(
-      this.parts.keys.output(this.id, seq),
-      this.parts.keys.failure(this.id, seq),
-    );
-    return n > 0;
+    await this.parts.control.markFailed().catch(() => undefined);
   }
 
   private kick(): void {

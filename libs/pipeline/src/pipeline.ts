@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   buildRunSpec,
+  type DataPlaneKind,
   DEFAULT_MAX_BLOB_BYTES,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
@@ -11,18 +12,22 @@ import {
 } from '@cnsn/protocol';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BlobConnection, targetOfClient } from './blob-connection.js';
+import { RedisRunControl } from './control/redis-run-control.js';
+import { BufferPool } from './data-plane/buffer-pool.js';
+import type { DriverDataPlane, DriverPlaneContext } from './data-plane/data-plane.js';
+import { RedisDriverPlane } from './data-plane/redis-plane.js';
 import { RunExistsError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { PipelineRun, type ResumeInfo } from './pipeline-run.js';
-import { Producer } from './producer.js';
+import { BlobConnection, targetOfClient } from './redis/blob-connection.js';
 import {
   checkRedisConfig,
   connectRedis,
   DEFAULT_CONNECT_TIMEOUT_MS,
   type RedisTarget,
-} from './redis-connection.js';
-import { RunStore } from './run-store.js';
+} from './redis/redis-connection.js';
+import { RedisScripts } from './redis/scripts.js';
+import { RunState } from './run-state.js';
 import { type PipelineStatus, readStatus } from './status.js';
 import { listWorkers } from './worker-registry.js';
 
@@ -46,7 +51,7 @@ export interface PipelineOptions {
 
 /** Options of one run, on top of what its spec holds (see RunRequest). */
 export interface OpenRunOptions extends RunRequest {
-  /** Continue run `runId` from its first batch not yet delivered. @defaultValue false */
+  /** Continue run `runId` from its first batch not yet delivered (or start it, if Redis never saw it). @defaultValue false */
   resume?: boolean;
   /** Batches enqueued and not yet delivered, at most. @defaultValue 4 x the live workers' slots, at least 8, at most 64 */
   maxInFlight?: number;
@@ -57,27 +62,31 @@ export interface OpenRunOptions extends RunRequest {
   /** Remove a finished run from Redis on close. @defaultValue true */
   removeOnClose?: boolean;
   /**
-   * Receive every result in one reused buffer (no allocation per batch): a batch's data is then
-   * valid only until the next is asked for. @defaultValue false
+   * Receive results in reused buffers (no allocation per batch): a batch's data is then valid only
+   * until the next is asked for. @defaultValue false
    */
   reuseResultBuffers?: boolean;
+  /** How one wait for a batch lasts before it is checked for loss. @defaultValue 5000 */
+  wakeTimeoutMs?: number;
 }
 
 /**
  * The driver's side of the pipeline: opens runs on a shared worker pool, reports status. Redis
- * restarts are survived: clients reconnect, and each open run re-enqueues what Redis lost.
+ * restarts are survived: clients reconnect, and each open run puts again on their way the batches
+ * Redis lost.
  */
 export class Pipeline {
   readonly keys: Keyspace;
   readonly queue: Queue;
   readonly redis: Redis;
   private readonly blobs: BlobConnection;
-  private readonly store: RunStore;
+  private readonly state: RunState;
   private readonly logger: Logger;
   private readonly maxBlobBytes: number;
   private readonly runs = new Set<PipelineRun>();
   private readonly ownsRedis: boolean;
   private sawDisconnect = false;
+  private closing: Promise<void> | null = null;
 
   private constructor(redis: Redis, blobs: BlobConnection, ownsRedis: boolean, options: PipelineOptions) {
     this.redis = redis;
@@ -90,7 +99,7 @@ export class Pipeline {
     this.queue.on('error', (err) =>
       this.logger.warn({ err: err.message }, 'queue connection error (retrying)'),
     );
-    this.store = new RunStore(redis, this.keys);
+    this.state = new RunState(redis, this.keys, new RedisScripts(redis));
     redis.on('close', () => (this.sawDisconnect = true));
     redis.on('ready', () => {
       if (!this.sawDisconnect) return;
@@ -127,27 +136,28 @@ export class Pipeline {
 
   /** Opens a run (or resumes one with `resume: true` and its `runId`). */
   async openRun(options: OpenRunOptions = {}): Promise<PipelineRun> {
+    if (this.closing) throw new Error('the pipeline is closed');
     const runId = options.runId ?? `run-${randomBytes(6).toString('hex')}`;
     const logger = childLogger(this.logger, { run: runId });
     let spec: RunSpec;
     let cursor = 0;
     let previouslyEnqueued = 0;
     let resumed: ResumeInfo | null = null;
-    const existing = options.resume ? await this.store.spec(runId) : null;
-    const counters = existing ? await this.store.counters(runId) : null;
+    const existing = options.resume ? await this.state.spec(runId) : null;
+    const counters = existing ? await this.state.counters(runId) : null;
     if (existing && counters) {
       spec = existing;
       cursor = counters.delivered;
       previouslyEnqueued = counters.enqueued;
-      await this.redis.hset(this.keys.run(runId), { state: 'open', total: -1 });
+      await this.state.reopen(runId);
       resumed = { from: cursor, known: true };
       logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
     } else {
       // A driver killed before it registered its run leaves nothing to resume: start it afresh,
       // so a supervisor that always passes resume works after an early crash too.
-      const built = buildRunSpec(options, runId);
+      const built = buildRunSpec(options, runId, 'redis');
       spec = built.spec;
-      if (!(await this.store.create(spec, built.paramsJson))) throw new RunExistsError(runId);
+      if (!(await this.state.create(spec, built.paramsJson))) throw new RunExistsError(runId);
       if (options.resume) {
         resumed = { from: 0, known: false };
         logger.warn({}, 'nothing to resume (Redis never saw this run): starting it from batch 0');
@@ -156,36 +166,37 @@ export class Pipeline {
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
       throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
-    const producer = new Producer(
-      this.redis,
-      this.blobs,
-      this.queue,
-      this.keys,
-      spec,
-      {
-        maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BLOB_BYTES,
-        oomWaitMs: options.oomWaitMs ?? 600_000,
-      },
-      logger,
-    );
+    const results = new BufferPool(options.reuseResultBuffers ?? false);
+    const plane = this.openDriverPlane(spec.dataPlane, {
+      run: runId,
+      results,
+      maxBlobBytes: this.maxBlobBytes,
+    });
     const blocking = this.redis.duplicate({ connectionName: `cnsn-collector-${runId}` });
-    blocking.on('error', () => undefined); // reconnects by itself; the collector re-checks keys
+    blocking.on('error', () => undefined); // reconnects by itself; the collector re-checks the plane
+    const control = new RedisRunControl({
+      run: runId,
+      queue: this.queue,
+      state: this.state,
+      keys: this.keys,
+      blocking,
+    });
     const run = new PipelineRun({
       spec,
-      keys: this.keys,
-      redis: this.redis,
-      blobs: this.blobs,
-      blocking,
-      store: this.store,
-      producer,
+      plane,
+      control,
+      results,
       maxInFlight,
+      maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BLOB_BYTES,
       maxBlobBytes: this.maxBlobBytes,
+      oomWaitMs: options.oomWaitMs ?? 600_000,
       cursor,
       previouslyEnqueued,
-      removeOnClose: options.removeOnClose ?? true,
-      reuseResultBuffers: options.reuseResultBuffers ?? false,
       resumed,
       logger,
+      ...(options.wakeTimeoutMs ? { wakeTimeoutMs: options.wakeTimeoutMs } : {}),
+      ...(options.removeOnClose === false ? {} : { remove: () => this.state.remove(runId, spec) }),
+      publishPreview: (seq, png) => this.state.putPreview(runId, seq, png),
       onClose: (closed) => this.runs.delete(closed),
     });
     this.runs.add(run);
@@ -197,45 +208,58 @@ export class Pipeline {
    * retried, so the run's collector finds a result instead. Only while the collector has not passed it.
    */
   async retryBatch(run: string, seq: number): Promise<void> {
-    const counters = await this.store.counters(run);
+    const counters = await this.state.counters(run);
     if (!counters) throw new Error(`run ${run} is not open`);
     if (seq < counters.delivered)
       throw new Error(
         `run ${run}: batch ${seq} is behind the collector (delivered ${counters.delivered}); too late to retry`,
       );
-    const record = await this.redis.get(this.keys.failure(run, seq));
-    if (record && (JSON.parse(record) as { worker?: string }).worker === 'driver')
+    const record = await this.state.failure(run, seq);
+    if (record?.worker === 'driver')
       throw new Error(`run ${run}: batch ${seq} was never enqueued; the driver must enqueue it`);
     const job = await this.queue.getJob(jobId(run, seq));
     if (!job || !(await job.isFailed()))
       throw new Error(`run ${run}: batch ${seq} has no failed job to retry`);
-    const tx = this.redis.multi().del(this.keys.failure(run, seq));
-    if (record) tx.hincrby(this.keys.run(run), 'failed', -1);
-    await tx.exec();
+    await this.state.retryFailure(run, seq);
     await job.retry('failed');
   }
 
   /** The latest preview PNG a run's driver published, or null. */
   preview(run: string): Promise<Buffer | null> {
-    return this.store.preview(run);
+    return this.state.preview(run);
   }
 
   async status(): Promise<PipelineStatus> {
-    return readStatus(this.redis, this.queue, this.keys, this.store);
+    return readStatus(this.redis, this.queue, this.keys, this.state);
   }
 
-  /** Closes open runs (they stay resumable unless finished) and the connections this object made. */
-  async close(): Promise<void> {
-    for (const run of [...this.runs]) await run.close();
-    await this.queue.close();
-    this.blobs.close();
-    if (this.ownsRedis) this.redis.disconnect();
+  /**
+   * Closes open runs (they stay resumable unless finished) and the connections this object made.
+   * Every caller awaits the same closing; each step runs whatever the others did.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const run of [...this.runs]) await run.close().catch(() => undefined);
+      await this.queue.close().catch(() => undefined);
+      this.blobs.close();
+      if (this.ownsRedis) this.redis.disconnect();
+    })();
+    return this.closing;
+  }
+
+  private openDriverPlane(kind: DataPlaneKind, ctx: DriverPlaneContext): DriverDataPlane {
+    switch (kind) {
+      case 'redis':
+        return new RedisDriverPlane(this.blobs, this.keys, ctx);
+      case 'direct':
+        throw new Error('the direct data plane is not available yet');
+    }
   }
 
   private async defaultWindow(): Promise<number> {
     const workers = await listWorkers(this.redis, this.keys);
     const slots = workers.reduce((n, w) => n + (w.concurrency || 1), 0);
-    // Enough to keep every worker slot busy while results wait for the collector; bounded for Redis memory.
+    // Enough to keep every worker slot busy while results wait for the collector; bounded for memory.
     return Math.min(64, Math.max(8, 4 * slots));
   }
 }

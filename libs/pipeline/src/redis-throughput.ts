@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { BlobConnection } from './blob-connection.js';
-import type { RedisTarget } from './redis-connection.js';
+import { BlobConnection } from './redis/blob-connection.js';
+import type { RedisTarget } from './redis/redis-connection.js';
 
 export interface RedisThroughput {
   bytes: number;

@@ -1,22 +1,27 @@
 import type { Keyspace, RunSpec } from '@cnsn/protocol';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { RunCounters, RunStore } from './run-store.js';
+import { type RunCounters, type RunState, TIMELINE_WINDOW_MS } from './run-state.js';
 import { listWorkers, type WorkerInfo } from './worker-registry.js';
 
 export interface RunStatus {
   run: string;
   spec: RunSpec;
   counters: RunCounters;
+  /** The run's data plane (`redis`: tensors through Redis; `direct`: straight to the driver). */
+  dataPlane: RunSpec['dataPlane'];
   /** Enqueued and not yet delivered. */
   inFlight: number;
   /** Finished by workers and waiting for the collector (the reorder buffer, held in Redis). */
   reorderBuffer: number;
   /** Batches finished per second over the last minute. */
   batchesPerSec: number;
-  /** Batches finished per second in each 5 s of the last 2 minutes, oldest first (24 values). */
+  /** Batches finished per second in each 5 s of the timeline window, oldest first. */
   throughput: number[];
 }
+
+/** Width of one throughput bucket. */
+export const THROUGHPUT_BUCKET_MS = 5000;
 
 export interface PipelineStatus {
   queue: string;
@@ -32,19 +37,19 @@ export async function readStatus(
   redis: Redis,
   queue: Queue,
   keys: Keyspace,
-  store: RunStore,
+  state: RunState,
   now = Date.now(),
 ): Promise<PipelineStatus> {
   const jobs = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   const runs: RunStatus[] = [];
-  for (const { spec, counters } of await store.list()) {
-    const times = (await redis.zrangebyscore(keys.timeline(spec.run), now - 120_000, '+inf', 'WITHSCORES'))
-      .filter((_, i) => i % 2 === 1)
-      .map(Number);
-    const throughput = new Array<number>(24).fill(0);
+  const buckets = TIMELINE_WINDOW_MS / THROUGHPUT_BUCKET_MS;
+  for (const { spec, counters } of await state.list()) {
+    const times = await state.timeline(spec.run, now - TIMELINE_WINDOW_MS);
+    const throughput = new Array<number>(buckets).fill(0);
     for (const t of times) {
-      const bucket = 23 - Math.floor((now - t) / 5000);
-      if (bucket >= 0 && bucket < 24) throughput[bucket] = (throughput[bucket] as number) + 1 / 5;
+      const bucket = buckets - 1 - Math.floor((now - t) / THROUGHPUT_BUCKET_MS);
+      if (bucket >= 0 && bucket < buckets)
+        throughput[bucket] = (throughput[bucket] as number) + 1000 / THROUGHPUT_BUCKET_MS;
     }
     const lastMinute = times.filter((t) => t >= now - 60_000);
     const since = lastMinute.length ? Math.max(1, (now - Math.min(...lastMinute)) / 1000) : 60;
@@ -52,6 +57,7 @@ export async function readStatus(
       run: spec.run,
       spec,
       counters,
+      dataPlane: spec.dataPlane,
       inFlight: counters.enqueued - counters.delivered,
       reorderBuffer: Math.max(0, counters.done + counters.failed - counters.delivered),
       batchesPerSec: lastMinute.length / since,

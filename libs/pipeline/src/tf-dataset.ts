@@ -1,4 +1,4 @@
-import type { DeliveredBatch } from './collector.js';
+import type { DeliveredBatch } from './core/collector.js';
 import type { PipelineRun } from './pipeline-run.js';
 
 /**

@@ -1,14 +1,16 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import {
+  type BatchJobData,
+  type DataPlaneKind,
   decodeTensorBlob,
   DEFAULT_MAX_BLOB_BYTES,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   type FailureRecord,
   Keyspace,
+  narrowFloat32,
   parseBatchJobData,
-  parseRunSpec,
   ProtocolError,
   type ResultMeta,
   type RunSpec,
@@ -17,9 +19,15 @@ import {
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BatchProcessor } from './batch-processor.js';
-import { BlobConnection, targetOfClient } from './blob-connection.js';
+import { isLastAttempt } from './control/batch-job-options.js';
+import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
+import { RedisWorkerPlane } from './data-plane/redis-plane.js';
+import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
-import { checkRedisConfig } from './redis-connection.js';
+import { BlobConnection, targetOfClient } from './redis/blob-connection.js';
+import { checkRedisConfig } from './redis/redis-connection.js';
+import { RedisScripts } from './redis/scripts.js';
+import { RunState } from './run-state.js';
 import { removeHeartbeat, type WorkerInfo, writeHeartbeat } from './worker-registry.js';
 
 /** Lock and stall settings: a dead worker's batch is taken over within about lockDuration + stalledInterval. */
@@ -54,10 +62,19 @@ export interface WorkerRuntimeEvents {
   error: [err: Error];
 }
 
+const SHOWN: Record<LifecycleState, WorkerState> = {
+  idle: 'starting',
+  starting: 'starting',
+  running: 'running',
+  stopping: 'draining',
+  stopped: 'stopped',
+};
+
 /**
- * A long-running worker: takes batch jobs, runs the processor, stores results, and says what it
- * does (heartbeats for `cnsn status`, events, logs carrying run, batch and worker). A batch that can
- * never succeed fails once with its reason; Redis and other transient faults are retried by BullMQ.
+ * A long-running worker: takes batch jobs, fetches each input from the data plane its job names,
+ * runs the processor, hands the result back, and says what it does (heartbeats for `cnsn status`,
+ * events, logs carrying run, batch and worker). A batch that can never succeed fails once with its
+ * reason; Redis and other transient faults are retried by BullMQ.
  */
 export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   readonly id: string;
@@ -69,14 +86,16 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly concurrency: number;
   private readonly maxBlobBytes: number;
   private readonly heartbeatMs: number;
+  private readonly state: RunState;
+  private readonly lifecycle: Lifecycle;
   private readonly specs = new Map<string, RunSpec>();
   private readonly params = new Map<string, unknown>();
+  private readonly planes = new Map<DataPlaneKind, WorkerDataPlane>();
   private worker: Worker | null = null;
   private blobs: BlobConnection | null = null;
-  /** One input and one output buffer per concurrent batch, reused: no allocation per batch. */
+  /** Reused buffers of each concurrent batch: no allocation per batch. */
   private readonly slots: Slot[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
-  private current: WorkerState = 'starting';
   private readonly startedAt = Date.now();
   private batches = 0;
   private failed = 0;
@@ -97,63 +116,64 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.heartbeatMs = options.heartbeatMs ?? 2000;
     this.id = options.id ?? `${hostname()}-${process.pid}`;
     this.logger = childLogger(options.logger ?? silentLogger, { worker: this.id });
+    this.state = new RunState(this.redis, this.keys, new RedisScripts(this.redis));
+    this.lifecycle = new Lifecycle(`worker ${this.id}`, (s) => this.emit('state', SHOWN[s]));
   }
 
-  get state(): WorkerState {
-    return this.current;
+  get currentState(): WorkerState {
+    return SHOWN[this.lifecycle.state];
   }
 
-  /** Starts taking jobs. */
-  async start(): Promise<void> {
-    await checkRedisConfig(this.redis, this.logger);
-    this.blobs = await BlobConnection.open(targetOfClient(this.redis));
-    this.worker = new Worker(this.queueName, (job) => this.handle(job), {
-      connection: this.redis,
-      prefix: this.keys.prefix,
-      concurrency: this.concurrency,
-      ...WORKER_LOCK,
-      autorun: false,
-    });
-    this.worker.on('error', (err) => {
-      this.logger.warn({ err: err.message }, 'queue connection error (retrying)');
-      this.emit('error', err);
-    });
-    await this.beat();
-    this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.heartbeatMs);
-    this.heartbeat.unref();
-    this.setState('running');
-    this.logger.info(
-      {
-        backend: this.processor.backend,
-        detail: this.processor.backendDetail,
-        queue: this.queueName,
+  /** Starts taking jobs. Refused when started before; a stop during start waits for it. */
+  start(): Promise<void> {
+    return this.lifecycle.start(async () => {
+      await checkRedisConfig(this.redis, this.logger);
+      this.blobs = await BlobConnection.open(targetOfClient(this.redis));
+      this.planes.set('redis', new RedisWorkerPlane(this.blobs, this.keys, this.maxBlobBytes));
+      this.worker = new Worker(this.queueName, (job) => this.handle(job), {
+        connection: this.redis,
+        prefix: this.keys.prefix,
         concurrency: this.concurrency,
-      },
-      'worker started',
-    );
-    void this.worker.run().catch((err: Error) => this.emit('error', err));
+        ...WORKER_LOCK,
+        autorun: false,
+      });
+      this.worker.on('error', (err) => {
+        this.logger.warn({ err: err.message }, 'queue connection error (retrying)');
+        this.emit('error', err);
+      });
+      await this.beat();
+      this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.heartbeatMs);
+      this.heartbeat.unref();
+      this.logger.info(
+        {
+          backend: this.processor.backend,
+          detail: this.processor.backendDetail,
+          queue: this.queueName,
+          concurrency: this.concurrency,
+        },
+        'worker started',
+      );
+      void this.worker.run().catch((err: Error) => this.emit('error', err));
+    });
   }
 
   /**
-   * Graceful stop: takes no new job, finishes the ones in hand (their results are stored), then
-   * leaves. A job that cannot finish is handed back by BullMQ's stall detection.
+   * Graceful stop: takes no new job, finishes the ones in hand (their results are handed over),
+   * then leaves. A job that cannot finish is handed back by BullMQ's stall detection. Every caller
+   * awaits the same stop; each cleanup step runs whatever the others did.
    */
-  async stop(): Promise<void> {
-    if (this.current === 'stopped' || this.current === 'draining') return;
-    this.setState('draining');
-    this.logger.info({}, 'stopping: finishing the batches in hand');
-    await this.worker?.close();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    await removeHeartbeat(this.redis, this.keys, this.id).catch(() => undefined);
-    this.blobs?.close();
-    await this.processor.close();
-    this.setState('stopped');
-    this.logger.info({ batches: this.batches, failed: this.failed }, 'worker stopped');
-  }
-
-  private setState(state: WorkerState): void {
-    this.current = state;
-    this.emit('state', state);
+  stop(): Promise<void> {
+    if (this.lifecycle.state === 'running') this.logger.info({}, 'stopping: finishing the batches in hand');
+    return this.lifecycle
+      .stop(() => [
+        ['finish the batches in hand', () => this.worker?.close()],
+        ['stop the heartbeat', () => this.heartbeat && clearInterval(this.heartbeat)],
+        ['remove the heartbeat', () => removeHeartbeat(this.redis, this.keys, this.id)],
+        ['close the data planes', () => Promise.all([...this.planes.values()].map((p) => p.close()))],
+        ['close the blob connection', () => this.blobs?.close()],
+        ['release the backend', () => this.processor.close()],
+      ])
+      .finally(() => this.logger.info({ batches: this.batches, failed: this.failed }, 'worker stopped'));
   }
 
   private async beat(): Promise<void> {
@@ -165,7 +185,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       backendDetail: this.processor.backendDetail,
       queue: this.queueName,
       concurrency: this.concurrency,
-      state: this.current,
+      state: this.currentState,
       startedAt: this.startedAt,
       batches: this.batches,
       failed: this.failed,
@@ -179,7 +199,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   /** BullMQ keeps the return value: the dashboard reads kernel time from it. */
   private async handle(job: Job): Promise<{ status: string; kernelMs?: number }> {
     const started = performance.now();
-    let data;
+    let data: BatchJobData;
     try {
       data = parseBatchJobData(job.data, `job ${job.id}`);
     } catch (err) {
@@ -189,31 +209,37 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     }
     const { run, seq } = data;
     const log = childLogger(this.logger, { run, seq });
+    const plane = this.planes.get(data.plane);
+    if (!plane) throw new UnrecoverableError(`job ${job.id}: no ${data.plane} data plane in this worker`);
     const spec = await this.spec(run);
     if (!spec) {
       log.info({}, 'run is gone; dropping its batch');
-      await this.redis.unlink(this.keys.input(run, seq));
+      await plane.discard(data);
       return { status: 'obsolete' };
     }
-    const [hasOut, hasErr, delivered] = await Promise.all([
-      this.redis.exists(this.keys.output(run, seq)),
-      this.redis.exists(this.keys.failure(run, seq)),
-      this.redis.hget(this.keys.run(run), 'delivered'),
-    ]);
-    if (hasOut || hasErr || seq < Number(delivered ?? 0)) {
-      // A retry after a crash, or a re-enqueue after a restart: the batch is done already.
-      if (!hasErr) await this.redis.unlink(this.keys.input(run, seq));
+    if (await this.alreadyDone(data, plane)) {
+      // A retry after a crash, or a batch queued again after a restart: it is done already.
       log.debug({}, 'batch already done; nothing to do');
       return { status: 'duplicate' };
     }
     const slot = this.slots.pop() ?? new Slot();
     try {
-      const input = await this.fetchInput(run, seq, job, slot);
+      let bytes: Uint8Array;
+      try {
+        bytes = await plane.fetchInput(data, (length) => slot.input(length));
+      } catch (err) {
+        // Redis may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
+        // until the last attempt, which fails the batch.
+        if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
+        throw err;
+      }
+      const source = `input of batch ${seq} of run ${run}`;
+      const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (count) => slot.floats(count));
+      if (input.shape.length !== 4)
+        throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
       const params = spec.selfnorm ? await this.paramsOf(spec.selfnorm.paramsHash) : null;
       const t0 = performance.now();
       const parts = await this.processor.process(input, { spec, seq, params }, (out, meta) => {
-        const bytes = slot.output(out.byteLength);
-        bytes.set(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
         const resultMeta: ResultMeta = {
           seq,
           status: 'ok',
@@ -222,10 +248,12 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
           backend: this.processor.backend,
           worker: this.id,
         };
-        return [tensorBlobPrefix(input.shape, out.byteLength, resultMeta), bytes];
+        return encodeResult(out, input.shape, resultMeta, spec.wire, slot);
       });
       const kernelMs = performance.now() - t0;
-      await this.complete(run, seq, parts);
+      await plane.putResult(data, parts);
+      // Counted once whatever happens next; a run that went meanwhile takes its result with it.
+      if ((await this.state.complete(run, seq)) === -1) await plane.discard(data);
       this.batches++;
       this.lastKernelMs = kernelMs;
       this.recentKernelMs = this.recentKernelMs ? 0.8 * this.recentKernelMs + 0.2 * kernelMs : kernelMs;
@@ -240,7 +268,14 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         err instanceof ProtocolError
       ) {
         const reason = (err as Error).message;
-        await this.recordFailure(run, seq, reason, (err as { field?: string }).field);
+        const record: FailureRecord = {
+          seq,
+          reason,
+          ...((err as { field?: string }).field ? { field: (err as { field: string }).field } : {}),
+          worker: this.id,
+          at: Date.now(),
+        };
+        await this.state.fail(run, record);
         this.failed++;
         log.warn({ reason }, 'batch failed: bad input (not retried)');
         this.emit('failed', { run, seq, reason });
@@ -256,88 +291,19 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     }
   }
 
-  private async fetchInput(
-    run: string,
-    seq: number,
-    job: Job,
-    slot: Slot,
-  ): Promise<{ shape: number[]; data: Float32Array }> {
-    const key = this.keys.input(run, seq);
-    const size = await this.redis.strlen(key);
-    if (size === 0) {
-      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      // Redis may have lost the blob in a restart; the driver re-enqueues it, so wait a while first.
-      if (!last) throw new Error(`input blob ${key} is missing; waiting for the driver to enqueue it again`);
-      throw new UnrecoverableError(`input blob ${key} is missing`);
-    }
-    if (size > this.maxBlobBytes)
-      throw new ProtocolError(`blob ${key}`, `${size} bytes exceeds the limit of ${this.maxBlobBytes}`);
-    const bytes = await this.blobStore().command(['GET', key], (length) => slot.input(length));
-    if (!(bytes instanceof Uint8Array)) throw new Error(`input blob ${key} vanished while being read`);
-    const blob = decodeTensorBlob(bytes, `blob ${key}`, this.maxBlobBytes);
-    if (blob.shape.length !== 4)
-      throw new ProtocolError(
-        `blob ${key}`,
-        `expected a 4-D NCHW tensor, got shape [${blob.shape.join(', ')}]`,
-      );
-    return { shape: blob.shape, data: blob.data };
-  }
-
-  private blobStore(): BlobConnection {
-    if (!this.blobs) throw new Error('worker not started');
-    return this.blobs;
-  }
-
-  /**
-   * Stores the result with a plain SET (a blob passed through a Lua script is copied twice more by
-   * Redis), pipelined with the bookkeeping script. Should the run be gone, the script removes it.
-   */
-  private async complete(run: string, seq: number, blob: Uint8Array[]): Promise<void> {
-    const now = Date.now();
-    const blobs = this.blobStore();
-    const stored = blobs.command(['SET', this.keys.output(run, seq), blob]);
-    const booked = blobs.command([
-      'EVAL',
-      COMPLETE,
-      '5',
-      this.keys.run(run),
-      this.keys.output(run, seq),
-      this.keys.input(run, seq),
-      this.keys.timeline(run),
-      this.keys.ready(run),
-      String(seq),
-      String(now),
-      String(now - 120_000),
-    ]);
-    await Promise.all([stored, booked]);
-  }
-
-  private async recordFailure(run: string, seq: number, reason: string, field?: string): Promise<void> {
-    const record: FailureRecord = {
-      seq,
-      reason,
-      ...(field ? { field } : {}),
-      worker: this.id,
-      at: Date.now(),
-    };
-    await this.redis.eval(
-      FAIL,
-      3,
-      this.keys.run(run),
-      this.keys.failure(run, seq),
-      this.keys.ready(run),
-      JSON.stringify(record),
-      String(seq),
-    );
+  /** Done already: failed for good, delivered, or its result handed over (a redone job). */
+  private async alreadyDone(data: BatchJobData, plane: WorkerDataPlane): Promise<boolean> {
+    const counters = await this.state.counters(data.run);
+    if (counters && data.seq < counters.delivered) return true;
+    if (await this.state.failure(data.run, data.seq)) return true;
+    return plane.hasResult(data);
   }
 
   private async spec(run: string): Promise<RunSpec | null> {
     const cached = this.specs.get(run);
-    if (cached) return (await this.redis.exists(this.keys.run(run))) ? cached : null;
-    const text = await this.redis.hget(this.keys.run(run), 'spec');
-    if (text === null) return null;
-    const spec = parseRunSpec(text, this.keys.run(run));
-    this.specs.set(run, spec);
+    if (cached) return (await this.state.exists(run)) ? cached : null;
+    const spec = await this.state.spec(run);
+    if (spec) this.specs.set(run, spec);
     return spec;
   }
 
@@ -352,25 +318,26 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   }
 }
 
-// Bookkeeping of a stored result; a result of a run that is gone (a late duplicate) is removed.
-const COMPLETE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('UNLINK', KEYS[2], KEYS[3])
-  return 0
-end
-redis.call('UNLINK', KEYS[3])
-redis.call('HINCRBY', KEYS[1], 'done', 1)
-redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[3])
-redis.call('RPUSH', KEYS[5], ARGV[1])
-return 1`;
-
-const FAIL = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[1])
-redis.call('HINCRBY', KEYS[1], 'failed', 1)
-redis.call('RPUSH', KEYS[3], ARGV[2])
-return 1`;
+/**
+ * A result blob in parts: the prefix and the values in the run's wire precision, in the slot's
+ * reused output buffer (the backend may reuse its own output buffer for the next batch).
+ */
+function encodeResult(
+  out: Float32Array,
+  shape: number[],
+  meta: ResultMeta,
+  wire: RunSpec['wire'],
+  slot: Slot,
+): Uint8Array[] {
+  if (wire === 'float32') {
+    const bytes = slot.output(out.byteLength);
+    bytes.set(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+    return [tensorBlobPrefix(shape, out.byteLength, meta), bytes];
+  }
+  const bytes = slot.output(out.length * 2);
+  narrowFloat32(out, wire, new Uint16Array(bytes.buffer, bytes.byteOffset, out.length));
+  return [tensorBlobPrefix(shape, bytes.byteLength, meta, wire), bytes];
+}
 
 function round(x: number): number {
   return Math.round(x * 100) / 100;
@@ -380,6 +347,7 @@ function round(x: number): number {
 class Slot {
   private inBuf = new Uint8Array(0);
   private outBuf = new Uint8Array(0);
+  private floatBuf = new Float32Array(0);
 
   input(length: number): Uint8Array {
     if (this.inBuf.length < length) this.inBuf = new Uint8Array(length);
@@ -389,5 +357,11 @@ class Slot {
   output(length: number): Uint8Array {
     if (this.outBuf.length < length) this.outBuf = new Uint8Array(length);
     return this.outBuf.subarray(0, length);
+  }
+
+  /** Where a 16-bit input is widened to float32. */
+  floats(count: number): Float32Array {
+    if (this.floatBuf.length < count) this.floatBuf = new Float32Array(count);
+    return this.floatBuf.subarray(0, count);
   }
 }

@@ -1,6 +1,19 @@
 // Public API of @cnsn/protocol: what travels between driver, Redis and workers, and its checks.
+export {
+  CROPS,
+  crossNormOptionsSchema,
+  firstIssue,
+  SELFNORM_MODES,
+  selfNormParamsSchema,
+} from './augment-options.js';
+export type {
+  CrossNormRequest,
+  CrossNormSpec,
+  SelfNormModeSpec,
+  SelfNormParamsSpec,
+} from './augment-options.js';
 export { ProtocolError } from './errors.js';
-export { parseBatchJobData } from './job-data.js';
+export { batchJobDataSchema, parseBatchJobData, RUN_SECRET_PATTERN } from './job-data.js';
 export type { BatchJobData, BatchStatus, FailureRecord, ResultMeta } from './job-data.js';
 export { DEFAULT_PREFIX, DEFAULT_QUEUE, jobId, Keyspace, RUN_ID_PATTERN } from './keys.js';
 export { formatNpy, parseNpy } from './npy.js';
@@ -8,8 +21,8 @@ export type { NpyArray } from './npy.js';
 export { canonicalJson, contentHash } from './params-hash.js';
 export { buildRunSpec } from './run-options.js';
 export type { BuiltRunSpec, RunRequest } from './run-options.js';
-export { ON_ERROR, parseRunSpec } from './run-spec.js';
-export type { OnError, RunSpec } from './run-spec.js';
+export { DATA_PLANES, ON_ERROR, parseRunSpec, runSpecSchema } from './run-spec.js';
+export type { DataPlaneKind, OnError, RunSpec } from './run-spec.js';
 export {
   decodeTensorBlob,
   DEFAULT_MAX_BLOB_BYTES,
@@ -18,3 +31,5 @@ export {
   tensorBlobPrefix,
 } from './tensor-blob.js';
 export type { TensorBlob } from './tensor-blob.js';
+export { bytesPerValue, FLOAT16_MAX, narrowFloat32, WIRE_DTYPES, widenToFloat32 } from './wire-dtype.js';
+export type { WireDtype } from './wire-dtype.js';

@@ -1,35 +1,39 @@
 import { z } from 'zod';
+import { firstIssue } from './augment-options.js';
 import { ProtocolError } from './errors.js';
 import { RUN_ID_PATTERN } from './keys.js';
+import { DATA_PLANES } from './run-spec.js';
 
-/** BullMQ job data of one batch: references only; the tensor bytes live in their own key. */
-export interface BatchJobData {
-  run: string;
-  seq: number;
-  shape: number[];
-  /** Size of the input blob, for the worker's bound check before it fetches it. */
-  bytes: number;
-}
+/** A run's secret on the direct plane: URL-safe, 32 to 128 characters. */
+export const RUN_SECRET_PATTERN = /^[A-Za-z0-9_-]{32,128}$/;
 
-const jobDataSchema = z
+/**
+ * BullMQ job data of one batch: references only, never the bytes. `plane` says where the bytes
+ * are: in Redis under the batch's keys, or with the run's driver (direct: the worker finds the
+ * driver's endpoint in the run's state and shows it the run's `secret`).
+ */
+export const batchJobDataSchema = z
   .object({
     run: z.string().regex(RUN_ID_PATTERN),
     seq: z.number().int().nonnegative(),
     shape: z.array(z.number().int().positive()).length(4),
+    /** Size of the input blob, for the worker's bound check before it fetches it. */
     bytes: z.number().int().positive(),
+    plane: z.enum(DATA_PLANES),
+    secret: z.string().regex(RUN_SECRET_PATTERN).optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => (d.plane === 'direct') === (d.secret !== undefined), {
+    message: 'a direct-plane job carries the run secret, a redis-plane job none',
+    path: ['secret'],
+  });
+
+export type BatchJobData = z.output<typeof batchJobDataSchema>;
 
 /** Checks job data as received (it is data from Redis, never trusted). */
 export function parseBatchJobData(raw: unknown, source: string): BatchJobData {
-  const parsed = jobDataSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ProtocolError(
-      source,
-      `bad job data: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
+  const parsed = batchJobDataSchema.safeParse(raw);
+  if (!parsed.success) throw new ProtocolError(source, `bad job data: ${firstIssue(parsed.error)}`);
   return parsed.data;
 }
 

@@ -1,6 +1,8 @@
 /**
- * Every Redis key of the pipeline, under one prefix with a hash tag (`{cnsn}` by default) so that
- * the whole keyspace maps to one Redis Cluster slot and multi-key commands stay legal.
+ * Every Redis key of the pipeline. Control keys (runs, jobs, heartbeats) share one prefix with a
+ * hash tag (`{cnsn}` by default): one Redis Cluster slot, so multi-key commands and scripts stay
+ * legal (BullMQ's rule too). Tensor blobs (redis plane) carry a hash tag of their own batch
+ * instead, so on a cluster they spread over every primary; no script touches them.
  */
 export class Keyspace {
   /** The prefix as given, e.g. `{cnsn}`; BullMQ's queue keys use it too. */
@@ -16,7 +18,11 @@ export class Keyspace {
       );
     }
     this.prefix = prefix;
+    this.blobPrefix = `${prefix.replace(/[{}]/g, '')}:blob`;
   }
+
+  /** The prefix of blob keys: the control prefix without its braces (no shared hash tag). */
+  readonly blobPrefix: string;
 
   /** Set of the runs that are open. */
   runs(): string {
@@ -26,13 +32,21 @@ export class Keyspace {
   run(run: string): string {
     return `${this.prefix}:run:${run}`;
   }
-  /** A batch's input blob. */
+  /** A batch's input blob (redis plane), tagged by batch: `cnsn:blob:{RUN.SEQ}:in`. */
   input(run: string, seq: number): string {
-    return `${this.prefix}:run:${run}:in:${seq}`;
+    return `${this.blobPrefix}:{${run}.${seq}}:in`;
   }
-  /** A batch's result blob. */
+  /** A batch's result blob (redis plane), in the same slot as its input. */
   output(run: string, seq: number): string {
-    return `${this.prefix}:run:${run}:out:${seq}`;
+    return `${this.blobPrefix}:{${run}.${seq}}:out`;
+  }
+  /** SCAN pattern of every blob key of a run (cleanup of a removed run; on a cluster, per primary). */
+  blobPattern(run: string): string {
+    return `${this.blobPrefix}:{${run}.*`;
+  }
+  /** Bitmap of the batches the workers finished (a set bit per batch: counting is idempotent). */
+  done(run: string): string {
+    return `${this.prefix}:run:${run}:done`;
   }
   /** A failed batch's reason (JSON). */
   failure(run: string, seq: number): string {

@@ -1,55 +1,49 @@
-import { type CrossNormOptions, resolveCrossNormOptions } from '@cnsn/kernels';
 import { z } from 'zod';
+import { crossNormOptionsSchema, firstIssue, SELFNORM_MODES } from './augment-options.js';
 import { RUN_ID_PATTERN } from './keys.js';
+import { WIRE_DTYPES } from './wire-dtype.js';
 
 /** What a failed batch becomes: `fail` stops the run, `skip` drops it, `passthrough` delivers it unaugmented. */
 export const ON_ERROR = ['fail', 'skip', 'passthrough'] as const;
 export type OnError = (typeof ON_ERROR)[number];
 
+/** How a run's tensor bytes travel: through Redis, or straight between driver and workers. */
+export const DATA_PLANES = ['redis', 'direct'] as const;
+export type DataPlaneKind = (typeof DATA_PLANES)[number];
+
 /**
  * Everything a worker needs to augment any batch of a run, stored once per run in Redis. The plan
  * of batch `seq` is `makePlan(shape, seed, seq, crossnorm)`, so no plan travels with a job.
  */
-export interface RunSpec {
-  v: 1;
-  run: string;
-  seed: number;
-  crossnorm: CrossNormOptions;
-  /** SelfNorm mode and its parameters by content hash (parameters are sent once per run), or null. */
-  selfnorm: { mode: 'train' | 'eval'; paramsHash: string; channels: number } | null;
-  onError: OnError;
-  /** Let NaN/Inf batches through instead of failing them. */
-  allowNonFinite: boolean;
-  createdAt: number;
-}
-
-const runSpecSchema = z
+export const runSpecSchema = z
   .object({
-    v: z.literal(1),
+    v: z.literal(2),
     run: z.string().regex(RUN_ID_PATTERN),
     seed: z.number().int().nonnegative(),
-    crossnorm: z.object({
-      crop: z.enum(['neither', 'style', 'content', 'both']),
-      chan: z.boolean(),
-      beta: z.number(),
-      bbxThres: z.number(),
-      lam: z.number().nullable(),
-      cnProb: z.number(),
-    }),
+    crossnorm: crossNormOptionsSchema.required(),
+    /** SelfNorm mode and its parameters by content hash (sent once per run), or null. */
     selfnorm: z
       .object({
-        mode: z.enum(['train', 'eval']),
+        mode: z.enum(SELFNORM_MODES),
         paramsHash: z.string().regex(/^[0-9a-f]{64}$/),
         channels: z.number().int().positive(),
       })
+      .strict()
       .nullable(),
     onError: z.enum(ON_ERROR),
+    /** Let NaN/Inf batches through instead of failing them. */
     allowNonFinite: z.boolean(),
+    /** The plane the run's tensors take. */
+    dataPlane: z.enum(DATA_PLANES),
+    /** Precision of tensors on the wire, both ways (the kernels compute in float32). */
+    wire: z.enum(WIRE_DTYPES),
     createdAt: z.number(),
   })
   .strict();
 
-/** Parses a stored spec (JSON text), checking every field, the CrossNorm options included. */
+export type RunSpec = z.output<typeof runSpecSchema>;
+
+/** Parses a stored spec (JSON text), checking every field. */
 export function parseRunSpec(text: string, source: string): RunSpec {
   let raw: unknown;
   try {
@@ -58,12 +52,6 @@ export function parseRunSpec(text: string, source: string): RunSpec {
     throw new Error(`${source}: run spec is not JSON (${(err as Error).message})`);
   }
   const parsed = runSpecSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(
-      `${source}: bad run spec: ${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`,
-    );
-  }
-  resolveCrossNormOptions(parsed.data.crossnorm);
-  return parsed.data as RunSpec;
+  if (!parsed.success) throw new Error(`${source}: bad run spec: ${firstIssue(parsed.error)}`);
+  return parsed.data;
 }

@@ -1,17 +1,22 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { z } from 'zod';
 import { ProtocolError } from './errors.js';
+import { bytesPerValue, narrowFloat32, type WireDtype, WIRE_DTYPES, widenToFloat32 } from './wire-dtype.js';
 
 /**
- * The one tensor encoding of the project, in Redis and nowhere else: a msgpack array
- * `[header, bin32]` where header is `{ v: 1, dtype: 'float32', shape, meta?, pad? }` and bin32 the raw
- * little-endian float32 bytes. `pad` aligns the data to 4 bytes, so decoding gives a Float32Array
- * view on the fetched buffer (no copy); `meta` carries small JSON (a result's plan, statistics).
+ * The one tensor encoding of the project, on either data plane: a msgpack array `[header, bin32]`
+ * where header is `{ v: 1, dtype, shape, meta?, pad? }` and bin32 the raw little-endian values in
+ * the wire dtype (float32, or 16-bit bfloat16 / float16). `pad` aligns the data to 4 bytes, so a
+ * float32 blob decodes to a Float32Array view on the fetched buffer (no copy); `meta` carries small
+ * JSON (a result's plan, statistics).
  */
 export interface TensorBlob<M = unknown> {
   shape: number[];
+  /** The values, widened to float32 when they travelled in 16 bits. */
   data: Float32Array;
   meta?: M;
+  /** How they travelled. @defaultValue 'float32' */
+  dtype?: WireDtype;
 }
 
 /** Largest blob accepted by default (a batch of 64x2048x14x14 float32 is 103 MB). */
@@ -24,7 +29,7 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 const headerSchema = z
   .object({
     v: z.literal(1),
-    dtype: z.literal('float32'),
+    dtype: z.enum(WIRE_DTYPES),
     shape: z
       .array(
         z
@@ -44,13 +49,18 @@ const headerSchema = z
  * The bytes of a blob that come before the float32 data: the array marker, the header (padded so
  * the data starts 4-aligned) and the bin32 marker. `[prefix, data bytes]` is the whole blob.
  */
-export function tensorBlobPrefix(shape: readonly number[], byteLength: number, meta?: unknown): Buffer {
+export function tensorBlobPrefix(
+  shape: readonly number[],
+  byteLength: number,
+  meta?: unknown,
+  dtype: WireDtype = 'float32',
+): Buffer {
   let header: Buffer = Buffer.alloc(0);
   // A pad field adds 5 + n bytes for n >= 1: n in 0..4 reaches every residue mod 4.
   for (let pad = 0; pad <= 4; pad++) {
     header = packr.pack({
       v: 1,
-      dtype: 'float32',
+      dtype,
       shape,
       ...(meta === undefined ? {} : { meta }),
       ...(pad ? { pad: ' '.repeat(pad) } : {}),
@@ -65,18 +75,33 @@ export function tensorBlobPrefix(shape: readonly number[], byteLength: number, m
   return prefix;
 }
 
-/** A blob as parts to send without joining them: `[prefix, data bytes]` (the data is not copied). */
-export function encodeTensorBlobParts(blob: TensorBlob): Uint8Array[] {
+/**
+ * A blob as parts to send without joining them: `[prefix, data bytes]`. In float32 the data is not
+ * copied; in 16 bits it is narrowed into `scratch` (when given and large enough) or a new buffer.
+ */
+export function encodeTensorBlobParts(blob: TensorBlob, scratch?: Uint8Array): Uint8Array[] {
   const { shape, data, meta } = blob;
+  const dtype = blob.dtype ?? 'float32';
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length)
     throw new ProtocolError(
       'encode',
       `shape [${shape.join(', ')}] needs ${count} values, got ${data.length}`,
     );
+  if (dtype === 'float32')
+    return [
+      tensorBlobPrefix(shape, data.byteLength, meta),
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    ];
+  const bytes = count * 2;
+  const target =
+    scratch && scratch.byteLength >= bytes && scratch.byteOffset % 2 === 0
+      ? new Uint16Array(scratch.buffer, scratch.byteOffset, count)
+      : new Uint16Array(count);
+  narrowFloat32(data, dtype, target);
   return [
-    tensorBlobPrefix(shape, data.byteLength, meta),
-    new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    tensorBlobPrefix(shape, bytes, meta, dtype),
+    new Uint8Array(target.buffer, target.byteOffset, bytes),
   ];
 }
 
@@ -93,6 +118,8 @@ export function decodeTensorBlob<M = unknown>(
   bytes: Uint8Array,
   source: string,
   maxBytes = DEFAULT_MAX_BLOB_BYTES,
+  /** Where 16-bit values are widened to (given the value count); default a new Float32Array. */
+  widenInto?: (count: number) => Float32Array,
 ): TensorBlob<M> {
   if (bytes.length > maxBytes)
     throw new ProtocolError(source, `blob of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
@@ -121,21 +148,34 @@ export function decodeTensorBlob<M = unknown>(
   }
   const raw = decoded[1];
   if (!(raw instanceof Uint8Array)) throw new ProtocolError(source, 'tensor data is not binary');
-  const { shape, meta } = parsed.data;
+  const { shape, meta, dtype } = parsed.data;
   if (meta !== undefined && !isPlainJson(meta, 0))
     throw new ProtocolError(source, 'tensor meta holds something other than plain JSON values');
   const count = shape.reduce((a, b) => a * b, 1);
-  if (raw.byteLength !== count * 4) {
+  const width = bytesPerValue(dtype);
+  if (raw.byteLength !== count * width) {
     throw new ProtocolError(
       source,
-      `shape [${shape.join(', ')}] needs ${count * 4} bytes of float32, the blob holds ${raw.byteLength}`,
+      `shape [${shape.join(', ')}] needs ${count * width} bytes of ${dtype}, the blob holds ${raw.byteLength}`,
     );
   }
-  const data =
-    raw.byteOffset % 4 === 0
-      ? new Float32Array(raw.buffer, raw.byteOffset, count)
-      : new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
-  return { shape, data, ...(meta === undefined ? {} : { meta: meta as M }) };
+  let data: Float32Array;
+  if (dtype === 'float32') {
+    data =
+      raw.byteOffset % 4 === 0
+        ? new Float32Array(raw.buffer, raw.byteOffset, count)
+        : new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  } else {
+    const halves =
+      raw.byteOffset % 2 === 0
+        ? new Uint16Array(raw.buffer, raw.byteOffset, count)
+        : new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const out = widenInto?.(count) ?? new Float32Array(count);
+    if (out.length !== count)
+      throw new ProtocolError(source, `widen buffer holds ${out.length} values, the blob ${count}`);
+    data = widenToFloat32(halves, dtype, out);
+  }
+  return { shape, data, dtype, ...(meta === undefined ? {} : { meta: meta as M }) };
 }
 
 /** Only null, booleans, finite numbers, strings, arrays and plain objects, nested at most 16 deep. */

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Redis, type RedisOptions } from 'ioredis';
-import { RedisConnectionError } from './errors.js';
-import { throttled } from './backoff.js';
-import { type Logger, silentLogger } from './logger.js';
+import { RedisConnectionError } from '../errors.js';
+import { throttled } from '../backoff.js';
+import { type Logger, silentLogger } from '../logger.js';
 
 /** How to reach Redis. */
 export interface RedisTarget {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { RedisConnectionError } from './errors.js';
-import { withBackoff } from './backoff.js';
+import { RedisConnectionError } from '../errors.js';
+import { withBackoff } from '../backoff.js';
 import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   isFatalConnectionError,

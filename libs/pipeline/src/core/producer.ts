@@ -1,0 +1,190 @@
+import { type BatchJobData, encodeTensorBlobParts, type FailureRecord, type RunSpec } from '@cnsn/protocol';
+import { withBackoff } from '../backoff.js';
+import type { RunControl } from '../control/run-control.js';
+import type { DriverDataPlane } from '../data-plane/data-plane.js';
+import { EnqueueRefusedError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export interface ProducerOptions {
+  spec: RunSpec;
+  plane: DriverDataPlane;
+  control: RunControl;
+  /** Larger batches are refused at enqueue. */
+  maxBatchBytes: number;
+  /** How long an enqueue waits for Redis memory (maxmemory reached) before failing. */
+  oomWaitMs: number;
+  /** How often a lost batch is queued again before it fails for good. @defaultValue 5 */
+  maxRounds?: number;
+  logger: Logger;
+}
+
+interface Held {
+  data: Float32Array;
+  shape: number[];
+  /** Times this batch was found lost and queued again. */
+  rounds: number;
+}
+
+/**
+ * Puts batches on their way: the input on the data plane, then a job that references it. Both
+ * steps are idempotent (deterministic job id), so a batch can be put again after any fault. It
+ * holds every batch until it is delivered (at most the window), so that a lost one can be queued
+ * again (`repair`): after a Redis restart, a driver restart, or a job that gave up.
+ */
+export class Producer {
+  private readonly held = new Map<number, Held>();
+
+  constructor(private readonly o: ProducerOptions) {}
+
+  /** Checks a batch before anything is stored; the error names the batch and the problem. */
+  check(seq: number, data: Float32Array, shape: number[]): void {
+    if (!(data instanceof Float32Array))
+      throw new EnqueueRefusedError(
+        seq,
+        `data must be a Float32Array, got ${(data as object)?.constructor?.name ?? typeof data}`,
+      );
+    if (shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+      throw new EnqueueRefusedError(
+        seq,
+        `shape must be 4-D NCHW positive integers, got [${shape.join(', ')}]`,
+      );
+    }
+    const count = shape.reduce((a, b) => a * b, 1);
+    if (count !== data.length)
+      throw new EnqueueRefusedError(
+        seq,
+        `shape [${shape.join(', ')}] needs ${count} values, the data holds ${data.length}`,
+      );
+    if ((shape[2] as number) * (shape[3] as number) < 2)
+      throw new EnqueueRefusedError(seq, `H*W must be at least 2, got [${shape.join(', ')}]`);
+    if (data.byteLength > this.o.maxBatchBytes) {
+      throw new EnqueueRefusedError(
+        seq,
+        `${data.byteLength} bytes exceeds the maximum batch size of ${this.o.maxBatchBytes} bytes (maxBatchBytes)`,
+      );
+    }
+    const channels = this.o.spec.selfnorm?.channels;
+    if (channels !== undefined && shape[1] !== channels) {
+      throw new EnqueueRefusedError(
+        seq,
+        `has ${shape[1]} channels but the run's SelfNorm parameters are for ${channels}`,
+      );
+    }
+  }
+
+  /** Puts batch `seq` on the data plane and queues its job. Waits while Redis is out of memory. */
+  async enqueue(seq: number, data: Float32Array, shape: number[]): Promise<void> {
+    this.check(seq, data, shape);
+    this.held.set(seq, { data, shape, rounds: 0 });
+    const blob = this.encode(seq, data, shape);
+    await this.withMemory(seq, () => this.o.plane.putInput(seq, blob));
+    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, blob)));
+    await this.o.control.recordEnqueued(seq, data.byteLength);
+  }
+
+  /**
+   * Holds a batch enqueued by an earlier driver of this run (a resume) and makes sure it is on its
+   * way: its result may wait already, or it is queued again.
+   */
+  async adopt(seq: number, data: Float32Array, shape: number[]): Promise<void> {
+    this.check(seq, data, shape);
+    this.held.set(seq, { data, shape, rounds: 0 });
+    await this.repair(seq);
+  }
+
+  /** The batch was delivered: the producer no longer needs it. */
+  release(seq: number): void {
+    this.held.delete(seq);
+  }
+
+  /** Batches held (enqueued and not yet delivered). */
+  get holding(): number {
+    return this.held.size;
+  }
+
+  /**
+   * Makes sure batch `seq` is done or on its way; queues it again when it was lost (its input gone
+   * from the plane, or its job finished or gone without an outcome). True when it was queued again.
+   * A batch lost `maxRounds` times fails for good.
+   */
+  async repair(seq: number): Promise<boolean> {
+    const held = this.held.get(seq);
+    if (!held) return false;
+    const { plane, control } = this.o;
+    if ((await plane.hasResult(seq)) || (await control.failure(seq))) return false;
+    const [state, hasInput] = await Promise.all([control.jobState(seq), plane.hasInput(seq)]);
+    if (state === 'alive' && hasInput) return false;
+    held.rounds++;
+    const maxRounds = this.o.maxRounds ?? 5;
+    if (held.rounds > maxRounds) {
+      const record: FailureRecord = {
+        seq,
+        reason: `batch ${seq} was lost ${maxRounds} times (job ${state}, input ${hasInput ? 'present' : 'missing'}); giving up on it`,
+        worker: 'driver',
+        at: Date.now(),
+      };
+      await control.giveUp(record);
+      return false;
+    }
+    const blob = this.encode(seq, held.data, held.shape);
+    if (!hasInput) await this.withMemory(seq, () => plane.putInput(seq, blob));
+    if (state !== 'alive')
+      await this.withMemory(seq, () => control.submit(this.job(seq, held.shape, blob), true));
+    this.o.logger.warn(
+      { run: this.o.spec.run, seq, job: state, input: hasInput ? 'present' : 'missing' },
+      'batch was lost; queued it again',
+    );
+    return true;
+  }
+
+  /** Repairs every held batch, in order (after a Redis restart). Returns how many were queued again. */
+  async reassert(): Promise<number> {
+    let again = 0;
+    for (const seq of [...this.held.keys()].sort((a, b) => a - b)) if (await this.repair(seq)) again++;
+    if (again)
+      this.o.logger.warn({ run: this.o.spec.run, batches: again }, 're-enqueued batches that were lost');
+    return again;
+  }
+
+  private encode(seq: number, data: Float32Array, shape: number[]): Uint8Array[] {
+    try {
+      return encodeTensorBlobParts({ shape, data, dtype: this.o.spec.wire });
+    } catch (err) {
+      throw new EnqueueRefusedError(seq, (err as Error).message);
+    }
+  }
+
+  private job(seq: number, shape: number[], blob: Uint8Array[]): BatchJobData {
+    return {
+      run: this.o.spec.run,
+      seq,
+      shape,
+      bytes: blob.reduce((n, p) => n + p.byteLength, 0),
+      ...this.o.plane.jobFields,
+    };
+  }
+
+  /** Runs a write, waiting with backoff while Redis answers OOM (maxmemory with noeviction). */
+  private async withMemory<T>(seq: number, write: () => Promise<T>): Promise<T> {
+    const isOom = (err: unknown): boolean => /OOM/.test((err as Error).message);
+    try {
+      return await withBackoff(write, {
+        retryable: isOom,
+        deadline: Date.now() + this.o.oomWaitMs,
+        onRetry: (_err, attempt) => {
+          if (attempt === 1)
+            this.o.logger.warn(
+              { run: this.o.spec.run, seq },
+              'Redis is out of memory (maxmemory); enqueue waits for memory to free',
+            );
+        },
+      });
+    } catch (err) {
+      if (!isOom(err)) throw err;
+      throw new EnqueueRefusedError(
+        seq,
+        `Redis is out of memory (maxmemory reached) and did not free any within ${this.o.oomWaitMs} ms; raise maxmemory or lower maxInFlight`,
+      );
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import type { BatchJobData, DataPlaneKind } from '@cnsn/protocol';
+import type { BufferPool } from './buffer-pool.js';
+
+/**
+ * The data plane: how a batch's tensor bytes travel between the driver and the workers. The
+ * ordering, windowing, resume and fault logic (core/) talk only to these two interfaces; Redis
+ * and BullMQ carry the jobs and the run state either way (control/).
+ *
+ * To add a plane: implement both sides, name it in `DATA_PLANES` (protocol) and in
+ * `openDriverPlane` / `WorkerPlanes`, and add it to `TESTED_PLANES` (libs/pipeline/test): the
+ * conformance suite and the e2e suites then run on it.
+ */
+export interface DriverDataPlane {
+  readonly kind: DataPlaneKind;
+  /** What each job of the run carries besides run, seq, shape and size (the direct plane's secret). */
+  readonly jobFields: Pick<BatchJobData, 'plane' | 'secret'>;
+  /** Makes batch `seq`'s input (a tensor blob in parts, never joined) available to the workers. */
+  putInput(seq: number, blob: Uint8Array[]): Promise<void>;
+  /** Whether batch `seq`'s input is available to the workers (Redis may have lost it). */
+  hasInput(seq: number): Promise<boolean>;
+  /** Batch `seq`'s input blob again (to pass it through unaugmented), or null when it is gone. */
+  fetchInput(seq: number): Promise<Uint8Array | null>;
+  /**
+   * Batch `seq`'s result blob once it has arrived, else null. It lies in a buffer taken from the
+   * run's pool: the caller gives it back when the batch is delivered.
+   */
+  fetchResult(seq: number): Promise<Uint8Array | null>;
+  /** Whether batch `seq`'s result has arrived. */
+  hasResult(seq: number): Promise<boolean>;
+  /** Batch `seq` was delivered or skipped: its bytes go, on both sides. */
+  forget(seq: number): Promise<void>;
+  /** Bytes this plane moved for the run so far (inputs served or stored, results received). */
+  readonly bytesMoved: { in: number; out: number };
+  close(): Promise<void>;
+}
+
+/** The worker's side: one per worker process, for every run whose jobs name this plane. */
+export interface WorkerDataPlane {
+  readonly kind: DataPlaneKind;
+  /**
+   * Fetches batch `job.seq`'s input blob into `into(length)` (a reused buffer). Throws
+   * {@link InputMissingError} when it is not there (yet): the driver may be restarting.
+   */
+  fetchInput(job: BatchJobData, into: (length: number) => Uint8Array): Promise<Uint8Array>;
+  /** Hands batch `job.seq`'s result blob (in parts, never joined) to the driver. */
+  putResult(job: BatchJobData, blob: Uint8Array[]): Promise<void>;
+  /** Whether the driver has batch `job.seq`'s result already (a redone job then does nothing). */
+  hasResult(job: BatchJobData): Promise<boolean>;
+  /** The run is gone: drop whatever the plane still holds of this batch. */
+  discard(job: BatchJobData): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a driver-side plane is opened with. */
+export interface DriverPlaneContext {
+  run: string;
+  /** Where received results land (reused buffers, or new ones). */
+  results: BufferPool;
+  /** Largest blob accepted. */
+  maxBlobBytes: number;
+}
+
+/** A batch's input is not on the data plane (yet): transient, the driver may put it there again. */
+export class InputMissingError extends Error {
+  override readonly name = 'InputMissingError';
+}

@@ -1,0 +1,72 @@
+/** The life of a long-running component (a worker runtime). */
+export type LifecycleState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** One cleanup step of a stop: each runs whatever the others did. */
+export type CleanupStep = readonly [name: string, run: () => unknown];
+
+/**
+ * Guarded transitions, as BullMQ's Worker keeps them: `start` once (a second call is refused),
+ * `stop` any number of times and from any state, every caller awaiting the same stop. A stop during
+ * start waits for the start to end, then stops. The cleanup steps run one by one, each in its own
+ * try, and their failures are reported together at the end.
+ */
+export class Lifecycle {
+  private current: LifecycleState = 'idle';
+  private starting: Promise<void> | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(
+    private readonly name: string,
+    private readonly onState: (state: LifecycleState) => void = () => undefined,
+  ) {}
+
+  get state(): LifecycleState {
+    return this.current;
+  }
+
+  /** Runs `begin` once. Throws when started before, or stopped. */
+  async start(begin: () => Promise<void>): Promise<void> {
+    if (this.current !== 'idle') throw new Error(`${this.name}: start() called when ${this.current}`);
+    this.set('starting');
+    this.starting = begin();
+    try {
+      await this.starting;
+    } catch (err) {
+      if (!this.stopping) this.set('stopped');
+      throw err;
+    }
+    // A stop that came during the start proceeds on its own.
+    if (!this.stopping) this.set('running');
+  }
+
+  /** Runs the cleanup steps once; every call returns the same promise. */
+  stop(steps: () => readonly CleanupStep[]): Promise<void> {
+    this.stopping ??= this.runStop(steps);
+    return this.stopping;
+  }
+
+  private async runStop(steps: () => readonly CleanupStep[]): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
+    if (this.current === 'idle') {
+      this.set('stopped');
+      return;
+    }
+    this.set('stopping');
+    const failures: string[] = [];
+    for (const [name, run] of steps()) {
+      try {
+        await run();
+      } catch (err) {
+        failures.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+    this.set('stopped');
+    if (failures.length)
+      throw new Error(`${this.name}: ${failures.length} cleanup step(s) failed: ${failures.join('; ')}`);
+  }
+
+  private set(state: LifecycleState): void {
+    this.current = state;
+    this.onState(state);
+  }
+}

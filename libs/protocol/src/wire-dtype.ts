@@ -1,0 +1,109 @@
+import { ProtocolError } from './errors.js';
+
+/**
+ * Precision of tensors on the wire. `float32` is the data as computed (bitwise); `bfloat16` keeps
+ * float32's range with 8 bits of mantissa; `float16` has 11 bits of mantissa and a range of
+ * +-65504. The kernels always compute in float32: a 16-bit batch is widened before, and narrowed
+ * after (round to nearest, ties to even).
+ */
+export const WIRE_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
+export type WireDtype = (typeof WIRE_DTYPES)[number];
+
+export function bytesPerValue(dtype: WireDtype): number {
+  return dtype === 'float32' ? 4 : 2;
+}
+
+/** The largest finite float16. */
+export const FLOAT16_MAX = 65504;
+
+/** Narrows float32 values to `dtype` (16 bits each). A value float16 cannot hold is refused, named by index. */
+export function narrowFloat32(
+  src: Float32Array,
+  dtype: 'bfloat16' | 'float16',
+  out: Uint16Array,
+): Uint16Array {
+  if (out.length !== src.length)
+    throw new RangeError(`narrow: out holds ${out.length} values, the source ${src.length}`);
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  if (dtype === 'bfloat16') {
+    for (let i = 0; i < bits.length; i++) {
+      const x = bits[i] as number;
+      // NaN keeps a mantissa bit (a NaN must not round into Inf); others round to nearest even.
+      out[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
+    }
+    return out;
+  }
+  for (let i = 0; i < bits.length; i++) {
+    const h = float32BitsToHalf(bits[i] as number);
+    if (h < 0) {
+      throw new ProtocolError(
+        'wire float16',
+        `value ${src[i]} at index ${i} is outside float16's range (+-${FLOAT16_MAX}); use --wire bfloat16 or float32`,
+      );
+    }
+    out[i] = h;
+  }
+  return out;
+}
+
+/** Widens 16-bit `dtype` values to float32 (exact: every bfloat16 and float16 is a float32). */
+export function widenToFloat32(
+  src: Uint16Array,
+  dtype: 'bfloat16' | 'float16',
+  out: Float32Array,
+): Float32Array {
+  if (out.length !== src.length)
+    throw new RangeError(`widen: out holds ${out.length} values, the source ${src.length}`);
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  if (dtype === 'bfloat16') {
+    for (let i = 0; i < src.length; i++) bits[i] = (src[i] as number) << 16;
+    return out;
+  }
+  for (let i = 0; i < src.length; i++) bits[i] = halfToFloat32Bits(src[i] as number);
+  return out;
+}
+
+/** float32 bits to float16 bits, round to nearest even; -1 when a finite value overflows float16. */
+function float32BitsToHalf(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0); // Inf, NaN
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return -1;
+  if (e <= 0) {
+    // Subnormal half (or zero): shift the implicit-one mantissa, rounding to nearest even.
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = m & ((1 << shift) - 1);
+    let h = m >>> shift;
+    if (rest > half || (rest === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++;
+  if ((h & 0x7c00) === 0x7c00) return -1; // rounded up into Inf
+  return sign | h;
+}
+
+function halfToFloat32Bits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) {
+    if (mant === 0) return sign;
+    // Subnormal: normalise.
+    let e = -1;
+    let m = mant;
+    do {
+      e++;
+      m <<= 1;
+    } while ((m & 0x400) === 0);
+    return sign | ((127 - 15 - e) << 23) | ((m & 0x3ff) << 13);
+  }
+  if (exp === 0x1f) return sign | 0x7f800000 | (mant << 13);
+  return sign | ((exp - 15 + 127) << 23) | (mant << 13);
+}
