@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { REPO_ROOT } from './paths.js';
 
@@ -30,7 +31,7 @@ export class WorkerProcess {
       [
         '--import',
         'tsx',
-        'apps/worker/src/main.ts',
+        fileURLToPath(import.meta.resolve('#cnsn/worker')),
         '--redis',
         o.url,
         '--prefix',

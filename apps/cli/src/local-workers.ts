@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { listWorkers, type Pipeline } from '@cnsn/pipeline';
 
-const WORKER_ENTRY = fileURLToPath(new URL('../../worker/src/main.ts', import.meta.url));
+/** The worker app's entry, through the package's own `imports` map (package.json `#cnsn/worker`). */
+const WORKER_ENTRY = fileURLToPath(import.meta.resolve('#cnsn/worker'));
 
 export interface LocalWorkerOptions {
   count: number;

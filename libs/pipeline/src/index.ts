@@ -17,7 +17,7 @@ export { Pipeline } from './pipeline.js';
 export type { OpenRunOptions, PipelineOptions } from './pipeline.js';
 export { PipelineRun } from './pipeline-run.js';
 export type { PipelineRunEvents, PipelineRunParts, ResumeInfo } from './pipeline-run.js';
-export { BlobConnection } from './redis/blob-connection.js';
+export { BlobConnection, IDEMPOTENT_COMMANDS } from './redis/blob-connection.js';
 export {
   checkRedisConfig,
   connectRedis,

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { FailureRecord, RunSpec } from '@cnsn/protocol';
 import type { RunControl } from './control/run-control.js';
-import { Collector, type DeliveredBatch } from './core/collector.js';
+import { Collector, type DeliveredBatch, type TakeHooks } from './core/collector.js';
 import { InFlightWindow } from './core/in-flight-window.js';
 import { Producer } from './core/producer.js';
 import type { BufferPool } from './data-plane/buffer-pool.js';
@@ -115,7 +115,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   }
 
   /** The run's data plane (`redis` or `direct`). */
-  get dataPlane(): DriverDataPlane['kind'] {
+  get dataPlane(): string {
     return this.parts.plane.kind;
   }
 
@@ -203,10 +203,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         const seq = this.cursor;
         let taken;
         try {
-          taken = await this.collector.take(seq, {
-            stopped: () => this.closing !== null,
-            stalled: () => this.producer.repair(seq),
-          });
+          taken = await this.collector.take(seq, this.hooks(seq));
         } catch (err) {
           if (err instanceof BatchFailedError) await this.fail(err);
           throw err;
@@ -220,7 +217,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         }
         if (taken.batch.status === 'passthrough') this.emit('passthrough', seq, taken.batch.reason ?? '');
         // Fetch the next batch while the consumer works on this one.
-        if (seq + 1 < this.next) this.collector.prefetch(seq + 1);
+        if (seq + 1 < this.next) this.collector.prefetch(seq + 1, this.hooks(seq + 1));
         handedOver = { batch: taken.batch, bytes: taken.bytes };
         yield taken.batch;
         handedOver = null;
@@ -280,6 +277,15 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         { run: this.id, errors: errors.map((e) => e.message) },
         'run closed with errors',
       );
+  }
+
+  /** What the collector may ask of the run while it waits for batch `seq`. */
+  private hooks(seq: number): TakeHooks {
+    return {
+      stopped: () => this.closing !== null,
+      stalled: () => this.producer.repair(seq),
+      input: () => this.producer.input(seq),
+    };
   }
 
   private async advance(

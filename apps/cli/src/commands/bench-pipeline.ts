@@ -42,6 +42,8 @@ export function benchPipelineCommand(): Command {
           bytes,
           setMs: timings.reduce((n, t) => n + t.setMs, 0) / timings.length,
           getMs: timings.reduce((n, t) => n + t.getMs, 0) / timings.length,
+          ioredisSetMs: timings.reduce((n, t) => n + t.ioredisSetMs, 0) / timings.length,
+          ioredisGetMs: timings.reduce((n, t) => n + t.ioredisGetMs, 0) / timings.length,
           limitGbPerSec: 0,
         }
       : null;
@@ -57,10 +59,13 @@ export function benchPipelineCommand(): Command {
     if (r) {
       result.redisSetMs = round(r.setMs);
       result.redisGetMs = round(r.getMs);
+      result.ioredisSetMs = round(r.ioredisSetMs);
+      result.ioredisGetMs = round(r.ioredisGetMs);
       result.redisLimitGbPerSec = round(r.limitGbPerSec);
       result.fractionOfRedisLimit = round(summary.gbPerSec / r.limitGbPerSec);
       process.stderr.write(
-        `pipeline ${summary.gbPerSec.toFixed(3)} GB/s; Redis SET ${r.setMs.toFixed(2)} ms, GET ${r.getMs.toFixed(2)} ms per batch => limit ${r.limitGbPerSec.toFixed(3)} GB/s (4 crossings); ${(100 * (summary.gbPerSec / r.limitGbPerSec)).toFixed(0)}% of it\n`,
+        `pipeline ${summary.gbPerSec.toFixed(3)} GB/s; Redis SET ${r.setMs.toFixed(2)} ms, GET ${r.getMs.toFixed(2)} ms per batch => limit ${r.limitGbPerSec.toFixed(3)} GB/s (4 crossings); ${(100 * (summary.gbPerSec / r.limitGbPerSec)).toFixed(0)}% of it\n` +
+          `blob connection vs plain ioredis, same server, same minute: SET ${r.setMs.toFixed(2)} vs ${r.ioredisSetMs.toFixed(2)} ms, GET ${r.getMs.toFixed(2)} vs ${r.ioredisGetMs.toFixed(2)} ms\n`,
       );
     }
     if (flags.baselineDataloader) {

@@ -46,6 +46,8 @@ export interface TakeHooks {
   stopped(): boolean;
   /** A wait ended with no sign of progress: make sure the batch is not lost. */
   stalled(): Promise<unknown>;
+  /** The driver's own copy of the batch's input (to pass it through unaugmented), or null. */
+  input(): { data: Float32Array; shape: number[] } | null;
 }
 
 /**
@@ -60,8 +62,8 @@ export class Collector {
   constructor(private readonly o: CollectorOptions) {}
 
   /** Starts fetching batch `seq` while the driver works on the one before. */
-  prefetch(seq: number): void {
-    const taken = this.tryTake(seq);
+  prefetch(seq: number, hooks: TakeHooks): void {
+    const taken = this.tryTake(seq, hooks);
     taken.catch(() => undefined); // awaited (and rethrown) by take()
     this.prefetched = { seq, taken };
   }
@@ -75,7 +77,7 @@ export class Collector {
     this.prefetched = null;
     const timeout = this.o.wakeTimeoutMs ?? 5000;
     for (let first = true; ; first = false) {
-      const taken = first && ahead ? await ahead : await this.tryTake(seq);
+      const taken = first && ahead ? await ahead : await this.tryTake(seq, hooks);
       if (taken.kind !== 'pending' || hooks.stopped()) return taken;
       const woke = await this.o.control.waitForProgress(timeout);
       if (!woke && !hooks.stopped()) await hooks.stalled();
@@ -94,7 +96,7 @@ export class Collector {
     if (delivered) this.o.results.give(delivered.data);
   }
 
-  private async tryTake(seq: number): Promise<Taken> {
+  private async tryTake(seq: number, hooks: TakeHooks): Promise<Taken> {
     const { spec, plane, control, results } = this.o;
     const run = spec.run;
     const blob = await plane.fetchResult(seq);
@@ -148,26 +150,17 @@ export class Collector {
           reason: `${failure.reason} (never enqueued: nothing to pass through)`,
         };
       }
-      const input = await plane.fetchInput(seq);
-      let decoded;
-      try {
-        if (!input) throw new Error('the input is gone');
-        decoded = decodeTensorBlob(input, `input of batch ${seq}`, this.o.maxBlobBytes);
-      } catch (err) {
-        throw new BatchFailedError(
-          run,
-          seq,
-          `${failure.reason}; and it cannot pass through unaugmented: ${(err as Error).message}`,
-        );
-      }
+      // The driver still holds every batch it has not had back: pass that copy through.
+      const input = hooks.input();
+      if (!input) throw new BatchFailedError(run, seq, `${failure.reason}; and its input is no longer held`);
       this.o.logger.warn({ run, seq, reason: failure.reason }, 'batch passed through unaugmented');
       return {
         kind: 'result',
         bytes: 0,
         batch: {
           seq,
-          shape: decoded.shape,
-          data: decoded.data,
+          shape: input.shape,
+          data: input.data,
           status: 'passthrough',
           plan: null,
           selfnormStats: null,

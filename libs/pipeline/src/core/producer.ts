@@ -92,6 +92,12 @@ export class Producer {
     await this.repair(seq);
   }
 
+  /** The batch as the driver gave it (held until delivered), or null. */
+  input(seq: number): { data: Float32Array; shape: number[] } | null {
+    const held = this.held.get(seq);
+    return held ? { data: held.data, shape: held.shape } : null;
+  }
+
   /** The batch was delivered: the producer no longer needs it. */
   release(seq: number): void {
     this.held.delete(seq);

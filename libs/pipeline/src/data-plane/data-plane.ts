@@ -11,15 +11,14 @@ import type { BufferPool } from './buffer-pool.js';
  * conformance suite and the e2e suites then run on it.
  */
 export interface DriverDataPlane {
-  readonly kind: DataPlaneKind;
+  /** `redis` or `direct` (an in-memory plane in the unit tests). */
+  readonly kind: string;
   /** What each job of the run carries besides run, seq, shape and size (the direct plane's secret). */
   readonly jobFields: Pick<BatchJobData, 'plane' | 'secret'>;
   /** Makes batch `seq`'s input (a tensor blob in parts, never joined) available to the workers. */
   putInput(seq: number, blob: Uint8Array[]): Promise<void>;
   /** Whether batch `seq`'s input is available to the workers (Redis may have lost it). */
   hasInput(seq: number): Promise<boolean>;
-  /** Batch `seq`'s input blob again (to pass it through unaugmented), or null when it is gone. */
-  fetchInput(seq: number): Promise<Uint8Array | null>;
   /**
    * Batch `seq`'s result blob once it has arrived, else null. It lies in a buffer taken from the
    * run's pool: the caller gives it back when the batch is delivered.

@@ -33,11 +33,6 @@ export class RedisDriverPlane implements DriverDataPlane {
     return (await this.blobs.command(['EXISTS', this.keys.input(this.ctx.run, seq)])) === 1;
   }
 
-  async fetchInput(seq: number): Promise<Uint8Array | null> {
-    const reply = await this.blobs.command(['GET', this.keys.input(this.ctx.run, seq)]);
-    return reply instanceof Uint8Array ? reply : null;
-  }
-
   async fetchResult(seq: number): Promise<Uint8Array | null> {
     const reply = await this.blobs.command(['GET', this.keys.output(this.ctx.run, seq)], (length) =>
       this.ctx.results.take(length),

@@ -21,6 +21,21 @@ interface Pending {
 }
 
 const CRLF = Buffer.from('\r\n');
+
+/**
+ * The commands this connection sends. A command whose reply is lost to a disconnect is sent again,
+ * so each must be idempotent: doing it twice is doing it once.
+ */
+export const IDEMPOTENT_COMMANDS = new Set([
+  'GET',
+  'SET',
+  'EXISTS',
+  'STRLEN',
+  'UNLINK',
+  'DEL',
+  'PING',
+  'INFO',
+]);
 const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i;
 
 /**
@@ -35,7 +50,6 @@ export class BlobConnection {
   private readonly queue: Pending[] = [];
   private readonly parser: RespParser;
   private closed = false;
-  private readonly readBuffer = Buffer.allocUnsafe(1 << 20);
 
   private constructor(private readonly target: RedisTarget) {
     this.parser = new RespParser(
@@ -68,9 +82,15 @@ export class BlobConnection {
 
   /**
    * Sends a command and resolves with its reply (errors reject with RespError). `sink` receives a
-   * top-level bulk reply. Connection faults are retried with backoff until Redis is back.
+   * top-level bulk reply. Connection faults are retried with backoff until Redis is back, which is
+   * why only {@link IDEMPOTENT_COMMANDS} are accepted.
    */
   async command(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
+    const name = typeof args[0] === 'string' ? args[0].toUpperCase() : '';
+    if (!IDEMPOTENT_COMMANDS.has(name))
+      throw new Error(
+        `blob connection: ${name || 'this command'} is not idempotent, and commands here are retried`,
+      );
     return withBackoff(
       async () => {
         if (this.closed) throw new Error('blob connection closed');

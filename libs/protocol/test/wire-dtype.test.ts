@@ -1,0 +1,101 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  decodeTensorBlob,
+  encodeTensorBlob,
+  FLOAT16_MAX,
+  narrowFloat32,
+  ProtocolError,
+  widenToFloat32,
+} from '../src/index.js';
+
+const f32 = (bits: number): number => new Float32Array(new Uint32Array([bits]).buffer)[0] as number;
+const roundTrip = (xs: number[], dtype: 'bfloat16' | 'float16'): number[] => {
+  const src = Float32Array.from(xs);
+  return Array.from(
+    widenToFloat32(narrowFloat32(src, dtype, new Uint16Array(xs.length)), dtype, new Float32Array(xs.length)),
+  );
+};
+
+describe('wire precision', () => {
+  it('bfloat16 and float16 values pass unchanged (every one is a float32)', () => {
+    // Every 16-bit pattern that is not NaN widens and narrows back to itself.
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+      const wide = widenToFloat32(all, dtype, new Float32Array(65536));
+      const back = narrowFloat32(wide, dtype, new Uint16Array(65536));
+      for (let i = 0; i < 65536; i++) if (!Number.isNaN(wide[i])) expect(back[i], `${dtype} ${i}`).toBe(i);
+    }
+  });
+
+  it('rounds to nearest, ties to even; keeps signs, zeros, infinities and NaN', () => {
+    // 1 + 2^-8 is halfway between two bfloat16s (1 and 1 + 2^-7): ties go to the even one, 1.
+    expect(roundTrip([1 + 2 ** -8, 1 + 3 * 2 ** -8, -0, Infinity, -Infinity], 'bfloat16')).toEqual([
+      1,
+      1 + 2 ** -6,
+      -0,
+      Infinity,
+      -Infinity,
+    ]);
+    expect(roundTrip([1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, 2 ** -24, 2 ** -26], 'float16')).toEqual([
+      1,
+      1 + 2 ** -9,
+      65504,
+      2 ** -24,
+      0,
+    ]);
+    expect(Number.isNaN(roundTrip([Number.NaN], 'bfloat16')[0])).toBe(true);
+    expect(Number.isNaN(roundTrip([f32(0x7f800001)], 'bfloat16')[0])).toBe(true); // a NaN that rounding would turn into Inf
+    expect(Number.isNaN(roundTrip([Number.NaN], 'float16')[0])).toBe(true);
+  });
+
+  it('errs by at most half a unit in the last place: 2^-8 (bfloat16) and 2^-11 (float16) relative', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.float({ min: -60000, max: 60000, noNaN: true, noDefaultInfinity: true }), {
+          maxLength: 50,
+        }),
+        (xs) => {
+          const exact = Float32Array.from(xs);
+          const bf = roundTrip(Array.from(exact), 'bfloat16');
+          const h = roundTrip(Array.from(exact), 'float16');
+          exact.forEach((x, i) => {
+            // bfloat16 keeps float32's exponents; in the subnormal range its step is 2^-133.
+            expect(Math.abs((bf[i] as number) - x)).toBeLessThanOrEqual(
+              Math.max(Math.abs(x) * 2 ** -8, 2 ** -134),
+            );
+            // float16 below its normal range has a fixed absolute step of 2^-24.
+            expect(Math.abs((h[i] as number) - x)).toBeLessThanOrEqual(
+              Math.max(Math.abs(x) * 2 ** -11, 2 ** -25),
+            );
+          });
+        },
+      ),
+    );
+  });
+
+  it('refuses a value float16 cannot hold, naming it and where, and what to use instead', () => {
+    const x = Float32Array.from([1, 2, 70000]);
+    expect(() => narrowFloat32(x, 'float16', new Uint16Array(3))).toThrow(ProtocolError);
+    expect(() => narrowFloat32(x, 'float16', new Uint16Array(3))).toThrow(
+      `value 70000 at index 2 is outside float16's range (+-${FLOAT16_MAX}); use --wire bfloat16 or float32`,
+    );
+    // 65520 would round up into Inf: refused too.
+    expect(() => narrowFloat32(Float32Array.from([65520]), 'float16', new Uint16Array(1))).toThrow(
+      /outside float16/,
+    );
+  });
+
+  it('a 16-bit blob is half the bytes and decodes to the widened values', () => {
+    const data = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i / 7);
+    for (const dtype of ['bfloat16', 'float16'] as const) {
+      const blob = encodeTensorBlob({ shape: [2, 3, 4, 5], data, dtype });
+      const full = encodeTensorBlob({ shape: [2, 3, 4, 5], data });
+      // Half the data bytes; the headers differ by a few bytes (the dtype's name, the alignment pad).
+      expect(Math.abs(full.length - data.length * 2 - blob.length)).toBeLessThanOrEqual(8);
+      const back = decodeTensorBlob(blob, 'b');
+      expect(back.dtype).toBe(dtype);
+      expect(Array.from(back.data)).toEqual(roundTrip(Array.from(data), dtype));
+    }
+  });
+});
