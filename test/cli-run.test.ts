@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
 import { formatNpy, parseNpy } from '@cnsn/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf, expectedDigest, PipelineEnv, runCnsn, testBatch } from './support/index.js';
+import { digestOf, expectedDigest, PipelineEnv, runCnsn, testBatch, which } from './support/index.js';
 
 const tmp = await mkdtemp(join(tmpdir(), 'cnsn-run-'));
 afterAll(() => rm(tmp, { recursive: true, force: true }));
@@ -158,26 +158,44 @@ describe('npm start (cnsn start)', () => {
 });
 
 describe('cnsn bench pipeline', () => {
-  it('runs end to end and reports the pipeline against the Redis limit timed around it', async () => {
-    const r = await runCnsn([
+  const bench = (plane: string) =>
+    runCnsn([
       'bench',
       'pipeline',
       '--batches',
-      '4',
+      '24',
       '--shape',
       '4,8,7,7',
+      '--data-plane',
+      plane,
       '--redis-iters',
       '3',
       '--no-progress',
       '--backend',
       'fused',
     ]);
-    expect(r.code, r.stderr).toBe(0);
-    const j = r.json as Record<string, number>;
-    expect(j).toMatchObject({ batches: 4, shape: [4, 8, 7, 7] });
-    for (const k of ['gbPerSec', 'redisSetMs', 'redisGetMs', 'redisLimitGbPerSec', 'fractionOfRedisLimit'])
-      expect(j[k], k).toBeGreaterThan(0);
-    expect(j.fractionOfRedisLimit).toBeCloseTo((j.gbPerSec as number) / (j.redisLimitGbPerSec as number), 2);
+
+  it('reports on either plane the figures of CLI.md, Redis bytes and CPU per batch, and the transport limit', async () => {
+    const [direct, redis] = [await bench('direct'), await bench('redis')];
+    for (const r of [direct, redis]) {
+      expect(r.code, r.stderr).toBe(0);
+      const j = r.json as Record<string, unknown>;
+      expect(j).toMatchObject({ batches: 24, shape: [4, 8, 7, 7], wire: 'float32' });
+      for (const k of ['gbPerSec', 'msPerBatch', 'redisBytesPerBatch', 'driverCpuMsPerBatch'])
+        expect(j[k], k).toBeGreaterThan(0);
+      expect(j.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    }
+    const d = direct.json as Record<string, number | string>;
+    const r = redis.json as Record<string, number | string>;
+    expect([d.dataPlane, r.dataPlane]).toEqual(['direct', 'redis']);
+    // The same bytes on either plane; on the direct plane Redis carries only the jobs.
+    expect(d.digest).toBe(r.digest);
+    expect(d.redisBytesPerBatch).toBeLessThan(16 * 1024);
+    expect(r.redisBytesPerBatch).toBeGreaterThan(4 * 4 * 8 * 7 * 7 * 4);
+    // The transport's own limit, by an independent tool, where it is installed.
+    if (which('iperf3')) expect(d).toMatchObject({ transportLimitTool: 'iperf3' });
+    if (which('redis-benchmark')) expect(r).toMatchObject({ transportLimitTool: 'redis-benchmark' });
+    expect(r.ioredisGetMs).toBeGreaterThan(0);
   });
 });
 

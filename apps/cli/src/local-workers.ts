@@ -51,6 +51,11 @@ export class LocalWorkers {
     return workers;
   }
 
+  /** Process ids of the workers (for CPU accounting). */
+  get pids(): number[] {
+    return this.children.map((c) => c.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
   /** Waits until every local worker has sent a heartbeat (its backend is loaded), so timing starts warm. */
   async ready(pipeline: Pipeline, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;

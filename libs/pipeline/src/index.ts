@@ -14,7 +14,7 @@ export type { CleanupStep, LifecycleState } from './lifecycle.js';
 export { silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { Pipeline } from './pipeline.js';
-export type { OpenRunOptions, PipelineOptions } from './pipeline.js';
+export type { DataPlaneChoice, DirectPlaneOptions, OpenRunOptions, PipelineOptions } from './pipeline.js';
 export { PipelineRun } from './pipeline-run.js';
 export type { PipelineRunEvents, PipelineRunParts, ResumeInfo } from './pipeline-run.js';
 export { BlobConnection, IDEMPOTENT_COMMANDS } from './redis/blob-connection.js';

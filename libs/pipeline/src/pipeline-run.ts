@@ -40,6 +40,8 @@ export interface PipelineRunParts {
   /** Batches enqueued before a resume (their results may already wait). */
   previouslyEnqueued: number;
   resumed: ResumeInfo | null;
+  /** Which plane the run takes and why (e.g. `direct: auto: every live worker runs on this host`). */
+  planeChoice?: string;
   logger: Logger;
   /** One wait of the collector before it checks the batch for loss. @defaultValue 5000 */
   wakeTimeoutMs?: number;
@@ -117,6 +119,11 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   /** The run's data plane (`redis` or `direct`). */
   get dataPlane(): string {
     return this.parts.plane.kind;
+  }
+
+  /** Which plane the run takes and why. */
+  get planeChoice(): string {
+    return this.parts.planeChoice ?? this.parts.plane.kind;
   }
 
   /** Tensor bytes this driver moved on the data plane so far. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   buildRunSpec,
   type DataPlaneKind,
@@ -15,6 +16,9 @@ import type { Redis } from 'ioredis';
 import { RedisRunControl } from './control/redis-run-control.js';
 import { BufferPool } from './data-plane/buffer-pool.js';
 import type { DriverDataPlane, DriverPlaneContext } from './data-plane/data-plane.js';
+import { DirectDriverPlane } from './data-plane/direct/direct-driver-plane.js';
+import { DirectServer } from './data-plane/direct/direct-server.js';
+import { probeWorkers } from './data-plane/direct/reach-probe.js';
 import { RedisDriverPlane } from './data-plane/redis-plane.js';
 import { RunExistsError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
@@ -47,7 +51,26 @@ export interface PipelineOptions {
    * refusal or an untrusted certificate fails at once. @defaultValue 30000
    */
   connectTimeoutMs?: number;
+  /** The driver's endpoint for direct-plane runs (started with the first one). */
+  direct?: DirectPlaneOptions;
 }
+
+/** Where and how the driver serves direct-plane runs. */
+export interface DirectPlaneOptions {
+  /** `HOST:PORT` to listen on. @defaultValue a free loopback port when every live worker runs on this host, else a free port on all interfaces */
+  listen?: string;
+  /** `HOST:PORT` workers are told. @defaultValue the listen host when it names one, else the host name; port 0: the bound port */
+  advertise?: string;
+  /** Serve HTTPS with this certificate and key (PEM files); workers trust it through CNSN_REDIS_CA. */
+  tls?: { certFile: string; keyFile: string };
+  /** A result body that sends nothing this long is dropped (the batch is redone). @defaultValue 30000 */
+  stallTimeoutMs?: number;
+  /** How long `auto` waits for the workers to say whether they reach the endpoint. @defaultValue 5000 */
+  probeTimeoutMs?: number;
+}
+
+/** `redis`, `direct`, or `auto`: direct when the workers can reach the driver, else redis. */
+export type DataPlaneChoice = DataPlaneKind | 'auto';
 
 /** Options of one run, on top of what its spec holds (see RunRequest). */
 export interface OpenRunOptions extends RunRequest {
@@ -66,8 +89,10 @@ export interface OpenRunOptions extends RunRequest {
    * until the next is asked for. @defaultValue false
    */
   reuseResultBuffers?: boolean;
-  /** How one wait for a batch lasts before it is checked for loss. @defaultValue 5000 */
+  /** How long one wait for a batch lasts before the batch is checked for loss. @defaultValue 5000 */
   wakeTimeoutMs?: number;
+  /** How the run's tensors travel (a resumed run keeps its plane). @defaultValue 'auto' */
+  dataPlane?: DataPlaneChoice;
 }
 
 /**
@@ -87,6 +112,8 @@ export class Pipeline {
   private readonly ownsRedis: boolean;
   private sawDisconnect = false;
   private closing: Promise<void> | null = null;
+  private readonly directOptions: DirectPlaneOptions;
+  private server: Promise<DirectServer> | null = null;
 
   private constructor(redis: Redis, blobs: BlobConnection, ownsRedis: boolean, options: PipelineOptions) {
     this.redis = redis;
@@ -95,6 +122,7 @@ export class Pipeline {
     this.keys = new Keyspace(options.prefix ?? DEFAULT_PREFIX);
     this.logger = options.logger ?? silentLogger;
     this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
+    this.directOptions = options.direct ?? {};
     this.queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redis, prefix: this.keys.prefix });
     this.queue.on('error', (err) =>
       this.logger.warn({ err: err.message }, 'queue connection error (retrying)'),
@@ -143,6 +171,7 @@ export class Pipeline {
     let cursor = 0;
     let previouslyEnqueued = 0;
     let resumed: ResumeInfo | null = null;
+    let planeChoice: string;
     const existing = options.resume ? await this.state.spec(runId) : null;
     const counters = existing ? await this.state.counters(runId) : null;
     if (existing && counters) {
@@ -151,11 +180,14 @@ export class Pipeline {
       previouslyEnqueued = counters.enqueued;
       await this.state.reopen(runId);
       resumed = { from: cursor, known: true };
+      planeChoice = `${spec.dataPlane}: the run's own plane (resumed)`;
       logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
     } else {
+      const choice = await this.choosePlane(options.dataPlane ?? 'auto', logger);
+      planeChoice = `${choice.plane}: ${choice.why}`;
       // A driver killed before it registered its run leaves nothing to resume: start it afresh,
       // so a supervisor that always passes resume works after an early crash too.
-      const built = buildRunSpec(options, runId, 'redis');
+      const built = buildRunSpec(options, runId, choice.plane);
       spec = built.spec;
       if (!(await this.state.create(spec, built.paramsJson))) throw new RunExistsError(runId);
       if (options.resume) {
@@ -167,7 +199,7 @@ export class Pipeline {
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
       throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
     const results = new BufferPool(options.reuseResultBuffers ?? false);
-    const plane = this.openDriverPlane(spec.dataPlane, {
+    const plane = await this.openDriverPlane(spec, {
       run: runId,
       results,
       maxBlobBytes: this.maxBlobBytes,
@@ -193,6 +225,7 @@ export class Pipeline {
       cursor,
       previouslyEnqueued,
       resumed,
+      planeChoice,
       logger,
       ...(options.wakeTimeoutMs ? { wakeTimeoutMs: options.wakeTimeoutMs } : {}),
       ...(options.removeOnClose === false ? {} : { remove: () => this.state.remove(runId, spec) }),
@@ -240,6 +273,7 @@ export class Pipeline {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const run of [...this.runs]) await run.close().catch(() => undefined);
+      if (this.server) await (await this.server.catch(() => null))?.close();
       await this.queue.close().catch(() => undefined);
       this.blobs.close();
       if (this.ownsRedis) this.redis.disconnect();
@@ -247,13 +281,83 @@ export class Pipeline {
     return this.closing;
   }
 
-  private openDriverPlane(kind: DataPlaneKind, ctx: DriverPlaneContext): DriverDataPlane {
-    switch (kind) {
+  private async openDriverPlane(spec: RunSpec, ctx: DriverPlaneContext): Promise<DriverDataPlane> {
+    switch (spec.dataPlane) {
       case 'redis':
         return new RedisDriverPlane(this.blobs, this.keys, ctx);
-      case 'direct':
-        throw new Error('the direct data plane is not available yet');
+      case 'direct': {
+        const server = await this.directServer();
+        // The secret stays with the run: jobs queued by an earlier driver of it carry it.
+        const secret = (await this.state.secret(spec.run)) ?? randomBytes(32).toString('base64url');
+        const plane = new DirectDriverPlane(server, { ...ctx, secret, wire: spec.wire });
+        await this.state.setEndpoint(spec.run, server.url, secret);
+        return plane;
+      }
     }
+  }
+
+  /** The driver's endpoint for direct-plane runs, started once. */
+  private directServer(): Promise<DirectServer> {
+    this.server ??= (async () => {
+      const o = this.directOptions;
+      const local = await this.workersAllLocal();
+      return DirectServer.start({
+        listen: o.listen ?? (local ? '127.0.0.1:0' : '0.0.0.0:0'),
+        ...(o.advertise ? { advertise: o.advertise } : {}),
+        ...(o.tls ? { tls: o.tls } : {}),
+        ...(o.stallTimeoutMs ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
+        logger: this.logger,
+      });
+    })();
+    this.server.catch(() => (this.server = null));
+    return this.server;
+  }
+
+  /** True when there are live workers and every one runs on this host. */
+  private async workersAllLocal(): Promise<boolean> {
+    const workers = await listWorkers(this.redis, this.keys);
+    return workers.length > 0 && workers.every((w) => w.host === hostname());
+  }
+
+  /**
+   * `auto`: direct when the workers can reach the driver. Workers on this host always can (loopback);
+   * otherwise the live workers are asked to reach the endpoint (they answer from their heartbeat) and
+   * direct is chosen only if every one did.
+   */
+  private async choosePlane(
+    requested: DataPlaneChoice,
+    logger: Logger,
+  ): Promise<{ plane: DataPlaneKind; why: string }> {
+    if (requested === 'redis' || requested === 'direct') {
+      if (requested === 'direct') await this.directServer();
+      return { plane: requested, why: 'requested' };
+    }
+    if (requested !== 'auto')
+      throw new Error(`dataPlane: must be one of redis, direct, auto, got ${JSON.stringify(requested)}`);
+    if (await this.workersAllLocal()) {
+      const server = await this.directServer();
+      return { plane: 'direct', why: `auto: every live worker runs on this host; serving at ${server.url}` };
+    }
+    const server = await this.directServer();
+    const timeout = this.directOptions.probeTimeoutMs ?? 5000;
+    logger.info(
+      { endpoint: server.url },
+      'auto data plane: asking the workers whether they reach the driver',
+    );
+    const { workers, answers } = await probeWorkers(this.redis, this.keys, server.url, timeout);
+    const answered = workers.filter((w) => answers[w.id]);
+    if (!answered.length)
+      return {
+        plane: 'redis',
+        why: `auto: no live worker answered within ${timeout / 1000} s whether it reaches ${server.url}; pass --data-plane direct to use it anyway`,
+      };
+    const refused = answered.filter((w) => answers[w.id] !== 'ok');
+    if (refused.length)
+      return {
+        plane: 'redis',
+        why: `auto: ${refused.map((w) => `worker ${w.id} (${w.host}) cannot reach ${server.url}: ${answers[w.id]}`).join('; ')}; set --listen/--advertise to an address they reach`,
+      };
+    return { plane: 'direct', why: `auto: all ${answered.length} live workers reach ${server.url}` };
   }
 
   private async defaultWindow(): Promise<number> {

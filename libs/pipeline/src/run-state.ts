@@ -21,6 +21,7 @@ const FIELD = {
   state: 'state',
   previewSeq: 'previewSeq',
   endpoint: 'endpoint',
+  secret: 'secret',
 } as const;
 
 /** A run's counters as stored. */
@@ -159,9 +160,14 @@ export class RunState {
     await this.redis.hset(this.keys.run(run), FIELD.state, 'failed');
   }
 
-  /** Direct plane: where the run's driver serves its batches now. */
-  async setEndpoint(run: string, url: string): Promise<void> {
-    await this.redis.hset(this.keys.run(run), FIELD.endpoint, url);
+  /** Direct plane: where the run's driver serves its batches now, and the run's secret. */
+  async setEndpoint(run: string, url: string, secret: string): Promise<void> {
+    await this.redis.hset(this.keys.run(run), { [FIELD.endpoint]: url, [FIELD.secret]: secret });
+  }
+
+  /** Direct plane: the run's secret (kept across resumes: jobs queued earlier carry it). */
+  async secret(run: string): Promise<string | null> {
+    return this.redis.hget(this.keys.run(run), FIELD.secret);
   }
 
   async endpoint(run: string): Promise<string | null> {
@@ -205,6 +211,23 @@ export class RunState {
       JSON.stringify(record),
       record.seq,
     );
+  }
+
+  /**
+   * What a worker checks before it takes a batch, in one round trip: is the run still there, how far
+   * has its driver got, and has the batch failed already.
+   */
+  async batchStatus(
+    run: string,
+    seq: number,
+  ): Promise<{ exists: boolean; delivered: number; failed: boolean }> {
+    const replies = await this.redis
+      .pipeline()
+      .hget(this.keys.run(run), FIELD.delivered)
+      .exists(this.keys.failure(run, seq))
+      .exec();
+    const delivered = replies?.[0]?.[1] as string | null;
+    return { exists: delivered !== null, delivered: Number(delivered ?? 0), failed: replies?.[1]?.[1] === 1 };
   }
 
   /** Batch `seq`'s failure record, or null. */

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import {
   type BatchJobData,
@@ -21,6 +22,8 @@ import type { Redis } from 'ioredis';
 import type { BatchProcessor } from './batch-processor.js';
 import { isLastAttempt } from './control/batch-job-options.js';
 import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
+import { DirectWorkerPlane } from './data-plane/direct/direct-worker-plane.js';
+import { answerProbes } from './data-plane/direct/reach-probe.js';
 import { RedisWorkerPlane } from './data-plane/redis-plane.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
@@ -51,6 +54,8 @@ export interface WorkerRuntimeOptions {
   id?: string;
   /** Heartbeat period. @defaultValue 2000 */
   heartbeatMs?: number;
+  /** PEM file of the CA behind the drivers' HTTPS endpoints (direct plane). @defaultValue env CNSN_REDIS_CA */
+  caFile?: string;
 }
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -91,6 +96,9 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly specs = new Map<string, RunSpec>();
   private readonly params = new Map<string, unknown>();
   private readonly planes = new Map<DataPlaneKind, WorkerDataPlane>();
+  private readonly probesAnswered = new Set<string>();
+  private readonly caFile: string | undefined;
+  private readonly ca: Buffer | undefined;
   private worker: Worker | null = null;
   private blobs: BlobConnection | null = null;
   /** Reused buffers of each concurrent batch: no allocation per batch. */
@@ -117,6 +125,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.id = options.id ?? `${hostname()}-${process.pid}`;
     this.logger = childLogger(options.logger ?? silentLogger, { worker: this.id });
     this.state = new RunState(this.redis, this.keys, new RedisScripts(this.redis));
+    this.caFile = options.caFile ?? process.env.CNSN_REDIS_CA;
+    this.ca = this.caFile ? readFileSync(this.caFile) : undefined;
     this.lifecycle = new Lifecycle(`worker ${this.id}`, (s) => this.emit('state', SHOWN[s]));
   }
 
@@ -130,6 +140,14 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       await checkRedisConfig(this.redis, this.logger);
       this.blobs = await BlobConnection.open(targetOfClient(this.redis));
       this.planes.set('redis', new RedisWorkerPlane(this.blobs, this.keys, this.maxBlobBytes));
+      this.planes.set(
+        'direct',
+        new DirectWorkerPlane({
+          state: this.state,
+          maxBlobBytes: this.maxBlobBytes,
+          ...(this.caFile ? { caFile: this.caFile } : {}),
+        }),
+      );
       this.worker = new Worker(this.queueName, (job) => this.handle(job), {
         connection: this.redis,
         prefix: this.keys.prefix,
@@ -194,6 +212,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       lastSeen: Date.now(),
     };
     await writeHeartbeat(this.redis, this.keys, info);
+    // Drivers choosing their data plane ask whether the workers reach them.
+    await answerProbes(this.redis, this.keys, this.id, this.probesAnswered, this.ca).catch(() => undefined);
   }
 
   /** BullMQ keeps the return value: the dashboard reads kernel time from it. */
@@ -211,13 +231,17 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     const log = childLogger(this.logger, { run, seq });
     const plane = this.planes.get(data.plane);
     if (!plane) throw new UnrecoverableError(`job ${job.id}: no ${data.plane} data plane in this worker`);
-    const spec = await this.spec(run);
+    const status = await this.state.batchStatus(run, seq);
+    const spec = status.exists ? await this.spec(run) : null;
     if (!spec) {
       log.info({}, 'run is gone; dropping its batch');
       await plane.discard(data);
       return { status: 'obsolete' };
     }
-    if (await this.alreadyDone(data, plane)) {
+    // Done already: delivered, failed for good, or (a job redone after a stall or a retry) its
+    // result handed over before.
+    const redone = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0;
+    if (seq < status.delivered || status.failed || (redone && (await plane.hasResult(data)))) {
       // A retry after a crash, or a batch queued again after a restart: it is done already.
       log.debug({}, 'batch already done; nothing to do');
       return { status: 'duplicate' };
@@ -225,6 +249,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     const slot = this.slots.pop() ?? new Slot();
     try {
       let bytes: Uint8Array;
+      const tFetch = performance.now();
       try {
         bytes = await plane.fetchInput(data, (length) => slot.input(length));
       } catch (err) {
@@ -251,14 +276,23 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         return encodeResult(out, input.shape, resultMeta, spec.wire, slot);
       });
       const kernelMs = performance.now() - t0;
+      const tPut = performance.now();
       await plane.putResult(data, parts);
+      const tBook = performance.now();
       // Counted once whatever happens next; a run that went meanwhile takes its result with it.
       if ((await this.state.complete(run, seq)) === -1) await plane.discard(data);
+      const stages = {
+        checkMs: round(tFetch - started),
+        fetchMs: round(t0 - tFetch),
+        kernelMs: round(kernelMs),
+        putMs: round(tBook - tPut),
+        bookMs: round(performance.now() - tBook),
+      };
       this.batches++;
       this.lastKernelMs = kernelMs;
       this.recentKernelMs = this.recentKernelMs ? 0.8 * this.recentKernelMs + 0.2 * kernelMs : kernelMs;
       const totalMs = performance.now() - started;
-      log.debug({ kernelMs: round(kernelMs), totalMs: round(totalMs) }, 'batch done');
+      log.debug({ ...stages, totalMs: round(totalMs) }, 'batch done');
       this.emit('batch', { run, seq, kernelMs, totalMs });
       return { status: 'ok', kernelMs: round(kernelMs) };
     } catch (err) {
@@ -291,17 +325,10 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     }
   }
 
-  /** Done already: failed for good, delivered, or its result handed over (a redone job). */
-  private async alreadyDone(data: BatchJobData, plane: WorkerDataPlane): Promise<boolean> {
-    const counters = await this.state.counters(data.run);
-    if (counters && data.seq < counters.delivered) return true;
-    if (await this.state.failure(data.run, data.seq)) return true;
-    return plane.hasResult(data);
-  }
-
+  /** The run's spec, read once per worker (the caller knows the run exists). */
   private async spec(run: string): Promise<RunSpec | null> {
     const cached = this.specs.get(run);
-    if (cached) return (await this.state.exists(run)) ? cached : null;
+    if (cached) return cached;
     const spec = await this.state.spec(run);
     if (spec) this.specs.set(run, spec);
     return spec;

@@ -28,8 +28,9 @@ export {
   DEFAULT_MAX_BLOB_BYTES,
   encodeTensorBlob,
   encodeTensorBlobParts,
+  readTensorBlobHeader,
   tensorBlobPrefix,
 } from './tensor-blob.js';
-export type { TensorBlob } from './tensor-blob.js';
+export type { TensorBlob, TensorBlobHeader } from './tensor-blob.js';
 export { bytesPerValue, FLOAT16_MAX, narrowFloat32, WIRE_DTYPES, widenToFloat32 } from './wire-dtype.js';
 export type { WireDtype } from './wire-dtype.js';

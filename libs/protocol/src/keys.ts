@@ -80,6 +80,18 @@ export class Keyspace {
   worker(id: string): string {
     return `${this.prefix}:worker:${id}`;
   }
+  /** Set of open reachability probes (a driver choosing its data plane asks the workers). */
+  probes(): string {
+    return `${this.prefix}:probes`;
+  }
+  /** Hash: the endpoint a probe asks the workers to reach. */
+  probe(id: string): string {
+    return `${this.prefix}:probe:${id}`;
+  }
+  /** Hash: each worker's answer to a probe (`ok`, or why it could not reach the endpoint). */
+  probeAnswers(id: string): string {
+    return `${this.prefix}:probe:${id}:answers`;
+  }
   /** Every key of a run's batches and bookkeeping, for SCAN-based cleanup. */
   runPattern(run: string): string {
     return `${this.prefix}:run:${run}*`;

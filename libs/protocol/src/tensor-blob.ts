@@ -110,17 +110,24 @@ export function encodeTensorBlob(blob: TensorBlob): Buffer {
   return Buffer.concat(encodeTensorBlobParts(blob));
 }
 
+/** What a blob's header says, checked against its data: no value is read or widened. */
+export interface TensorBlobHeader<M = unknown> {
+  shape: number[];
+  dtype: WireDtype;
+  meta?: M;
+  /** The data bytes (a view on the blob). */
+  raw: Uint8Array;
+}
+
 /**
- * Decodes and checks a blob: bounded size, exactly the layout above, data length matching the
- * shape. Anything else is a {@link ProtocolError} naming `source` and what is wrong.
+ * Reads and checks a blob's header: bounded size, exactly the layout above, a data length that
+ * matches the shape in its dtype. Anything else is a {@link ProtocolError} naming `source`.
  */
-export function decodeTensorBlob<M = unknown>(
+export function readTensorBlobHeader<M = unknown>(
   bytes: Uint8Array,
   source: string,
   maxBytes = DEFAULT_MAX_BLOB_BYTES,
-  /** Where 16-bit values are widened to (given the value count); default a new Float32Array. */
-  widenInto?: (count: number) => Float32Array,
-): TensorBlob<M> {
+): TensorBlobHeader<M> {
   if (bytes.length > maxBytes)
     throw new ProtocolError(source, `blob of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
   if (bytes.length < 8 || bytes[0] !== 0x92)
@@ -159,6 +166,22 @@ export function decodeTensorBlob<M = unknown>(
       `shape [${shape.join(', ')}] needs ${count * width} bytes of ${dtype}, the blob holds ${raw.byteLength}`,
     );
   }
+  return { shape, dtype, raw, ...(meta === undefined ? {} : { meta: meta as M }) };
+}
+
+/**
+ * Decodes and checks a blob (see {@link readTensorBlobHeader}). float32 data is a view on `bytes`
+ * when aligned (no copy); 16-bit data is widened into `widenInto(count)` or a new Float32Array.
+ */
+export function decodeTensorBlob<M = unknown>(
+  bytes: Uint8Array,
+  source: string,
+  maxBytes = DEFAULT_MAX_BLOB_BYTES,
+  /** Where 16-bit values are widened to (given the value count); default a new Float32Array. */
+  widenInto?: (count: number) => Float32Array,
+): TensorBlob<M> {
+  const { shape, dtype, raw, meta } = readTensorBlobHeader<M>(bytes, source, maxBytes);
+  const count = shape.reduce((a, b) => a * b, 1);
   let data: Float32Array;
   if (dtype === 'float32') {
     data =
@@ -175,7 +198,7 @@ export function decodeTensorBlob<M = unknown>(
       throw new ProtocolError(source, `widen buffer holds ${out.length} values, the blob ${count}`);
     data = widenToFloat32(halves, dtype, out);
   }
-  return { shape, data, dtype, ...(meta === undefined ? {} : { meta: meta as M }) };
+  return { shape, data, dtype, ...(meta === undefined ? {} : { meta }) };
 }
 
 /** Only null, booleans, finite numbers, strings, arrays and plain objects, nested at most 16 deep. */

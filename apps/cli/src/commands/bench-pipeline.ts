@@ -1,26 +1,47 @@
-import { measureRedisThroughput, type RedisThroughput } from '@cnsn/pipeline';
+import { measureRedisThroughput } from '@cnsn/pipeline';
 import { Command } from 'commander';
+import { Redis } from 'ioredis';
+import { processCpuSeconds, redisCpuSeconds, redisNetBytes } from '../bench/cpu-usage.js';
+import { iperf3Limit, redisBenchmarkLimit, type TransportLimit } from '../bench/transport-limits.js';
 import { parsePositiveInt } from '../parse-options.js';
 import { DEFAULT_DATALOADER_BENCH, runReferenceScript } from '../reference-scripts.js';
-import { addRunOptions, executeRun, type RunFlags } from './run.js';
+import { addRunOptions, executeRun, type RunContext, type RunFlags } from './run.js';
 
 interface BenchPipelineFlags extends RunFlags {
   redisIters: number;
   baselineDataloader?: string | true;
+  limit: boolean;
+}
+
+interface Snapshot {
+  at: number;
+  driverCpu: number;
+  driverSys: number;
+  workersCpu: number | null;
+  redisCpu: number;
+  redisBytes: number;
 }
 
 /**
- * `cnsn bench pipeline`: a synthetic run end to end (`cnsn run`'s defaults: 60 batches of
- * 64x512x7x7), then, on the same Redis, its large-value throughput: the pipeline as a fraction of
- * what four crossings per batch allow; optionally the paper's code in a PyTorch DataLoader.
+ * `cnsn bench pipeline`: a synthetic run end to end (64x512x7x7 x60 by default) on either data
+ * plane, and in the same invocation the figures to judge it by: Redis bytes per batch (INFO stats),
+ * CPU per batch of the driver, the local workers and Redis, the transport's own limit measured by an
+ * independent tool (iperf3 for the direct plane, redis-benchmark for the redis plane, where
+ * installed), and optionally the paper's code in a PyTorch DataLoader.
  */
 export function benchPipelineCommand(): Command {
   const cmd = new Command('pipeline').description(
-    'end-to-end throughput against the Redis limit and the PyTorch DataLoader baseline',
+    'end-to-end throughput on a data plane, with Redis bytes, CPU per batch, the transport limit and the DataLoader baseline',
   );
   addRunOptions(cmd);
   cmd
-    .option('--redis-iters <n>', 'SET/GET pairs timed for the Redis limit (median)', parsePositiveInt, 40)
+    .option(
+      '--redis-iters <n>',
+      'SET/GET pairs timed for the blob connection vs ioredis (redis plane)',
+      parsePositiveInt,
+      20,
+    )
+    .option('--no-limit', 'skip the transport limit (iperf3 / redis-benchmark)')
     .option(
       '--baseline-dataloader [script]',
       `also run the paper's code in a PyTorch DataLoader with 2 workers (default ${DEFAULT_DATALOADER_BENCH})`,
@@ -28,44 +49,97 @@ export function benchPipelineCommand(): Command {
   return cmd.action(async (flags: BenchPipelineFlags) => {
     const shape = flags.shape ?? [64, 512, 7, 7];
     const batches = flags.batches ?? 60;
-    const run: RunFlags = { ...flags, synthetic: true, shape, batches, json: false };
-    // The Redis limit is timed just before and just after the run, on the same server: this shared
-    // machine's noise moves it, and the two together bracket the run.
     const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    const timings: RedisThroughput[] = [];
-    const time = async (url: string): Promise<void> => {
-      timings.push(await measureRedisThroughput({ url }, bytes, flags.redisIters));
+    const run: RunFlags = { ...flags, synthetic: true, shape, batches, json: false };
+    let redisUrl = '';
+    let plane = '';
+    const snaps: Snapshot[] = [];
+    let limit: TransportLimit | null = null;
+    let blobVsIoredis: Awaited<ReturnType<typeof measureRedisThroughput>> | null = null;
+    const snapshot = async (ctx: RunContext): Promise<void> => {
+      const client = new Redis(ctx.redisUrl, { lazyConnect: true });
+      await client.connect();
+      const [cpu, stats] = [await client.info('cpu'), await client.info('stats')];
+      client.disconnect();
+      const workers = ctx.workerPids.map(processCpuSeconds);
+      const usage = process.cpuUsage();
+      snaps.push({
+        at: performance.now(),
+        driverCpu: (usage.user + usage.system) / 1e6,
+        driverSys: usage.system / 1e6,
+        workersCpu:
+          workers.length && workers.every((w) => w !== null)
+            ? workers.reduce((a, b) => (a ?? 0) + (b ?? 0), 0)
+            : null,
+        redisCpu: redisCpuSeconds(cpu),
+        redisBytes: redisNetBytes(stats),
+      });
+      redisUrl = ctx.redisUrl;
+      plane = ctx.run.dataPlane;
     };
-    const summary = await executeRun(run, { before: time, after: time });
-    const redis: RedisThroughput | null = timings.length
-      ? {
-          bytes,
-          setMs: timings.reduce((n, t) => n + t.setMs, 0) / timings.length,
-          getMs: timings.reduce((n, t) => n + t.getMs, 0) / timings.length,
-          ioredisSetMs: timings.reduce((n, t) => n + t.ioredisSetMs, 0) / timings.length,
-          ioredisGetMs: timings.reduce((n, t) => n + t.ioredisGetMs, 0) / timings.length,
-          limitGbPerSec: 0,
+    const summary = await executeRun(run, {
+      before: snapshot,
+      after: async (ctx) => {
+        await snapshot(ctx);
+        // The transport's own limit, right after the run, on the same machine and server.
+        if (flags.limit !== false) {
+          limit =
+            ctx.run.dataPlane === 'direct'
+              ? await iperf3Limit()
+              : await redisBenchmarkLimit(ctx.redisUrl, bytes);
+          if (ctx.run.dataPlane === 'redis')
+            blobVsIoredis = await measureRedisThroughput({ url: ctx.redisUrl }, bytes, flags.redisIters);
         }
-      : null;
-    if (redis) redis.limitGbPerSec = bytes / (2 * redis.setMs + 2 * redis.getMs) / 1e6;
+      },
+    });
+    const [a, b] = snaps as [Snapshot, Snapshot];
+    const perBatch = (x: number): number => round((x * 1000) / batches);
     const result: Record<string, unknown> = {
+      dataPlane: summary.dataPlane,
+      wire: summary.wire,
       batches,
       shape,
-      msPerBatch: round((summary.seconds * 1000) / batches),
       gbPerSec: summary.gbPerSec,
+      msPerBatch: round((summary.seconds * 1000) / batches),
+      redisBytesPerBatch: Math.round((b.redisBytes - a.redisBytes) / batches),
+      driverCpuMsPerBatch: perBatch(b.driverCpu - a.driverCpu),
+      driverSysMsPerBatch: perBatch(b.driverSys - a.driverSys),
+      ...(a.workersCpu !== null && b.workersCpu !== null
+        ? { workersCpuMsPerBatch: perBatch(b.workersCpu - a.workersCpu) }
+        : {}),
+      redisCpuMsPerBatch: perBatch(b.redisCpu - a.redisCpu),
       digest: summary.digest,
     };
-    const r = redis;
-    if (r) {
-      result.redisSetMs = round(r.setMs);
-      result.redisGetMs = round(r.getMs);
-      result.ioredisSetMs = round(r.ioredisSetMs);
-      result.ioredisGetMs = round(r.ioredisGetMs);
-      result.redisLimitGbPerSec = round(r.limitGbPerSec);
-      result.fractionOfRedisLimit = round(summary.gbPerSec / r.limitGbPerSec);
-      process.stderr.write(
-        `pipeline ${summary.gbPerSec.toFixed(3)} GB/s; Redis SET ${r.setMs.toFixed(2)} ms, GET ${r.getMs.toFixed(2)} ms per batch => limit ${r.limitGbPerSec.toFixed(3)} GB/s (4 crossings); ${(100 * (summary.gbPerSec / r.limitGbPerSec)).toFixed(0)}% of it\n` +
-          `blob connection vs plain ioredis, same server, same minute: SET ${r.setMs.toFixed(2)} vs ${r.ioredisSetMs.toFixed(2)} ms, GET ${r.getMs.toFixed(2)} vs ${r.ioredisGetMs.toFixed(2)} ms\n`,
+    const log = (line: string): boolean => process.stderr.write(`${line}\n`);
+    log(
+      `${plane} plane, wire ${summary.wire}: ${summary.gbPerSec.toFixed(3)} GB/s, ${result.msPerBatch} ms a batch; Redis moved ${((result.redisBytesPerBatch as number) / 1024).toFixed(1)} KiB a batch (${redisUrl ? 'INFO stats' : ''})`,
+    );
+    log(
+      `CPU a batch: driver ${result.driverCpuMsPerBatch} ms${result.workersCpuMsPerBatch !== undefined ? `, local workers ${result.workersCpuMsPerBatch} ms` : ''}, Redis ${result.redisCpuMsPerBatch} ms`,
+    );
+    const l = limit as TransportLimit | null;
+    if (l) {
+      result.transportLimitGbPerSec = round(l.gbPerSec);
+      result.transportLimitTool = l.tool;
+      result.fractionOfTransportLimit = round(summary.gbPerSec / l.gbPerSec);
+      log(
+        `transport limit: ${l.gbPerSec.toFixed(3)} GB/s (${l.detail}); the pipeline ran at ${((100 * summary.gbPerSec) / l.gbPerSec).toFixed(0)}% of it`,
+      );
+    } else if (flags.limit !== false) {
+      log(
+        `transport limit not measured: ${plane === 'direct' ? 'iperf3' : 'redis-benchmark'} is not installed or could not run (apt-get install ${plane === 'direct' ? 'iperf3' : 'redis-tools'})`,
+      );
+    }
+    const t = blobVsIoredis as Awaited<ReturnType<typeof measureRedisThroughput>> | null;
+    if (t) {
+      Object.assign(result, {
+        blobSetMs: round(t.setMs),
+        blobGetMs: round(t.getMs),
+        ioredisSetMs: round(t.ioredisSetMs),
+        ioredisGetMs: round(t.ioredisGetMs),
+      });
+      log(
+        `blob connection vs plain ioredis, same server, same minute: SET ${t.setMs.toFixed(2)} vs ${t.ioredisSetMs.toFixed(2)} ms, GET ${t.getMs.toFixed(2)} vs ${t.ioredisGetMs.toFixed(2)} ms`,
       );
     }
     if (flags.baselineDataloader) {
@@ -76,10 +150,10 @@ export function benchPipelineCommand(): Command {
           .split('\n')
           .pop() ?? '';
       const gb = Number(/([\d.]+) GB\/s/.exec(line)?.[1]);
-      process.stderr.write(`baseline: ${line}\n`);
+      log(`baseline: ${line}`);
       result.dataloaderGbPerSec = gb;
       result.speedupVsDataloader = round(summary.gbPerSec / gb);
-      process.stderr.write(`pipeline / DataLoader: ${(summary.gbPerSec / gb).toFixed(2)}x\n`);
+      log(`pipeline / DataLoader: ${(summary.gbPerSec / gb).toFixed(2)}x`);
     }
     process.stdout.write(`${JSON.stringify(result)}\n`);
   });

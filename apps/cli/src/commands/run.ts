@@ -1,12 +1,20 @@
 import { type BackendName, type Shape4 } from '@cnsn/kernels';
 import {
   BatchFailedError,
+  type DataPlaneChoice,
   type DeliveredBatch,
   EnqueueRefusedError,
   Pipeline,
   type PipelineRun,
 } from '@cnsn/pipeline';
-import { DEFAULT_PREFIX, DEFAULT_QUEUE, ON_ERROR, type OnError } from '@cnsn/protocol';
+import {
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  ON_ERROR,
+  type OnError,
+  WIRE_DTYPES,
+  type WireDtype,
+} from '@cnsn/protocol';
 import cliProgress from 'cli-progress';
 import { Command, Option } from 'commander';
 import {
@@ -51,6 +59,12 @@ export interface RunFlags extends CrossNormFlags, SelfNormFlags {
   progress?: boolean;
   /** Seconds a refused or reset first connection to Redis is retried. @defaultValue 30 */
   connectTimeout?: number;
+  dataPlane: DataPlaneChoice;
+  listen?: string;
+  advertise?: string;
+  wire: WireDtype;
+  tlsCert?: string;
+  tlsKey?: string;
   /** Ignore REDIS_URL and start a private redis-server (npm start). */
   privateRedis?: boolean;
 }
@@ -70,10 +84,29 @@ export interface RunSummary {
   seconds: number;
   gbPerSec: number;
   digest: string;
+  /** The plane the run took, and the precision on the wire. */
+  dataPlane: string;
+  wire: WireDtype;
+  /** Tensor bytes the driver moved on the plane (inputs served or stored, results received). */
+  planeBytes: { in: number; out: number };
   /** Batches skipped (`--on-error skip`, or never enqueued), with their files and reasons. */
   skipped: BatchNote[];
   /** Batches delivered unaugmented (`--on-error passthrough`). */
   passthrough: BatchNote[];
+}
+
+/** What a benchmark hook sees of the run. */
+export interface RunContext {
+  redisUrl: string;
+  run: PipelineRun;
+  /** Process ids of the local workers (none without --workers-local). */
+  workerPids: number[];
+}
+
+/** What a benchmark adds around a run: called just before the clock starts, and after the last delivery. */
+export interface RunHooks {
+  before?: (ctx: RunContext) => Promise<void>;
+  after?: (ctx: RunContext) => Promise<void>;
 }
 
 /** `cnsn run`: producer plus ordered collector in one process (CLI.md). */
@@ -125,6 +158,32 @@ export function addRunOptions(cmd: Command): Command {
       parseNonNegativeInt,
       30,
     )
+    .addOption(
+      new Option(
+        '--data-plane <plane>',
+        'how tensors travel: straight between driver and workers, or through Redis',
+      )
+        .choices(['direct', 'redis', 'auto'])
+        .default('auto'),
+    )
+    .option(
+      '--listen <host:port>',
+      'where the driver serves its batches (direct plane; default a free loopback port with local workers, else all interfaces)',
+    )
+    .option(
+      '--advertise <host:port>',
+      'what workers are told (default the listen host, else the host name; port 0: the bound one)',
+    )
+    .addOption(
+      new Option('--wire <dtype>', 'precision of tensors on the wire, both ways')
+        .choices(WIRE_DTYPES)
+        .default('float32'),
+    )
+    .option(
+      '--tls-cert <file>',
+      'serve the direct plane over HTTPS with this certificate (PEM; with --tls-key)',
+    )
+    .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--json', 'last line of stdout: the summary as JSON')
     .option('--no-progress', 'no progress bar');
   addCrossNormOptions(cmd);
@@ -145,7 +204,7 @@ function sourceOf(flags: RunFlags): BatchSource {
 export async function executeRun(
   flags: RunFlags,
   /** Called on the run's Redis just before the clock starts and after the last delivery (benchmarks). */
-  around?: { before?: (redisUrl: string) => Promise<void>; after?: (redisUrl: string) => Promise<void> },
+  around?: RunHooks,
 ): Promise<RunSummary> {
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
@@ -169,12 +228,20 @@ export async function executeRun(
           cliProgress.Presets.shades_classic,
         );
   try {
+    if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey))
+      throw new CliError('--tls-cert and --tls-key go together');
+    const listen = flags.listen ?? (workerCount > 0 ? '127.0.0.1:0' : undefined);
     pipeline = await Pipeline.connect({
       redis: redis.url,
       prefix: flags.prefix,
       queue: flags.queue,
       connectTimeoutMs: (flags.connectTimeout ?? 30) * 1000,
       logger: stderrLogger(isVerbose()),
+      direct: {
+        ...(listen ? { listen } : {}),
+        ...(flags.advertise ? { advertise: flags.advertise } : {}),
+        ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
+      },
     });
     if (workerCount > 0) {
       workers = LocalWorkers.start({
@@ -197,6 +264,8 @@ export async function executeRun(
       allowNonFinite: flags.allowNonFinite ?? false,
       ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
       reuseResultBuffers: true,
+      dataPlane: flags.dataPlane ?? 'auto',
+      wire: flags.wire ?? 'float32',
     });
     const activeRun = run;
     const from = run.nextSeq;
@@ -207,7 +276,8 @@ export async function executeRun(
         `run ${run.id}: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0${flags.out ? '; files already in --out are kept' : ''}\n`,
       );
     process.stderr.write(
-      `run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n`,
+      `run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n` +
+        `data plane ${run.planeChoice}; wire ${run.spec.wire}\n`,
     );
     const writer = flags.out
       ? await NpyWriter.open(
@@ -237,7 +307,8 @@ export async function executeRun(
     let previewMs = 0;
     let failed = 0;
     let delivered = 0;
-    await around?.before?.(redis.url);
+    const hookContext: RunContext = { redisUrl: redis.url, run: activeRun, workerPids: workers?.pids ?? [] };
+    await around?.before?.(hookContext);
     const t0 = performance.now();
     let tLast = t0;
     const producing = (async () => {
@@ -304,7 +375,7 @@ export async function executeRun(
     const seconds = Math.max((tLast - t0 - digest.ms - previewMs) / 1000, 1e-9);
     if (skipped.length)
       process.stderr.write(`skipped batches: ${skipped.map((s) => named(s.seq)).join(', ')}\n`);
-    await around?.after?.(redis.url);
+    await around?.after?.(hookContext);
     return {
       run: activeRun.id,
       batches: source.count,
@@ -313,6 +384,9 @@ export async function executeRun(
       seconds: round(seconds, 3),
       gbPerSec: round(inputBytes / seconds / 1e9, 4),
       digest: digest.hex(),
+      dataPlane: activeRun.dataPlane,
+      wire: activeRun.spec.wire,
+      planeBytes: activeRun.planeBytes,
       skipped,
       passthrough,
     };

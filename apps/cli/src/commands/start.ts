@@ -27,6 +27,8 @@ export function startCommand(): Command {
         bbxThres: 0.1,
         cnProb: 1,
         selfnorm: 'train',
+        dataPlane: 'auto',
+        wire: 'float32',
         // A private server even when REDIS_URL is set: `npm start` must need nothing else.
         privateRedis: true,
       };

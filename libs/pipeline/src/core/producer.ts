@@ -77,7 +77,7 @@ export class Producer {
     this.check(seq, data, shape);
     this.held.set(seq, { data, shape, rounds: 0 });
     const blob = this.encode(seq, data, shape);
-    await this.withMemory(seq, () => this.o.plane.putInput(seq, blob));
+    await this.withMemory(seq, () => this.o.plane.putInput(seq, blob, shape));
     await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, blob)));
     await this.o.control.recordEnqueued(seq, data.byteLength);
   }
@@ -133,7 +133,7 @@ export class Producer {
       return false;
     }
     const blob = this.encode(seq, held.data, held.shape);
-    if (!hasInput) await this.withMemory(seq, () => plane.putInput(seq, blob));
+    if (!hasInput) await this.withMemory(seq, () => plane.putInput(seq, blob, held.shape));
     if (state !== 'alive')
       await this.withMemory(seq, () => control.submit(this.job(seq, held.shape, blob), true));
     this.o.logger.warn(

@@ -15,8 +15,8 @@ export interface DriverDataPlane {
   readonly kind: string;
   /** What each job of the run carries besides run, seq, shape and size (the direct plane's secret). */
   readonly jobFields: Pick<BatchJobData, 'plane' | 'secret'>;
-  /** Makes batch `seq`'s input (a tensor blob in parts, never joined) available to the workers. */
-  putInput(seq: number, blob: Uint8Array[]): Promise<void>;
+  /** Makes batch `seq`'s input (a tensor blob of `shape`, in parts, never joined) available to the workers. */
+  putInput(seq: number, blob: Uint8Array[], shape: readonly number[]): Promise<void>;
   /** Whether batch `seq`'s input is available to the workers (Redis may have lost it). */
   hasInput(seq: number): Promise<boolean>;
   /**

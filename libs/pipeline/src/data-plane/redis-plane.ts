@@ -24,7 +24,7 @@ export class RedisDriverPlane implements DriverDataPlane {
     private readonly ctx: DriverPlaneContext,
   ) {}
 
-  async putInput(seq: number, blob: Uint8Array[]): Promise<void> {
+  async putInput(seq: number, blob: Uint8Array[], _shape?: readonly number[]): Promise<void> {
     await this.blobs.command(['SET', this.keys.input(this.ctx.run, seq), blob]);
     this.bytesMoved.in += size(blob);
   }

@@ -20,7 +20,7 @@ export class MemoryDriverPlane implements DriverDataPlane {
     this.pool = ctx.results;
   }
 
-  async putInput(seq: number, blob: Uint8Array[]): Promise<void> {
+  async putInput(seq: number, blob: Uint8Array[], _shape?: readonly number[]): Promise<void> {
     const joined = new Uint8Array(blob.reduce((n, p) => n + p.byteLength, 0));
     let at = 0;
     for (const part of blob) {
