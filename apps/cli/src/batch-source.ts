@@ -12,6 +12,8 @@ export interface BatchSource {
   name(seq: number): string;
   /** The input file of batch `seq` (with --input), to name it in messages; null for synthetic batches. */
   file(seq: number): string | null;
+  /** Bytes of batch `seq`, when known without reading it (synthetic batches). */
+  bytes?(seq: number): number;
   /** Batch `seq`; a batch that cannot be read throws a CliError naming the file and the fault. */
   load(seq: number): Promise<{ data: Float32Array; shape: Shape4 }>;
 }
@@ -22,6 +24,7 @@ export function syntheticSource(shape: Shape4, count: number, seed: number): Bat
     count,
     name: (seq) => `batch-${String(seq).padStart(6, '0')}.npy`,
     file: () => null,
+    bytes: () => shape.reduce((a, b) => a * b, 1) * 4,
     load: async (seq) => batches[seq] as { data: Float32Array; shape: Shape4 },
   };
 }

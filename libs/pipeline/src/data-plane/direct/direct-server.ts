@@ -1,16 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { RUN_ID_PATTERN } from '@cnsn/protocol';
 import type { Logger } from '../../logger.js';
 import { type Endpoint, parseEndpoint, resolveAdvertised } from './endpoint.js';
+import { type Decision, type RequestHead, text } from './http-exchange.js';
+import { Http1Server } from './http1-server.js';
+import { serveWithNodeHttp } from './node-http-transport.js';
 
 /** What the server asks of one run's driver-side plane. */
 export interface DirectRunHandler {
@@ -25,7 +22,7 @@ export interface DirectRunHandler {
   take(length: number): Uint8Array;
   /** A received body that is not kept goes back. */
   give(buffer: Uint8Array): void;
-  /** A whole result body: the plane checks it (null) or says what is wrong with it. */
+  /** A whole result body: the plane keeps it (null) or says what is wrong with it. */
   accept(seq: number, body: Uint8Array): string | null;
   /** Bytes of input served. */
   served(bytes: number): void;
@@ -50,15 +47,16 @@ const ROUTE = /^\/v1\/runs\/([^/]+)\/batches\/(\d{1,15})\/(input|result)$/;
 
 /**
  * The driver's endpoint of the direct plane: workers fetch the inputs of the batches the driver has
- * in flight and hand their results back, over plain HTTP/1.1 (node:http; HTTPS with a certificate).
- * Each request must carry its run's secret; a request for another run, a batch not in flight, an
- * oversize, truncated or stalled body, or a result of the wrong shape is refused and stores nothing.
+ * in flight and hand their results back, over HTTP/1.1: the zero-copy server (http1-server.ts) for
+ * plain HTTP, node:https with a certificate. Each request must carry its run's secret; a request
+ * for another run, a batch not in flight, an oversize, truncated or stalled body, or a result of the
+ * wrong shape is refused and stores nothing.
  */
 export class DirectServer {
   private readonly runs = new Map<string, DirectRunHandler>();
+  private closeTransport: () => Promise<void> = async () => undefined;
 
   private constructor(
-    private readonly server: Server,
     /** What workers are told to connect to, e.g. `http://host:port`. */
     readonly url: string,
     readonly listening: Endpoint,
@@ -66,29 +64,41 @@ export class DirectServer {
 
   static async start(o: DirectServerOptions): Promise<DirectServer> {
     const listen = parseEndpoint(o.listen ?? '127.0.0.1:0', '--listen');
-    const stall = o.stallTimeoutMs ?? 30_000;
+    const stallTimeoutMs = o.stallTimeoutMs ?? 30_000;
     let self: DirectServer | null = null;
-    const handler = (req: IncomingMessage, res: ServerResponse): void => {
-      if (!self) return void res.writeHead(503).end();
-      self.handle(req, res, stall, o.logger);
-    };
-    const server = o.tls
-      ? createHttpsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, handler)
-      : createHttpServer(handler);
-    server.keepAliveTimeout = 60_000;
-    server.headersTimeout = 20_000;
-    server.requestTimeout = 0; // large bodies take long; stalls are caught per chunk instead
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(listen.port, listen.host, () => resolve());
-    });
-    const bound = (server.address() as AddressInfo).port;
+    const route = (head: RequestHead): Decision =>
+      self ? self.route(head, o.logger) : { answer: text(503, 'starting') };
+    const onStall = (head: RequestHead, received: number, length: number): void =>
+      o.logger.warn({ path: head.path, received, length }, 'direct plane: a result body stalled; dropped');
+    let bound: number;
+    let close: () => Promise<void>;
+    if (o.tls) {
+      const server: HttpsServer = createHttpsServer({
+        cert: readFileSync(o.tls.certFile),
+        key: readFileSync(o.tls.keyFile),
+      });
+      serveWithNodeHttp(server, { route, stallTimeoutMs, onStall });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(listen.port, listen.host, () => resolve());
+      });
+      bound = (server.address() as AddressInfo).port;
+      close = async () => {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      };
+    } else {
+      const server = new Http1Server({ route, stallTimeoutMs, onStall });
+      bound = await server.listen(listen.port, listen.host);
+      close = () => server.close();
+    }
     const advertised = resolveAdvertised(listen, o.advertise, bound);
     const host = advertised.host.includes(':') ? `[${advertised.host}]` : advertised.host;
-    self = new DirectServer(server, `${o.tls ? 'https' : 'http'}://${host}:${advertised.port}`, {
+    self = new DirectServer(`${o.tls ? 'https' : 'http'}://${host}:${advertised.port}`, {
       host: listen.host,
       port: bound,
     });
+    self.closeTransport = close;
     return self;
   }
 
@@ -100,108 +110,68 @@ export class DirectServer {
     this.runs.delete(run);
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  close(): Promise<void> {
+    return this.closeTransport();
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse, stallMs: number, logger: Logger): void {
-    const url = req.url ?? '';
-    if (url === '/v1/ping' && req.method === 'GET') return void reply(res, 200, 'cnsn direct plane');
-    const m = ROUTE.exec(url);
-    if (!m) return void reply(res, 404, 'no such endpoint');
+  /** The routes: ping; GET an input; HEAD or PUT a result. */
+  private route(head: RequestHead, logger: Logger): Decision {
+    if (head.path === '/v1/ping' && head.method === 'GET') return { answer: text(200, 'cnsn direct plane') };
+    const m = ROUTE.exec(head.path);
+    if (!m) return { answer: text(404, 'no such endpoint') };
     const [, run = '', seqText = '', what] = m;
     const seq = Number(seqText);
     const h = RUN_ID_PATTERN.test(run) ? this.runs.get(run) : undefined;
     // The same answer for an unknown run and a wrong secret: nothing is said about other runs.
-    if (!h || !authorized(req.headers.authorization, h.secret)) return void reply(res, 401, 'unauthorized');
+    if (!h || !authorized(head.headers.authorization, h.secret))
+      return { answer: text(401, 'unauthorized', head.method === 'PUT') };
     if (what === 'input') {
-      if (req.method !== 'GET') return void reply(res, 405, 'GET an input');
+      if (head.method !== 'GET') return { answer: text(405, 'GET an input') };
       const parts = h.input(seq);
-      if (!parts) return void reply(res, 404, `batch ${seq} is not in flight`);
-      const length = parts.reduce((n, p) => n + p.byteLength, 0);
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': length });
-      res.socket?.cork();
-      for (const p of parts) res.write(p);
-      res.end();
-      res.socket?.uncork();
-      h.served(length);
-      return;
+      if (!parts) return { answer: text(404, `batch ${seq} is not in flight`) };
+      h.served(parts.reduce((n, p) => n + p.byteLength, 0));
+      return {
+        answer: { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: parts },
+      };
     }
-    if (req.method === 'HEAD')
-      return void res.writeHead(h.received(seq) ? 200 : 404, { 'content-length': 0 }).end();
-    if (req.method !== 'PUT') return void reply(res, 405, 'PUT a result');
-    this.receive(req, res, h, seq, stallMs, logger);
+    if (head.method === 'HEAD') return { answer: { status: h.received(seq) ? 200 : 404 } };
+    if (head.method !== 'PUT') return { answer: text(405, 'PUT a result', true) };
+    return this.receive(head, h, seq, logger);
   }
 
   /** A result body, straight into a buffer of the run's pool; kept only whole and well-formed. */
-  private receive(
-    req: IncomingMessage,
-    res: ServerResponse,
-    h: DirectRunHandler,
-    seq: number,
-    stallMs: number,
-    logger: Logger,
-  ): void {
-    if (h.received(seq)) return void reply(res, 200, `batch ${seq}: result received already`);
+  private receive(head: RequestHead, h: DirectRunHandler, seq: number, logger: Logger): Decision {
+    if (h.received(seq)) return { answer: text(200, `batch ${seq}: result received already`, true) };
     const limit = h.resultLimit(seq);
-    if (limit === null) return void reply(res, 409, `batch ${seq} is not in flight`);
-    const lengthText = req.headers['content-length'];
+    if (limit === null) return { answer: text(409, `batch ${seq} is not in flight`, true) };
+    const lengthText = head.headers['content-length'];
     const length = Number(lengthText);
     if (lengthText === undefined || !Number.isSafeInteger(length) || length <= 0)
-      return void reply(res, 411, 'a result needs its content-length');
+      return { answer: text(411, 'a result needs its content-length', true) };
     if (length > limit) {
       logger.warn({ seq, length, limit }, 'direct plane: refused an oversize result body');
-      return void reply(
-        res,
-        413,
-        `batch ${seq}: a result of ${length} bytes exceeds the ${limit} a batch of its shape can have`,
-        true,
-      );
+      return {
+        answer: text(
+          413,
+          `batch ${seq}: a result of ${length} bytes exceeds the ${limit} a batch of its shape can have`,
+          true,
+        ),
+      };
     }
-    const body = h.take(length);
-    let at = 0;
-    let done = false;
-    const finish = (status: number, text: string, keep: boolean): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (!keep) h.give(body);
-      if (!res.headersSent && !res.destroyed) reply(res, status, text, status >= 400);
+    const into = h.take(length);
+    return {
+      receive: {
+        into,
+        complete: () => {
+          const problem = h.accept(seq, into);
+          if (!problem) return { status: 204 };
+          h.give(into);
+          logger.warn({ seq, problem }, 'direct plane: refused a result');
+          return text(422, problem);
+        },
+        abandon: () => h.give(into),
+      },
     };
-    let timer = setTimeout(() => stalled(), stallMs);
-    const stalled = (): void => {
-      logger.warn({ seq, received: at, length }, 'direct plane: a result body stalled; dropped');
-      finish(408, `batch ${seq}: the body stalled`, false);
-      req.destroy();
-    };
-    req.on('data', (chunk: Buffer) => {
-      if (done) return;
-      if (at + chunk.length > length) {
-        finish(400, `batch ${seq}: the body is longer than its content-length`, false);
-        req.destroy();
-        return;
-      }
-      body.set(chunk, at);
-      at += chunk.length;
-      clearTimeout(timer);
-      timer = setTimeout(stalled, stallMs);
-    });
-    req.on('end', () => {
-      if (done) return;
-      if (at !== length)
-        return finish(400, `batch ${seq}: the body ended after ${at} of ${length} bytes`, false);
-      const problem = h.accept(seq, body);
-      if (problem) {
-        logger.warn({ seq, problem }, 'direct plane: refused a result');
-        return finish(422, problem, false);
-      }
-      finish(204, '', true);
-    });
-    // A client that goes away mid-body leaves nothing behind.
-    req.on('close', () => {
-      if (!done) finish(400, 'aborted', false);
-    });
   }
 }
 
@@ -209,14 +179,4 @@ function authorized(header: string | undefined, secret: string): boolean {
   const given = Buffer.from(/^Bearer (.+)$/.exec(header ?? '')?.[1] ?? '');
   const want = Buffer.from(secret);
   return given.length === want.length && timingSafeEqual(given, want);
-}
-
-function reply(res: ServerResponse, status: number, text: string, close = false): void {
-  if (status === 204) return void res.writeHead(204).end();
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...(close ? { connection: 'close' } : {}),
-  });
-  res.end(text);
 }
