@@ -1,8 +1,10 @@
 import {
+  BORROW_HEADROOM,
   type CreatedBackend,
   type CrossNormPlan,
   FusedBackend,
   KernelInputError,
+  type KernelBackend,
   makePlan,
   type SelfNormConfig,
   type SelfNormParams,
@@ -12,18 +14,33 @@ import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline
 
 /**
  * The worker's augmentation: the batch's plan from (run seed, batch number), then CrossNorm and
- * SelfNorm on the chosen backend. With `fused`, the input is copied straight into the backend's
- * own buffer and augmented in place, and the result is encoded from there: no other copy.
+ * SelfNorm on the chosen backend. With `fused`, each concurrent slot has a backend of its own: the
+ * input is received straight into that backend's memory, augmented in place, and the result sent
+ * from there, with no copy in or out (the slot holds its backend until the batch is handed over).
  */
 export class AugmentProcessor implements BatchProcessor {
   readonly backend: string;
   readonly backendDetail: string;
+  readonly stableOutput: boolean;
   private readonly created: CreatedBackend;
+  private readonly slotBackends = new Map<number, FusedBackend>();
 
   constructor(created: CreatedBackend) {
     this.created = created;
     this.backend = created.backend.name;
     this.backendDetail = `${created.backend.description}; ${created.reason}`;
+    this.stableOutput = created.backend instanceof FusedBackend;
+  }
+
+  inputTarget(slot: number, shape: number[], blobBytes: number, dataOffset: number): Uint8Array | null {
+    const fused = this.fusedFor(slot);
+    if (!fused || dataOffset > BORROW_HEADROOM) return null;
+    const framed = fused.borrowFramed(shape as unknown as Shape4, dataOffset);
+    return framed.length === blobBytes ? framed : null;
+  }
+
+  inputFloats(slot: number, shape: number[]): Float32Array | null {
+    return this.fusedFor(slot)?.borrow(shape as unknown as Shape4) ?? null;
   }
 
   async process(
@@ -38,14 +55,16 @@ export class AugmentProcessor implements BatchProcessor {
       ? { mode: spec.selfnorm.mode, params: ctx.params as SelfNormParams }
       : null;
     const request = { plan, selfnorm, allowNonFinite: spec.allowNonFinite };
-    const backend = this.created.backend;
-    if (backend instanceof FusedBackend) {
-      const buffer = backend.borrow(shape);
-      buffer.set(input.data);
-      const result = backend.augmentSync({ data: buffer, shape }, request, buffer);
+    const fused = this.fusedFor(ctx.slot);
+    if (fused) {
+      const buffer = fused.borrow(shape);
+      // Received in place already (inputTarget), or copied in once.
+      if (input.data.buffer !== buffer.buffer || input.data.byteOffset !== buffer.byteOffset)
+        buffer.set(input.data);
+      const result = fused.augmentSync({ data: buffer, shape }, request, buffer);
       return encode(result.data, { plan, selfnormStats: statsJson(result.selfnormStats) });
     }
-    const result = await backend.augment({ data: input.data, shape }, request);
+    const result = await this.created.backend.augment({ data: input.data, shape }, request);
     return encode(result.data, { plan, selfnormStats: statsJson(result.selfnormStats) });
   }
 
@@ -54,15 +73,31 @@ export class AugmentProcessor implements BatchProcessor {
   }
 
   async close(): Promise<void> {
-    await this.created.backend.dispose();
+    await Promise.all(
+      [this.created.backend, ...this.slotBackends.values()].map((b: KernelBackend) => b.dispose()),
+    );
+  }
+
+  /** Slot 0 uses the backend made at start; further slots get fused backends of their own. */
+  private fusedFor(slot: number): FusedBackend | null {
+    const main = this.created.backend;
+    if (!(main instanceof FusedBackend)) return null;
+    if (slot === 0) return main;
+    let backend = this.slotBackends.get(slot);
+    if (!backend) {
+      backend = new FusedBackend(main.name === 'fused-js' ? 'js' : 'wasm');
+      this.slotBackends.set(slot, backend);
+    }
+    return backend;
   }
 }
 
 /** Float64Arrays as plain arrays, for the JSON meta of a result. */
 function statsJson(stats: unknown): unknown {
-  return JSON.parse(
-    JSON.stringify(stats ?? null, (_k, v: unknown) =>
-      ArrayBuffer.isView(v) ? Array.from(v as Float64Array) : v,
-    ),
-  );
+  if (!stats || typeof stats !== 'object') return null;
+  const out: Record<string, unknown> = {};
+  for (const [gate, value] of Object.entries(stats as Record<string, Record<string, Float64Array>>)) {
+    out[gate] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, Array.from(v)]));
+  }
+  return out;
 }

@@ -6,7 +6,7 @@ import {
   type KernelBackend,
   validateRequest,
 } from './backend.js';
-import type { FusedEngine } from './fused-engine.js';
+import { BORROW_HEADROOM, type FusedEngine } from './fused-engine.js';
 import { FusedJsEngine } from './fused-js-engine.js';
 import { fusedWasmLoadError, FusedWasmEngine, loadFusedWasm } from './fused-wasm-engine.js';
 import { identityPlan } from './plan.js';
@@ -39,6 +39,17 @@ export class FusedBackend implements KernelBackend {
    */
   borrow(shape: Shape4): Float32Array {
     return this.engine.borrow(validateShape(shape));
+  }
+
+  /**
+   * The borrowed buffer with `before` bytes ahead of it (at most {@link BORROW_HEADROOM}), as bytes:
+   * a message whose values start `before` bytes in can be received in one piece, values in place.
+   */
+  borrowFramed(shape: Shape4, before: number): Uint8Array {
+    if (!Number.isInteger(before) || before < 0 || before > BORROW_HEADROOM)
+      throw new RangeError(`borrowFramed: ${before} bytes before the batch; at most ${BORROW_HEADROOM}`);
+    const data = this.borrow(shape);
+    return new Uint8Array(data.buffer, data.byteOffset - before, before + data.byteLength);
   }
 
   async augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult> {

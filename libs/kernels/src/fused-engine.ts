@@ -26,6 +26,13 @@ export interface FusedEngine {
   /**
    * A buffer for one batch of `shape` in the engine's own memory: a batch filled in place and
    * augmented with `out` set to the same array needs no copy in or out. Valid until the next borrow.
+   * At least {@link BORROW_HEADROOM} bytes before it in the same ArrayBuffer are the caller's too.
    */
   borrow(shape: Shape4): Float32Array;
 }
+
+/**
+ * Bytes before a borrowed buffer that its caller may use: room for a message header, so that a
+ * framed batch can be received in one piece with its values landing in place.
+ */
+export const BORROW_HEADROOM = 256;

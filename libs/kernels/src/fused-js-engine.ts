@@ -1,6 +1,6 @@
 import type { Box } from './box-sampler.js';
 import { computeCoefficients, meanStd, type SelfNormBatchStats, SUMS_PER_PLANE } from './coefficients.js';
-import type { FusedEngine } from './fused-engine.js';
+import { BORROW_HEADROOM, type FusedEngine } from './fused-engine.js';
 import type { CrossNormPlan } from './plan.js';
 import type { SelfNormConfig } from './selfnorm-params.js';
 import type { FeatureBatch, Shape4 } from './tensor.js';
@@ -60,8 +60,16 @@ export class FusedJsEngine implements FusedEngine {
     return { mean, std };
   }
 
+  private borrowed: { key: string; data: Float32Array } | null = null;
+
   borrow(shape: Shape4): Float32Array {
-    return new Float32Array(shape[0] * shape[1] * shape[2] * shape[3]);
+    const key = shape.join(',');
+    if (this.borrowed?.key !== key) {
+      const count = shape[0] * shape[1] * shape[2] * shape[3];
+      const data = new Float32Array(new ArrayBuffer(BORROW_HEADROOM + count * 4), BORROW_HEADROOM, count);
+      this.borrowed = { key, data };
+    }
+    return this.borrowed.data;
   }
 
   /** Six arrays of P sums: whole map, content box, style box (sum and sum of squares each). */

@@ -9,7 +9,7 @@ import {
   type SelfNormBatchStats,
   SUMS_PER_PLANE,
 } from './coefficients.js';
-import type { FusedEngine } from './fused-engine.js';
+import { BORROW_HEADROOM, type FusedEngine } from './fused-engine.js';
 import type { CrossNormPlan } from './plan.js';
 import type { BatchNormParams, SelfNormConfig } from './selfnorm-params.js';
 import type { FeatureBatch, Shape4 } from './tensor.js';
@@ -207,7 +207,7 @@ export class FusedWasmEngine implements FusedEngine {
     };
     const l: Layout = {
       key,
-      input: take(planes * hw * 4),
+      input: (take(BORROW_HEADROOM), take(planes * hw * 4)),
       maskC: take(hw * 8),
       maskS: take(hw * 8),
       maskI: take(hw * 4),

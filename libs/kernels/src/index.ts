@@ -16,6 +16,7 @@ export { createBackend, parseBackendName } from './create-backend.js';
 export type { CreatedBackend } from './create-backend.js';
 export { BackendUnavailableError, KernelInputError } from './errors.js';
 export { FusedBackend } from './fused-backend.js';
+export { BORROW_HEADROOM } from './fused-engine.js';
 export { GOLDEN_ATOL, GOLDEN_RTOL, runGoldenCase, runGoldenSet } from './golden-check.js';
 export type { CaseOutcome, GoldenReader } from './golden-check.js';
 export { goldenCaseSchema, goldenManifestSchema, parseGoldenManifest } from './golden-manifest.js';

@@ -6,6 +6,8 @@ export interface BatchContext {
   seq: number;
   /** The run's SelfNorm parameters (parsed JSON), or null without SelfNorm. */
   params: unknown;
+  /** The concurrent slot the batch runs in (0 .. concurrency - 1): a slot runs one batch at a time. */
+  slot: number;
 }
 
 /** What the worker records with a result, for the driver. */
@@ -17,14 +19,26 @@ export interface ProcessedMeta {
 /**
  * The augmentation itself, supplied by the worker app (the pipeline knows nothing of the maths).
  * `process` must call `encode` synchronously with its output, before any await: a backend may hand
- * out a buffer it reuses for the next batch, and encoding copies it out. It returns what `encode`
- * returned (the result blob in parts).
+ * out a buffer it reuses for the next batch, and encoding copies it out (unless `stableOutput`). It
+ * returns what `encode` returned (the result blob in parts).
  */
 export interface BatchProcessor {
   /** Backend name, e.g. `fused`. */
   readonly backend: string;
   /** e.g. `fused (wasm-simd)`, or why `auto` chose it. */
   readonly backendDetail: string;
+  /**
+   * Where a batch's input blob of `blobBytes` (float32 values from `dataOffset` on) should land for
+   * slot `slot`, so that `process` needs no copy in; null to use the runtime's own buffer.
+   */
+  inputTarget?(slot: number, shape: number[], blobBytes: number, dataOffset: number): Uint8Array | null;
+  /** Where a 16-bit input's values are widened to for slot `slot` (the same purpose), or null. */
+  inputFloats?(slot: number, shape: number[]): Float32Array | null;
+  /**
+   * True when the data `process` hands to `encode` stays untouched until the same slot's next
+   * batch: the runtime then sends it as is, with no copy out. @defaultValue false
+   */
+  readonly stableOutput?: boolean;
   process(
     input: { shape: number[]; data: Float32Array },
     ctx: BatchContext,

@@ -10,6 +10,7 @@ import {
   DEFAULT_QUEUE,
   type FailureRecord,
   Keyspace,
+  bytesPerValue,
   narrowFloat32,
   parseBatchJobData,
   ProtocolError,
@@ -103,6 +104,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private blobs: BlobConnection | null = null;
   /** Reused buffers of each concurrent batch: no allocation per batch. */
   private readonly slots: Slot[] = [];
+  private slotCount = 0;
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
   private batches = 0;
@@ -246,12 +248,21 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       log.debug({}, 'batch already done; nothing to do');
       return { status: 'duplicate' };
     }
-    const slot = this.slots.pop() ?? new Slot();
+    const slot = this.slots.pop() ?? new Slot(this.slotCount++);
     try {
       let bytes: Uint8Array;
       const tFetch = performance.now();
+      // Straight into the processor's own memory when it offers a place (no copy in).
+      const count = data.shape.reduce((a, b) => a * b, 1);
+      const dataOffset = data.bytes - count * bytesPerValue(spec.wire);
+      const target =
+        spec.wire === 'float32' && dataOffset > 0
+          ? (this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset) ?? null)
+          : null;
       try {
-        bytes = await plane.fetchInput(data, (length) => slot.input(length));
+        bytes = await plane.fetchInput(data, (length) =>
+          target && length === target.length ? target : slot.input(length),
+        );
       } catch (err) {
         // Redis may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
         // until the last attempt, which fails the batch.
@@ -259,12 +270,15 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         throw err;
       }
       const source = `input of batch ${seq} of run ${run}`;
-      const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (count) => slot.floats(count));
+      const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) => {
+        const floats = this.processor.inputFloats?.(slot.id, data.shape);
+        return floats && floats.length === n ? floats : slot.floats(n);
+      });
       if (input.shape.length !== 4)
         throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
       const params = spec.selfnorm ? await this.paramsOf(spec.selfnorm.paramsHash) : null;
       const t0 = performance.now();
-      const parts = await this.processor.process(input, { spec, seq, params }, (out, meta) => {
+      const parts = await this.processor.process(input, { spec, seq, params, slot: slot.id }, (out, meta) => {
         const resultMeta: ResultMeta = {
           seq,
           status: 'ok',
@@ -273,7 +287,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
           backend: this.processor.backend,
           worker: this.id,
         };
-        return encodeResult(out, input.shape, resultMeta, spec.wire, slot);
+        return encodeResult(out, input.shape, resultMeta, spec.wire, slot, !this.processor.stableOutput);
       });
       const kernelMs = performance.now() - t0;
       const tPut = performance.now();
@@ -346,8 +360,9 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
 }
 
 /**
- * A result blob in parts: the prefix and the values in the run's wire precision, in the slot's
- * reused output buffer (the backend may reuse its own output buffer for the next batch).
+ * A result blob in parts: the prefix and the values in the run's wire precision. In float32 the
+ * values go as they are when the processor keeps them for the slot (`copy` false), else in the
+ * slot's reused output buffer (the backend may reuse its own for the next batch).
  */
 function encodeResult(
   out: Float32Array,
@@ -355,8 +370,14 @@ function encodeResult(
   meta: ResultMeta,
   wire: RunSpec['wire'],
   slot: Slot,
+  copy: boolean,
 ): Uint8Array[] {
   if (wire === 'float32') {
+    if (!copy)
+      return [
+        tensorBlobPrefix(shape, out.byteLength, meta),
+        new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+      ];
     const bytes = slot.output(out.byteLength);
     bytes.set(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
     return [tensorBlobPrefix(shape, out.byteLength, meta), bytes];
@@ -372,6 +393,8 @@ function round(x: number): number {
 
 /** Reusable buffers of one concurrent batch; they grow to the largest batch seen. */
 class Slot {
+  constructor(readonly id: number) {}
+
   private inBuf = new Uint8Array(0);
   private outBuf = new Uint8Array(0);
   private floatBuf = new Float32Array(0);

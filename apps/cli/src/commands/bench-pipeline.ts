@@ -2,6 +2,7 @@ import { measureRedisThroughput } from '@cnsn/pipeline';
 import { Command } from 'commander';
 import { Redis } from 'ioredis';
 import { processCpuSeconds, redisCpuSeconds, redisNetBytes } from '../bench/cpu-usage.js';
+import { warmUp } from '../bench/warm-up.js';
 import { iperf3Limit, redisBenchmarkLimit, type TransportLimit } from '../bench/transport-limits.js';
 import { parsePositiveInt } from '../parse-options.js';
 import { DEFAULT_DATALOADER_BENCH, runReferenceScript } from '../reference-scripts.js';
@@ -78,7 +79,11 @@ export function benchPipelineCommand(): Command {
       plane = ctx.run.dataPlane;
     };
     const summary = await executeRun(run, {
-      before: snapshot,
+      before: async (ctx) => {
+        // A fresh pool first loads its scripts (once per connection): not what a batch costs.
+        await warmUp(ctx.pipeline, ctx.run.dataPlane, ctx.workerIds);
+        await snapshot(ctx);
+      },
       after: async (ctx) => {
         await snapshot(ctx);
         // The transport's own limit, right after the run, on the same machine and server.

@@ -133,9 +133,11 @@ class OutputArena {
 /** What a benchmark hook sees of the run. */
 export interface RunContext {
   redisUrl: string;
+  pipeline: Pipeline;
   run: PipelineRun;
-  /** Process ids of the local workers (none without --workers-local). */
+  /** Process ids and worker ids of the local workers (none without --workers-local). */
   workerPids: number[];
+  workerIds: string[];
 }
 
 /** What a benchmark adds around a run: called just before the clock starts, and after the last delivery. */
@@ -348,7 +350,13 @@ export async function executeRun(
     let previewMs = 0;
     let failed = 0;
     let delivered = 0;
-    const hookContext: RunContext = { redisUrl: redis.url, run: activeRun, workerPids: workers?.pids ?? [] };
+    const hookContext: RunContext = {
+      redisUrl: redis.url,
+      pipeline,
+      run: activeRun,
+      workerPids: workers?.pids ?? [],
+      workerIds: workers?.ids ?? [],
+    };
     const arena = OutputArena.fit(source, from, around?.deferDigestBytes ?? 0);
     await around?.before?.(hookContext);
     const t0 = performance.now();
