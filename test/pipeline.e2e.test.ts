@@ -1,7 +1,7 @@
 import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
 import type { DeliveredBatch, PipelineRun } from '@cnsn/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf, expectedDigest, PipelineEnv, testBatch } from './support/index.js';
+import { digestOf, expectedDigest, PipelineEnv, TESTED_PLANES, testBatch } from './support/index.js';
 
 const SHAPE: Shape4 = [8, 16, 7, 7];
 const crossnorm = { crop: 'both', chan: true } as const;
@@ -23,11 +23,11 @@ async function runAll(
   return out;
 }
 
-describe('the pipeline with real worker processes', () => {
+describe.each(TESTED_PLANES)('the pipeline with real worker processes, on the %s plane', (plane) => {
   let env: PipelineEnv;
   let expected: string;
   beforeAll(async () => {
-    env = await PipelineEnv.start();
+    env = await PipelineEnv.start({ plane });
     expected = await expectedDigest(batches, 11, crossnorm, selfnorm);
   });
   afterAll(() => env.dispose());
@@ -36,10 +36,13 @@ describe('the pipeline with real worker processes', () => {
     await env.startWorkers(2);
     const pipeline = await env.pipeline();
     const run = await pipeline.openRun({ seed: 11, crossnorm, selfnorm, maxInFlight: 6 });
+    expect(run.dataPlane).toBe(plane);
     const out = await runAll(run, batches);
     await run.close();
     expect(out.map((b) => b.seq)).toEqual(batches.map((_, i) => i));
     expect(out.every((b) => b.status === 'ok')).toBe(true);
+    // Either plane moves every tensor byte through its own path: Redis holds none on the direct one.
+    expect(run.planeBytes.in).toBeGreaterThanOrEqual(batches.length * 8 * 16 * 49 * 4);
     expect(digestOf(out.map((b) => b.data))).toBe(expected);
     // Each result carries its plan and, in train mode, the BatchNorm batch statistics.
     expect(out[3]?.plan).toMatchObject({ fires: true, crop: 'both' });
@@ -130,5 +133,29 @@ describe('the pipeline with real worker processes', () => {
     expect(await w?.stop()).toBe(0);
     expect(w?.log).toContain('worker stopped');
     expect(w?.log).toMatch(/backend fused/);
+  });
+});
+
+describe('runs on both planes share one pool', () => {
+  it('a direct run and a redis run at once, each in order, each bitwise as computed in process', async () => {
+    const env = await PipelineEnv.start();
+    try {
+      await env.startWorkers(2, { concurrency: 2 });
+      const pipeline = await env.pipeline();
+      const a = await pipeline.openRun({ seed: 1, crossnorm, dataPlane: 'direct' });
+      const b = await pipeline.openRun({ seed: 1, crossnorm, dataPlane: 'redis' });
+      expect([a.dataPlane, b.dataPlane]).toEqual(['direct', 'redis']);
+      const [outA, outB] = await Promise.all([
+        runAll(a, batches.slice(0, 12)),
+        runAll(b, batches.slice(0, 12)),
+      ]);
+      await a.close();
+      await b.close();
+      const want = await expectedDigest(batches.slice(0, 12), 1, crossnorm, null);
+      expect(digestOf(outA.map((r) => r.data))).toBe(want);
+      expect(digestOf(outB.map((r) => r.data))).toBe(want);
+    } finally {
+      await env.dispose();
+    }
   });
 });

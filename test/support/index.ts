@@ -3,6 +3,8 @@ export { DashboardProcess } from './dashboard-process.js';
 export { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './paths.js';
 export { testBatch } from './batches.js';
 export { PipelineEnv } from './pipeline-env.js';
+export { TESTED_PLANES } from './planes.js';
+export type { TestedPlane } from './planes.js';
 export { digestOf, expectedDigest } from './reference.js';
 export { runApp, runCnsn } from './run-cli.js';
 export type { CliResult } from './run-cli.js';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LocalRedis } from '@cnsn/infra';
-import { listWorkers, Pipeline } from '@cnsn/pipeline';
+import { type DataPlaneChoice, listWorkers, Pipeline, type PipelineOptions } from '@cnsn/pipeline';
 import { Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { startWorkers, type WorkerProcess } from './workers.js';
@@ -15,16 +15,29 @@ export class PipelineEnv {
   readonly workers: WorkerProcess[] = [];
   private readonly pipelines: Pipeline[] = [];
 
-  constructor(readonly redis: LocalRedis) {}
+  constructor(
+    readonly redis: LocalRedis,
+    /** The plane of the runs this test opens (see TESTED_PLANES). */
+    readonly plane: DataPlaneChoice = 'auto',
+  ) {}
 
-  static async start(options: { appendonly?: boolean; args?: string[] } = {}): Promise<PipelineEnv> {
+  static async start(
+    options: { appendonly?: boolean; args?: string[]; plane?: DataPlaneChoice } = {},
+  ): Promise<PipelineEnv> {
     return new PipelineEnv(
       await LocalRedis.start({ appendonly: options.appendonly ?? false, args: options.args ?? [] }),
+      options.plane ?? 'auto',
     );
   }
 
-  async pipeline(): Promise<Pipeline> {
-    const p = await Pipeline.connect({ redis: this.redis.url, prefix: this.prefix, queue: this.queue });
+  async pipeline(options: Partial<PipelineOptions> = {}): Promise<Pipeline> {
+    const p = await Pipeline.connect({
+      redis: this.redis.url,
+      prefix: this.prefix,
+      queue: this.queue,
+      dataPlane: this.plane,
+      ...options,
+    });
     this.pipelines.push(p);
     return p;
   }

@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { resolveRedis } from '@cnsn/infra';
 import { BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
-import { connectRedis, redactUrl, WorkerRuntime } from '@cnsn/pipeline';
+import { connectRedis, redactUrl, WorkerRuntime, type WorkerRuntimeOptions } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
@@ -91,7 +91,8 @@ const program = new Command('worker')
     logger.info({ redis: redactUrl(url) }, 'connected to Redis');
     const runtime = new WorkerRuntime({
       redis,
-      processor: withFaultDelay(new AugmentProcessor(created)),
+      processor: new AugmentProcessor(created),
+      ...faultPauseFromEnv(),
       prefix: flags.prefix,
       queue: flags.queue,
       concurrency: flags.concurrency,
@@ -119,17 +120,16 @@ const program = new Command('worker')
 
 /**
  * Fault injection for the fault tests and the soak script: CNSN_FAULT_DELAY_MS holds every batch that
- * long before it is processed, so that a worker can be killed while it holds one.
+ * long at the stage CNSN_FAULT_STAGE names (`fetch`: input in hand; `compute`, the default: before
+ * the kernels; `send`: part of the result on its way), so that a worker can be killed there.
  */
-function withFaultDelay(processor: AugmentProcessor): AugmentProcessor {
+function faultPauseFromEnv(): { faultPause?: WorkerRuntimeOptions['faultPause'] } {
   const delay = Number(process.env.CNSN_FAULT_DELAY_MS ?? 0);
-  if (!(delay > 0)) return processor;
-  const process_ = processor.process.bind(processor);
-  processor.process = async (input, ctx, encode) => {
-    await new Promise((r) => setTimeout(r, delay));
-    return process_(input, ctx, encode);
-  };
-  return processor;
+  if (!(delay > 0)) return {};
+  const stage = process.env.CNSN_FAULT_STAGE ?? 'compute';
+  if (stage !== 'fetch' && stage !== 'compute' && stage !== 'send')
+    throw new Error(`CNSN_FAULT_STAGE: must be fetch, compute or send, got ${JSON.stringify(stage)}`);
+  return { faultPause: { stage, pause: () => new Promise((r) => setTimeout(r, delay)) } };
 }
 
 function positiveInt(value: string): number {

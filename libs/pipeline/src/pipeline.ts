@@ -53,6 +53,8 @@ export interface PipelineOptions {
   connectTimeoutMs?: number;
   /** The driver's endpoint for direct-plane runs (started with the first one). */
   direct?: DirectPlaneOptions;
+  /** The plane of runs that do not name one. @defaultValue 'auto' */
+  dataPlane?: DataPlaneChoice;
 }
 
 /** Where and how the driver serves direct-plane runs. */
@@ -67,6 +69,8 @@ export interface DirectPlaneOptions {
   stallTimeoutMs?: number;
   /** How long `auto` waits for the workers to say whether they reach the endpoint. @defaultValue 5000 */
   probeTimeoutMs?: number;
+  /** Plain HTTP: read result bodies straight into the run's buffers; false: copied chunk by chunk. @defaultValue true */
+  readInPlace?: boolean;
 }
 
 /** `redis`, `direct`, or `auto`: direct when the workers can reach the driver, else redis. */
@@ -91,7 +95,7 @@ export interface OpenRunOptions extends RunRequest {
   reuseResultBuffers?: boolean;
   /** How long one wait for a batch lasts before the batch is checked for loss. @defaultValue 5000 */
   wakeTimeoutMs?: number;
-  /** How the run's tensors travel (a resumed run keeps its plane). @defaultValue 'auto' */
+  /** How the run's tensors travel (a resumed run keeps its plane). @defaultValue the pipeline's `dataPlane` */
   dataPlane?: DataPlaneChoice;
 }
 
@@ -113,6 +117,7 @@ export class Pipeline {
   private sawDisconnect = false;
   private closing: Promise<void> | null = null;
   private readonly directOptions: DirectPlaneOptions;
+  private readonly defaultPlane: DataPlaneChoice;
   private server: Promise<DirectServer> | null = null;
 
   private constructor(redis: Redis, blobs: BlobConnection, ownsRedis: boolean, options: PipelineOptions) {
@@ -123,6 +128,7 @@ export class Pipeline {
     this.logger = options.logger ?? silentLogger;
     this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
     this.directOptions = options.direct ?? {};
+    this.defaultPlane = options.dataPlane ?? 'auto';
     this.queue = new Queue(options.queue ?? DEFAULT_QUEUE, { connection: redis, prefix: this.keys.prefix });
     this.queue.on('error', (err) =>
       this.logger.warn({ err: err.message }, 'queue connection error (retrying)'),
@@ -183,7 +189,7 @@ export class Pipeline {
       planeChoice = `${spec.dataPlane}: the run's own plane (resumed)`;
       logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
     } else {
-      const choice = await this.choosePlane(options.dataPlane ?? 'auto', logger);
+      const choice = await this.choosePlane(options.dataPlane ?? this.defaultPlane, logger);
       planeChoice = `${choice.plane}: ${choice.why}`;
       // A driver killed before it registered its run leaves nothing to resume: start it afresh,
       // so a supervisor that always passes resume works after an early crash too.
@@ -306,6 +312,7 @@ export class Pipeline {
         ...(o.advertise ? { advertise: o.advertise } : {}),
         ...(o.tls ? { tls: o.tls } : {}),
         ...(o.stallTimeoutMs ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
+        ...(o.readInPlace === false ? { readInPlace: false } : {}),
         logger: this.logger,
       });
     })();

@@ -57,6 +57,12 @@ export interface WorkerRuntimeOptions {
   heartbeatMs?: number;
   /** PEM file of the CA behind the drivers' HTTPS endpoints (direct plane). @defaultValue env CNSN_REDIS_CA */
   caFile?: string;
+  /**
+   * For fault tests only: pauses at one stage of every batch, so that a test can kill the worker
+   * there. `fetch`: the input fetched, nothing computed; `compute`: before the kernels; `send`: part
+   * of the result on its way (the direct plane has sent the request head and the blob's header).
+   */
+  faultPause?: { stage: 'fetch' | 'compute' | 'send'; pause: () => Promise<void> };
 }
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -100,6 +106,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly probesAnswered = new Set<string>();
   private readonly caFile: string | undefined;
   private readonly ca: Buffer | undefined;
+  private readonly faultPause: WorkerRuntimeOptions['faultPause'];
   private worker: Worker | null = null;
   private blobs: BlobConnection | null = null;
   /** Reused buffers of each concurrent batch: no allocation per batch. */
@@ -128,6 +135,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.logger = childLogger(options.logger ?? silentLogger, { worker: this.id });
     this.state = new RunState(this.redis, this.keys, new RedisScripts(this.redis));
     this.caFile = options.caFile ?? process.env.CNSN_REDIS_CA;
+    this.faultPause = options.faultPause;
     this.ca = this.caFile ? readFileSync(this.caFile) : undefined;
     this.lifecycle = new Lifecycle(`worker ${this.id}`, (s) => this.emit('state', SHOWN[s]));
   }
@@ -269,6 +277,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
         throw err;
       }
+      if (this.faultPause?.stage === 'fetch') await this.faultPause.pause();
       const source = `input of batch ${seq} of run ${run}`;
       const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) => {
         const floats = this.processor.inputFloats?.(slot.id, data.shape);
@@ -277,6 +286,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       if (input.shape.length !== 4)
         throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
       const params = spec.selfnorm ? await this.paramsOf(spec.selfnorm.paramsHash) : null;
+      if (this.faultPause?.stage === 'compute') await this.faultPause.pause();
       const t0 = performance.now();
       const parts = await this.processor.process(input, { spec, seq, params, slot: slot.id }, (out, meta) => {
         const resultMeta: ResultMeta = {
@@ -291,7 +301,11 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       });
       const kernelMs = performance.now() - t0;
       const tPut = performance.now();
-      await plane.putResult(data, parts);
+      await plane.putResult(
+        data,
+        parts,
+        this.faultPause?.stage === 'send' ? this.faultPause.pause : undefined,
+      );
       const tBook = performance.now();
       // Counted once whatever happens next; a run that went meanwhile takes its result with it.
       if ((await this.state.complete(run, seq)) === -1) await plane.discard(data);

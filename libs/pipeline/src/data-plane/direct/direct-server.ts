@@ -40,6 +40,8 @@ export interface DirectServerOptions {
   tls?: { certFile: string; keyFile: string };
   /** A request body that sends nothing for this long is dropped (and its batch redone). @defaultValue 30000 */
   stallTimeoutMs?: number;
+  /** Plain HTTP: read result bodies straight into the run's buffers; false: copied chunk by chunk. @defaultValue true */
+  readInPlace?: boolean;
   logger: Logger;
 }
 
@@ -88,7 +90,7 @@ export class DirectServer {
         await new Promise<void>((resolve) => server.close(() => resolve()));
       };
     } else {
-      const server = new Http1Server({ route, stallTimeoutMs, onStall });
+      const server = new Http1Server({ route, stallTimeoutMs, onStall, readInPlace: o.readInPlace ?? true });
       bound = await server.listen(listen.port, listen.host);
       close = () => server.close();
     }

@@ -111,7 +111,7 @@ export class DirectWorkerPlane implements WorkerDataPlane {
     return { status: 200, body: buffer };
   }
 
-  async putResult(job: BatchJobData, blob: Uint8Array[]): Promise<void> {
+  async putResult(job: BatchJobData, blob: Uint8Array[], midway?: () => Promise<void>): Promise<void> {
     const length = blob.reduce((n, p) => n + p.byteLength, 0);
     const headers = { authorization: `Bearer ${job.secret}`, 'content-type': 'application/octet-stream' };
     await this.withEndpoint(job.run, async (pool, url) => {
@@ -123,10 +123,12 @@ export class DirectWorkerPlane implements WorkerDataPlane {
           path: batchPath(job, 'result'),
           headers,
           body: blob,
+          ...(midway ? { midway } : {}),
         });
         status = answer.status;
         text = Buffer.from(answer.body).toString();
       } else {
+        await midway?.();
         const answer = await pool.request({
           path: batchPath(job, 'result'),
           method: 'PUT',

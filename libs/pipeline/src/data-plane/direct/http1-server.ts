@@ -19,6 +19,8 @@ export interface Http1ServerOptions {
   headTimeoutMs?: number;
   /** Told when a body stalls (for the driver's log). */
   onStall?: (head: RequestHead, received: number, length: number) => void;
+  /** Read bodies straight into their buffers (onread); false: ordinary 'data' events. @defaultValue true */
+  readInPlace?: boolean;
 }
 
 /**
@@ -75,7 +77,7 @@ class Connection {
     onGone: () => void,
   ) {
     // Re-wrap the accepted connection so that reads land where this connection says (onread).
-    const handle = (raw as unknown as { _handle?: unknown })._handle;
+    const handle = o.readInPlace === false ? null : (raw as unknown as { _handle?: unknown })._handle;
     if (handle) {
       (raw as unknown as { _handle: unknown })._handle = null;
       raw.destroy();
