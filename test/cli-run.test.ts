@@ -217,7 +217,7 @@ describe('cnsn status', () => {
     expect(j.code, j.stderr).toBe(0);
     const status = j.json as {
       workers: Array<{ backend: string; backendDetail: string }>;
-      runs: Array<{ run: string; counters: { enqueued: number } }>;
+      runs: Array<{ run: string; dataPlane: string; counters: { enqueued: number; bytesIn: number } }>;
       queue: string;
     };
     expect(status.queue).toBe(env.queue);
@@ -225,9 +225,14 @@ describe('cnsn status', () => {
     expect(status.workers[0]?.backendDetail).toContain('fused (wasm-simd)');
     expect(status.runs.map((r) => r.run)).toEqual(['status-run']);
     expect(status.runs[0]?.counters.enqueued).toBe(1);
+    // The run's plane (auto: the worker is on this host) and its bytes.
+    expect(status.runs[0]).toMatchObject({ dataPlane: 'direct', counters: { bytesIn: 2 * 4 * 5 * 5 * 4 } });
     const human = await runCnsn(args);
     expect(human.stdout).toMatch(/workers \(1\):\n {2}w\S+ .* fused \(wasm-simd\)/);
-    expect(human.stdout).toContain('status-run  open  enqueued 1');
+    expect(human.stdout).toMatch(
+      /status-run {2}open {2}plane direct \(http:\/\/127\.0\.0\.1:\d+\) {2}enqueued 1 /,
+    );
+    expect(human.stdout).toMatch(/tensors in 0\.0 MiB, out 0\.0 MiB/);
     for await (const _ of run.results()) break;
     await run.close();
   });

@@ -36,7 +36,8 @@ beforeAll(async () => {
     token: TOKEN,
   });
   const pipeline = await env.pipeline();
-  run = await pipeline.openRun({ runId: 'dash-run', seed: 1, onError: 'skip' });
+  // The redis plane: the test damages a batch's blob in Redis.
+  run = await pipeline.openRun({ runId: 'dash-run', seed: 1, onError: 'skip', dataPlane: 'redis' });
   for (let i = 0; i < 6; i++) {
     const b = testBatch(SHAPE, i);
     await run.enqueue(b.data, b.shape);
@@ -82,6 +83,7 @@ describe('the dashboard server', () => {
     expect(s.runs).toHaveLength(1);
     expect(s.runs[0]).toMatchObject({
       run: 'dash-run',
+      dataPlane: 'redis',
       inFlight: 5,
       reorderBuffer: 5,
       counters: { enqueued: 7, delivered: 2, failed: 1 },
@@ -119,8 +121,9 @@ describe('the dashboard server', () => {
 
   it('serves Prometheus metrics prefixed cnsn_', async () => {
     const text = await (await fetch(`${dashboard.url}/metrics`, { headers: auth })).text();
-    expect(text).toContain('cnsn_run_batches_delivered_total{run="dash-run"} 2');
-    expect(text).toContain('cnsn_run_batches_enqueued_total{run="dash-run"} 7');
+    expect(text).toContain('cnsn_run_batches_delivered_total{run="dash-run",plane="redis"} 2');
+    expect(text).toContain('cnsn_run_batches_enqueued_total{run="dash-run",plane="redis"} 7');
+    expect(text).toMatch(/cnsn_run_tensor_input_bytes_total\{run="dash-run",plane="redis"\} \d+/);
     expect(text).toContain('# TYPE cnsn_run_batches_delivered_total counter');
     expect(text).toMatch(/cnsn_worker_batches_total\{worker="[^"]+",host="[^"]+",backend="fused"\} \d+/);
     expect(text).toMatch(/cnsn_worker_kernel_seconds\{[^}]+\} [\d.e-]+/);
@@ -203,7 +206,7 @@ describe('the dashboard in a browser (Debian Chromium, headless)', () => {
       await page.waitForSelector('#runs td:has-text("dash-run")');
       await page.waitForSelector('#workers td:has-text("fused")');
       const delivered = async (): Promise<string> =>
-        (await page.locator('#runs tbody tr td').nth(4).textContent()) ?? '';
+        (await page.locator('#runs tbody tr td').nth(5).textContent()) ?? '';
       expect(await delivered()).toBe('2');
       // The driver takes two more: the page follows without a reload.
       const it2 = run.results();
@@ -211,7 +214,7 @@ describe('the dashboard in a browser (Debian Chromium, headless)', () => {
       await it2.next();
       await it2.return(undefined);
       await page.waitForFunction(
-        () => document.querySelectorAll('#runs tbody tr td')[4]?.textContent === '4',
+        () => document.querySelectorAll('#runs tbody tr td')[5]?.textContent === '4',
       );
       // Batch 6 failed (corrupt blob): put the right bytes back, then retry it from the page.
       const redis = new Redis(env.redis.url);

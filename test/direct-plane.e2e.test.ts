@@ -209,3 +209,46 @@ describe.runIf(which('curl'))('the endpoint is plain HTTP/1.1', () => {
     }
   });
 });
+
+describe('auto: direct when the workers can reach the driver, and it says which it chose', () => {
+  let env: PipelineEnv;
+  beforeAll(async () => {
+    env = await PipelineEnv.start();
+    await env.startWorkers(2);
+  });
+  afterAll(() => env.dispose());
+
+  it('workers on this host: direct, on a loopback port', async () => {
+    const run = await (await env.pipeline()).openRun({ seed: 1 });
+    expect(run.dataPlane).toBe('direct');
+    expect(run.planeChoice).toMatch(
+      /^direct: auto: every live worker runs on this host; serving at http:\/\/127\.0\.0\.1:\d+$/,
+    );
+    await run.close();
+  });
+
+  it('an advertised address the workers reach: direct, after they said so', async () => {
+    const pipeline = await env.pipeline({ direct: { listen: '127.0.0.1:0', advertise: '127.0.0.1:0' } });
+    const run = await pipeline.openRun({ seed: 1 });
+    expect(run.planeChoice).toMatch(/^direct: auto: all 2 live workers reach http:\/\/127\.0\.0\.1:\d+$/);
+    await run.close();
+  });
+
+  it('an advertised address they cannot reach: redis, naming the workers and why', async () => {
+    const pipeline = await env.pipeline({ direct: { listen: '127.0.0.1:0', advertise: '127.0.0.1:1' } });
+    const run = await pipeline.openRun({ seed: 1 });
+    expect(run.dataPlane).toBe('redis');
+    expect(run.planeChoice).toMatch(
+      /^redis: auto: worker w0-\d+-\d+ \(\S+\) cannot reach http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/,
+    );
+    expect(run.planeChoice).toContain('set --listen/--advertise to an address they reach');
+    // And the run works on the plane it chose.
+    const b = testBatch(SHAPE, 9);
+    await run.enqueue(b.data, b.shape);
+    await run.end();
+    const out: Float32Array[] = [];
+    for await (const r of run.results()) out.push(r.data.slice());
+    expect(digestOf(out)).toBe(await expectedDigest([b], 1, crossnorm, null));
+    await run.close();
+  });
+});

@@ -7,7 +7,15 @@ import { type DeliveredBatch, type PipelineRun } from '@cnsn/pipeline';
 import { formatNpy, Keyspace, parseNpy } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestOf, expectedDigest, PipelineEnv, REPO_ROOT, runCnsn, testBatch } from './support/index.js';
+import {
+  digestOf,
+  expectedDigest,
+  PipelineEnv,
+  REPO_ROOT,
+  runCnsn,
+  TESTED_PLANES,
+  testBatch,
+} from './support/index.js';
 
 const tmp = await mkdtemp(join(tmpdir(), 'cnsn-faults-'));
 const SHAPE: Shape4 = [4, 8, 7, 7];
@@ -33,7 +41,7 @@ async function writeInputs(
   return files;
 }
 
-describe('bad input from the command line', () => {
+describe.each(TESTED_PLANES)('bad input from the command line, on the %s plane', (plane) => {
   const good = [testBatch(SHAPE, 1), testBatch(SHAPE, 2), testBatch(SHAPE, 3)];
   const nan = testBatch(SHAPE, 4);
   nan.data[37] = Number.NaN;
@@ -64,6 +72,8 @@ describe('bad input from the command line', () => {
       env.queue,
       '--on-error',
       policy,
+      '--data-plane',
+      plane,
       '--selfnorm',
       'off',
       '--json',
@@ -137,7 +147,8 @@ describe('bad input from the command line', () => {
 async function enqueueWithoutWorkers(seeds: number[]): Promise<PipelineRun> {
   await env.stopWorkers();
   const pipeline = await env.pipeline();
-  const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip' });
+  // Blobs in Redis are what these tests damage: the redis plane.
+  const run = await pipeline.openRun({ seed: 1, crossnorm, onError: 'skip', dataPlane: 'redis' });
   for (const seed of seeds) {
     const b = testBatch(SHAPE, seed);
     await run.enqueue(b.data, b.shape);
@@ -217,7 +228,7 @@ describe('a missing input blob', () => {
       await new Promise((r) => setTimeout(r, 50));
     redis.disconnect();
     // A driver that resumes the run finds batch 1 failed, and skips it (onError skip).
-    const resumed = await (await env.pipeline()).openRun({ runId: run.id, resume: true });
+    const resumed = await (await env.pipeline()).openRun({ runId: run.id, resume: true, dataPlane: 'redis' });
     for (const seed of [23, 24, 25]) {
       const b = testBatch(SHAPE, seed);
       await resumed.enqueue(b.data, b.shape);
@@ -231,13 +242,14 @@ describe('a missing input blob', () => {
   });
 });
 
-describe('a driver killed and restarted with --resume', () => {
+describe.each(TESTED_PLANES)('a driver killed and restarted with --resume, on the %s plane', (plane) => {
   it('continues from the first batch not delivered: no file missing, none written twice, none half-written', async () => {
     await env.stopWorkers();
     await env.startWorkers(2, { env: { CNSN_FAULT_DELAY_MS: '150' } });
     const batches = Array.from({ length: 14 }, (_, i) => testBatch(SHAPE, 500 + i));
-    const files = await writeInputs(join(tmp, 'resume-in'), batches);
-    const out = join(tmp, 'resume-out');
+    const files = await writeInputs(join(tmp, `resume-in-${plane}`), batches);
+    const out = join(tmp, `resume-out-${plane}`);
+    const runId = `killme-${plane}`;
     const args = [
       '--import',
       'tsx',
@@ -248,7 +260,7 @@ describe('a driver killed and restarted with --resume', () => {
       '--out',
       out,
       '--run-id',
-      'killme',
+      runId,
       '--redis',
       env.redis.url,
       '--prefix',
@@ -257,6 +269,8 @@ describe('a driver killed and restarted with --resume', () => {
       env.queue,
       '--seed',
       '5',
+      '--data-plane',
+      plane,
       '--no-progress',
     ];
     const driver = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: 'ignore' });
@@ -266,6 +280,10 @@ describe('a driver killed and restarted with --resume', () => {
       if (written.filter((f) => f.endsWith('.npy')).length >= 5) break;
       await new Promise((r) => setTimeout(r, 25));
     }
+    const redis = new Redis(env.redis.url);
+    const endpointOf = (): Promise<string | null> =>
+      redis.hget(new Keyspace(env.prefix).run(runId), 'endpoint');
+    const killedEndpoint = await endpointOf();
     driver.kill('SIGKILL');
     await exited;
     const before = (await readdir(out)).filter((f) => f.endsWith('.npy')).length;
@@ -273,7 +291,7 @@ describe('a driver killed and restarted with --resume', () => {
     expect(before).toBeLessThan(14);
     // What a kill in the middle of a write leaves (whether or not this kill hit one), and a file
     // of someone else's that the resumed run must not touch.
-    await writeFile(join(out, 'in-13.npy.killme.partial'), 'half a file');
+    await writeFile(join(out, `in-13.npy.${runId}.partial`), 'half a file');
     await writeFile(join(out, 'notes.txt'), 'not ours');
     const r = await runCnsn([
       'run',
@@ -282,7 +300,7 @@ describe('a driver killed and restarted with --resume', () => {
       '--out',
       out,
       '--run-id',
-      'killme',
+      runId,
       '--resume',
       '--redis',
       env.redis.url,
@@ -297,7 +315,18 @@ describe('a driver killed and restarted with --resume', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming at batch \d+/);
-    expect(r.stderr).toMatch(/removed \d+ half-written file\(s\) .*in-13\.npy\.killme\.partial/);
+    expect(r.stderr).toMatch(
+      new RegExp(`removed \\d+ half-written file\\(s\\) .*in-13\\.npy\\.${runId}\\.partial`),
+    );
+    expect(r.stderr).toContain(`data plane ${plane}: the run's own plane (resumed)`);
+    if (plane === 'direct') {
+      // The resumed driver serves from a new address; the workers found it through Redis.
+      expect(killedEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const resumedEndpoint = /serving at (http:\/\/[^\s;]+)/.exec(r.stderr)?.[1];
+      expect(resumedEndpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(resumedEndpoint).not.toBe(killedEndpoint);
+    }
+    redis.disconnect();
     expect(await readFile(join(out, 'notes.txt'), 'utf8')).toBe('not ours');
     await rm(join(out, 'notes.txt'));
     const names = (await readdir(out)).sort();
@@ -309,8 +338,8 @@ describe('a driver killed and restarted with --resume', () => {
 
   it('--resume of a run Redis never saw (its driver died before registering it) starts it from batch 0 and says so', async () => {
     const batches = Array.from({ length: 3 }, (_, i) => testBatch(SHAPE, 700 + i));
-    const files = await writeInputs(join(tmp, 'early-in'), batches);
-    const out = join(tmp, 'early-out');
+    const files = await writeInputs(join(tmp, `early-in-${plane}`), batches);
+    const out = join(tmp, `early-out-${plane}`);
     const { mkdir } = await import('node:fs/promises');
     await mkdir(out, { recursive: true });
     // A file the earlier invocation wrote is kept, as on any resume.
@@ -322,7 +351,9 @@ describe('a driver killed and restarted with --resume', () => {
       '--out',
       out,
       '--run-id',
-      'never-registered',
+      `never-registered-${plane}`,
+      '--data-plane',
+      plane,
       '--resume',
       '--redis',
       env.redis.url,
@@ -337,7 +368,7 @@ describe('a driver killed and restarted with --resume', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(
-      'run never-registered: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0; files already in --out are kept',
+      `run never-registered-${plane}: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0; files already in --out are kept`,
     );
     expect(r.json).toMatchObject({ batches: 3, delivered: 3, failed: 0 });
     expect((r.json as { digest: string }).digest).toBe(await expectedDigest(batches, 0, crossnorm, null));

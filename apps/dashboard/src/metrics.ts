@@ -30,15 +30,19 @@ export class DashboardMetrics {
       },
     });
     const perRun = (kind: 'gauge' | 'counter', name: string, help: string, pick: (x: RunRow) => number) => {
-      const collect = async function (this: Gauge<'run'> | Counter<'run'>): Promise<void> {
+      const labelNames = ['run', 'plane'] as const;
+      const collect = async function (
+        this: Gauge<(typeof labelNames)[number]> | Counter<(typeof labelNames)[number]>,
+      ): Promise<void> {
         this.reset();
         for (const run of (await status()).runs) {
-          if (this instanceof Gauge) this.set({ run: run.run }, pick(run));
-          else this.inc({ run: run.run }, Math.max(0, pick(run)));
+          const labels = { run: run.run, plane: run.dataPlane };
+          if (this instanceof Gauge) this.set(labels, pick(run));
+          else this.inc(labels, Math.max(0, pick(run)));
         }
       };
-      if (kind === 'gauge') new Gauge({ name, help, labelNames: ['run'], registers: [r], collect });
-      else new Counter({ name, help, labelNames: ['run'], registers: [r], collect });
+      if (kind === 'gauge') new Gauge({ name, help, labelNames, registers: [r], collect });
+      else new Counter({ name, help, labelNames, registers: [r], collect });
     };
     perRun(
       'counter',
@@ -70,6 +74,13 @@ export class DashboardMetrics {
       'Finished batches waiting for their turn',
       (x) => x.reorderBuffer,
     );
+    for (const direction of ['in', 'out'] as const)
+      perRun(
+        'counter',
+        `cnsn_run_tensor_${direction === 'in' ? 'input' : 'output'}_bytes_total`,
+        `Tensor bytes the run's driver ${direction === 'in' ? 'put on its data plane' : 'took from it'}`,
+        (x) => (direction === 'in' ? x.counters.bytesIn : x.counters.bytesOut),
+      );
     perRun(
       'gauge',
       'cnsn_run_batch_rate',

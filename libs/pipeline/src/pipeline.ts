@@ -187,6 +187,7 @@ export class Pipeline {
       await this.state.reopen(runId);
       resumed = { from: cursor, known: true };
       planeChoice = `${spec.dataPlane}: the run's own plane (resumed)`;
+      if (spec.dataPlane === 'direct') planeChoice += `; serving at ${(await this.directServer()).url}`;
       logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
     } else {
       const choice = await this.choosePlane(options.dataPlane ?? this.defaultPlane, logger);
@@ -341,7 +342,8 @@ export class Pipeline {
     }
     if (requested !== 'auto')
       throw new Error(`dataPlane: must be one of redis, direct, auto, got ${JSON.stringify(requested)}`);
-    if (await this.workersAllLocal()) {
+    // Workers on this host reach a loopback endpoint; an address the user gave is verified instead.
+    if (!this.directOptions.advertise && (await this.workersAllLocal())) {
       const server = await this.directServer();
       return { plane: 'direct', why: `auto: every live worker runs on this host; serving at ${server.url}` };
     }

@@ -49,7 +49,7 @@ export function formatStatus(s: PipelineStatus, where: string): string {
   for (const r of s.runs) {
     const c = r.counters;
     lines.push(
-      `  ${r.run}  ${c.state}  enqueued ${c.enqueued}  delivered ${c.delivered}${c.total !== null ? `/${c.total}` : ''}  in flight ${r.inFlight}  waiting in order ${r.reorderBuffer}  failed ${c.failed}  skipped ${c.skipped}  ${r.batchesPerSec.toFixed(1)} batches/s`,
+      `  ${r.run}  ${c.state}  plane ${r.dataPlane}${c.endpoint ? ` (${c.endpoint})` : ''}  enqueued ${c.enqueued}  delivered ${c.delivered}${c.total !== null ? `/${c.total}` : ''}  in flight ${r.inFlight}  waiting in order ${r.reorderBuffer}  failed ${c.failed}  skipped ${c.skipped}  ${r.batchesPerSec.toFixed(1)} batches/s  tensors in ${mb(c.bytesIn)}, out ${mb(c.bytesOut)}`,
     );
   }
   lines.push(`workers (${s.workers.length}):`);

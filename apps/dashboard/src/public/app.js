@@ -15,6 +15,9 @@ const esc = (s) =>
 const fmt = (n, d = 0) =>
   Number(n).toLocaleString(undefined, { maximumFractionDigits: d, minimumFractionDigits: d });
 const mib = (b) => `${fmt(b / 1048576, 1)} MiB`;
+/** A size in the unit that reads best. */
+const size = (b) =>
+  b >= 1073741824 ? `${fmt(b / 1073741824, 2)} GiB` : b >= 1048576 ? mib(b) : `${fmt(b / 1024, 1)} KiB`;
 
 function toast(text) {
   const t = $('toast');
@@ -98,13 +101,14 @@ function render(s) {
         const of = c.total ?? c.enqueued;
         const pct = of ? (100 * c.delivered) / of : 0;
         const now = rate(history.get(r.run) ?? []);
-        return `<tr><td>${esc(r.run)}</td><td><span class="pill ${esc(c.state)}">${esc(c.state)}</span></td>
+        return `<tr><td>${esc(r.run)}</td><td><span class="pill plane" title="${esc(c.endpoint ?? 'tensors through Redis')}">${esc(r.dataPlane)}</span></td><td><span class="pill ${esc(c.state)}">${esc(c.state)}</span></td>
           <td><div class="progress" title="${fmt(pct, 0)}%"><div style="width:${pct}%"></div></div></td>
           <td class="num">${fmt(c.enqueued)}</td><td class="num">${fmt(c.delivered)}${c.total !== null ? ` / ${fmt(c.total)}` : ''}</td>
           <td class="num">${fmt(r.inFlight)}</td><td class="num">${fmt(r.reorderBuffer)}</td><td class="num">${fmt(c.failed)}</td>
-          <td class="num">${fmt(c.skipped)}</td><td class="num">${fmt(now.bps, 1)}</td><td class="num">${fmt(now.mbs, now.mbs < 1 ? 3 : 1)}</td></tr>`;
+          <td class="num">${fmt(c.skipped)}</td><td class="num">${fmt(now.bps, 1)}</td><td class="num">${fmt(now.mbs, now.mbs < 1 ? 3 : 1)}</td>
+          <td class="num">${size(c.bytesIn)} / ${size(c.bytesOut)}</td></tr>`;
       })
-      .join('') || '<tr><td colspan="11" class="muted">no run open</td></tr>';
+      .join('') || '<tr><td colspan="13" class="muted">no run open</td></tr>';
   $('workers').querySelector('tbody').innerHTML =
     s.workers
       .map(
