@@ -4,7 +4,13 @@ import { type GoldenCase, type GoldenReader, parseGoldenManifest } from '@cnsn/k
 import { CliError } from './cli-error.js';
 
 /** Reads DIR/manifest.json and returns its cases and a reader for its tensor files. */
-export async function openGoldenDir(dir: string): Promise<{ cases: GoldenCase[]; read: GoldenReader }> {
+/** A golden set: its cases and how to read their tensors. */
+export interface GoldenDir {
+  cases: GoldenCase[];
+  read: GoldenReader;
+}
+
+export async function openGoldenDir(dir: string): Promise<GoldenDir> {
   const file = join(dir, 'manifest.json');
   let raw: unknown;
   try {
