@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { reportError } from './cli-error.js';
 import { benchKernelCommand } from './commands/bench-kernel.js';
 import { benchPipelineCommand } from './commands/bench-pipeline.js';
+import { benchTransportCommand } from './commands/bench-transport.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
 import { planCommand } from './commands/plan.js';
 import { previewCommand } from './commands/preview.js';
@@ -28,7 +29,8 @@ program.addCommand(
   new Command('bench')
     .description('benchmarks')
     .addCommand(benchKernelCommand())
-    .addCommand(benchPipelineCommand()),
+    .addCommand(benchPipelineCommand())
+    .addCommand(benchTransportCommand()),
 );
 
 try {

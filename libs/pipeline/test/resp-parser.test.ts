@@ -90,6 +90,41 @@ describe('RespParser', () => {
     );
   });
 
+  it('the pull side (a socket reading where the parser says) gives the same replies, bulks landing in their sinks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(reply, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 20 }),
+        (replies, reads) => {
+          const bytes = Buffer.concat(replies.map(encode));
+          const out: RespReply[] = [];
+          const sunk: Uint8Array[] = [];
+          const parser = new RespParser(
+            (r) => out.push(r),
+            () => (n) => {
+              const b = new Uint8Array(n);
+              sunk.push(b);
+              return b;
+            },
+          );
+          // The "kernel" copies at most each read's size into whatever the parser points at.
+          for (let at = 0, i = 0; at < bytes.length; i++) {
+            const target = parser.readTarget();
+            const n = Math.min(target.length, reads[i % reads.length] as number, bytes.length - at);
+            target.set(bytes.subarray(at, at + n));
+            parser.read(n);
+            at += n;
+          }
+          expect(out.map(plain)).toEqual(replies.map(plain));
+          // Top-level bulk replies are the sinks' own buffers.
+          const topBulks = out.filter((r): r is Uint8Array => r instanceof Uint8Array);
+          for (const b of topBulks) expect(sunk.some((s) => s.buffer === b.buffer)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('refuses a byte that starts no RESP reply', () => {
     expect(() => parseAll([Buffer.from('?what\r\n')])).toThrow(/RESP protocol error: unexpected byte 63/);
   });

@@ -160,18 +160,38 @@ export class BlobConnection {
         ? tlsConnect({ host, port, servername: host, ...(caFile ? { ca: readFileSync(caFile) } : {}) }, () =>
             resolve(s),
           )
-        : netConnect({ host, port }, () => resolve(s));
+        : // Plain TCP: bulk replies are read by the kernel straight into their buffers (onread).
+          netConnect(
+            {
+              host,
+              port,
+              onread: {
+                buffer: () => this.parser.readTarget(),
+                callback: (n: number) => {
+                  try {
+                    this.parser.read(n);
+                  } catch (err) {
+                    s.destroy(err as Error);
+                  }
+                  return true;
+                },
+              },
+            },
+            () => resolve(s),
+          );
       s.once('error', reject);
     });
     socket.setNoDelay(true);
     this.parser.reset();
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        this.parser.feed(chunk);
-      } catch (err) {
-        socket.destroy(err as Error);
-      }
-    });
+    // TLS decrypts in user space: its chunks are fed as they come.
+    if (secure)
+      socket.on('data', (chunk: Buffer) => {
+        try {
+          this.parser.feed(chunk);
+        } catch (err) {
+          socket.destroy(err as Error);
+        }
+      });
     socket.on('error', () => undefined);
     socket.on('close', () => {
       if (this.socket === socket) this.socket = null;

@@ -29,6 +29,31 @@ export class RespParser {
     private readonly nextSink: () => BulkSink | undefined,
   ) {}
 
+  /** Where the next bytes from the socket should go (net.Socket `onread`): see {@link RespParser.read}. */
+  private readonly scratch = Buffer.alloc(64 * 1024);
+
+  /**
+   * The pull side, for a socket that reads where it is told (`onread`): while a bulk payload is
+   * due, the rest of it (its buffer, often the caller's own); else a scratch buffer for reply lines.
+   */
+  readTarget(): Uint8Array {
+    const b = this.bulk;
+    if (b && b.filled < b.target.length) return b.target.subarray(b.filled);
+    return this.scratch;
+  }
+
+  /** `n` bytes arrived where {@link readTarget} said. */
+  read(n: number): void {
+    const b = this.bulk;
+    if (b && b.filled < b.target.length) {
+      b.filled += n;
+      if (b.filled === b.target.length) this.skipCrlf = 2;
+      return;
+    }
+    // Lines (and whatever of a bulk came with them) through the chunk path: small, copied once.
+    this.feed(this.scratch.subarray(0, n));
+  }
+
   reset(): void {
     this.pending = Buffer.alloc(0);
     this.bulk = null;

@@ -27,7 +27,7 @@ const MAX_HEAD = 16 * 1024;
  * A GET's body is read by the kernel straight into the caller's buffer (net.Socket's `onread`): no
  * 64 KiB chunk allocated and copied per read, as undici and node:http do; a PUT's body goes out in
  * its parts with one corked write. Measured here for a 6.4 MB body: GET 1.35 ms of CPU and 2.3 ms
- * wall, against 9.7 and 8.0 ms with undici (`npm run bench:transports`). It speaks only what the
+ * wall, against 9.7 and 8.0 ms with undici (`npm run cnsn -- bench transport`). It speaks only what the
  * driver answers: content-length bodies, keep-alive; one connection per request in flight, reused.
  */
 export class Http1Client {

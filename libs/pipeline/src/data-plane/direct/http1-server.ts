@@ -29,7 +29,7 @@ export interface Http1ServerOptions {
  * order). A PUT's body is read by the kernel straight into the buffer its route gives (net.Socket's
  * `onread` on the accepted connection): no 64 KiB chunk allocated per read and copied, as
  * node:http does. Measured here for a 6.4 MB body: 1.65 ms of CPU against 6.2 with node:http
- * (`npm run bench:transports`). Where Node does not expose the accepted socket's handle, it reads
+ * (`npm run cnsn -- bench transport`). Where Node does not expose the accepted socket's handle, it reads
  * with ordinary 'data' events instead (a copy per chunk).
  */
 export class Http1Server {
