@@ -59,7 +59,7 @@ describe.each(TESTED_PLANES)('on the %s plane', (plane) => {
     // Let the 'send' victim get its partial result out before the kill.
     await new Promise((r) => setTimeout(r, 300));
     const killedAt = Date.now();
-    await Promise.all(victims.map((v) => v?.kill()));
+    await Promise.all(victims.flatMap((v) => (v ? [v.kill()] : [])));
     await env.startWorkers(1, { tag: 'survivor' });
     const { out, longestStallMs } = await collecting;
     await run.close();
