@@ -59,11 +59,9 @@ export async function iperf3Limit(host = '127.0.0.1'): Promise<TransportLimit | 
  * SET and GET of batch-sized values by redis-benchmark on the run's Redis; the limit of a
  * redis-plane pipeline is one batch through four crossings: bytes / (2 SET + 2 GET).
  */
-export async function redisBenchmarkLimit(
-  redisUrl: string,
-  bytes: number,
-  requests = 20,
-): Promise<TransportLimit | null> {
+export async function redisBenchmarkLimit(redisUrl: string, bytes: number): Promise<TransportLimit | null> {
+  // About 2 GB each way, so the clock has something to measure (a few small requests read 'inf').
+  const requests = Math.min(20_000, Math.max(5, Math.ceil(2e9 / bytes)));
   const url = new URL(redisUrl);
   if (url.protocol !== 'redis:') return null;
   const args = [
@@ -91,7 +89,7 @@ export async function redisBenchmarkLimit(
   };
   const set = rps('SET');
   const get = rps('GET');
-  if (!(set > 0 && get > 0)) return null;
+  if (!(set > 0 && get > 0 && Number.isFinite(set) && Number.isFinite(get))) return null;
   const seconds = 2 / set + 2 / get;
   return {
     tool: 'redis-benchmark',
