@@ -107,6 +107,17 @@ export class DashboardMetrics {
       if (kind === 'gauge') new Gauge({ name, help, labelNames, registers: [r], collect });
       else new Counter({ name, help, labelNames, registers: [r], collect });
     };
+    new Gauge({
+      name: 'cnsn_worker_info',
+      help: 'A live worker, its backend and the adapter a GPU backend runs on (value 1)',
+      labelNames: ['worker', 'host', 'backend', 'adapter'],
+      registers: [r],
+      async collect() {
+        this.reset();
+        for (const w of (await status()).workers)
+          this.set({ worker: w.id, host: w.host, backend: w.backend, adapter: w.adapter }, 1);
+      },
+    });
     perWorker('counter', 'cnsn_worker_batches_total', 'Batches a live worker has done', (w) => w.batches);
     perWorker('counter', 'cnsn_worker_failed_batches_total', 'Batches a live worker failed', (w) => w.failed);
     perWorker(

@@ -1,6 +1,7 @@
 import {
   BORROW_HEADROOM,
   type CreatedBackend,
+  describeAdapter,
   type CrossNormPlan,
   FusedBackend,
   KernelInputError,
@@ -9,6 +10,7 @@ import {
   type SelfNormConfig,
   type SelfNormParams,
   type Shape4,
+  TfjsBackend,
 } from '@cnsn/kernels';
 import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline';
 
@@ -21,6 +23,7 @@ import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline
 export class AugmentProcessor implements BatchProcessor {
   readonly backend: string;
   readonly backendDetail: string;
+  readonly adapter: string;
   readonly stableOutput: boolean;
   private readonly created: CreatedBackend;
   private readonly slotBackends = new Map<number, FusedBackend>();
@@ -29,6 +32,8 @@ export class AugmentProcessor implements BatchProcessor {
     this.created = created;
     this.backend = created.backend.name;
     this.backendDetail = `${created.backend.description}; ${created.reason}`;
+    const adapter = created.backend instanceof TfjsBackend ? created.backend.adapter : null;
+    this.adapter = adapter ? describeAdapter(adapter) : '';
     this.stableOutput = created.backend instanceof FusedBackend;
   }
 

@@ -4,11 +4,15 @@ import { type CrossNormPlan, validatePlan } from './plan.js';
 import { type SelfNormConfig, validateSelfNormConfig } from './selfnorm-params.js';
 import { type FeatureBatch, validateBatch } from './tensor.js';
 
-/** Backends a worker can be asked for. `auto`: tfjs-tensorflow when it loads (GPU first), else fused. */
+/**
+ * Backends a worker can be asked for. `auto`: a GPU backend on a hardware GPU (tfjs-webgpu, or
+ * tfjs-tensorflow on tfjs-node-gpu), never on a CPU Vulkan driver; else fused.
+ */
 export const BACKEND_NAMES = [
   'auto',
   'fused',
   'fused-js',
+  'tfjs-webgpu',
   'tfjs-tensorflow',
   'tfjs-wasm',
   'tfjs-cpu',

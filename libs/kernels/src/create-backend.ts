@@ -3,6 +3,7 @@ import { BackendUnavailableError, KernelInputError, show } from './errors.js';
 import { FusedBackend } from './fused-backend.js';
 import { TfjsBackend } from './tfjs-backend.js';
 import { loadTfjs } from './tfjs-loader.js';
+import { describeAdapter, openWebGpu } from './webgpu-adapter.js';
 
 export interface CreatedBackend {
   backend: KernelBackend;
@@ -20,7 +21,9 @@ export function parseBackendName(name: unknown): BackendName {
 
 /**
  * Makes a backend by name. A concrete backend that cannot load throws {@link BackendUnavailableError}
- * (saying what to install); `auto` falls back to `fused` and says why in `reason`.
+ * (saying what to install). `auto` takes a GPU backend only on a hardware GPU: tfjs-webgpu on a
+ * discrete or integrated adapter (never on lavapipe, llvmpipe or SwiftShader), else tfjs-tensorflow
+ * on tfjs-node-gpu, else `fused`; `reason` says which adapter it found or why it passed each over.
  */
 export async function createBackend(name: BackendName = 'auto'): Promise<CreatedBackend> {
   switch (parseBackendName(name)) {
@@ -33,19 +36,46 @@ export async function createBackend(name: BackendName = 'auto'): Promise<Created
       return { backend: new TfjsBackend('tfjs-cpu', await loadTfjs('cpu')), reason: 'requested tfjs-cpu' };
     case 'tfjs-wasm':
       return { backend: new TfjsBackend('tfjs-wasm', await loadTfjs('wasm')), reason: 'requested tfjs-wasm' };
+    case 'tfjs-webgpu': {
+      const backend = new TfjsBackend('tfjs-webgpu', await loadTfjs('webgpu'));
+      const adapter = backend.adapter;
+      return {
+        backend,
+        reason: `requested tfjs-webgpu${adapter?.kind === 'cpu' ? ' (on a CPU adapter: slower than fused; auto would not take it)' : ''}`,
+      };
+    }
     case 'tfjs-tensorflow':
       return {
         backend: new TfjsBackend('tfjs-tensorflow', await loadTfjs('tensorflow')),
         reason: 'requested tfjs-tensorflow',
       };
-    case 'auto': {
-      try {
-        const backend = new TfjsBackend('tfjs-tensorflow', await loadTfjs('tensorflow'));
-        return { backend, reason: 'auto: tfjs-tensorflow loaded' };
-      } catch (err) {
-        const why = err instanceof BackendUnavailableError ? err.message : String(err);
-        return { backend: new FusedBackend('wasm'), reason: `auto: fell back to fused because ${why}` };
-      }
-    }
+    case 'auto':
+      return chooseAuto();
   }
+}
+
+async function chooseAuto(): Promise<CreatedBackend> {
+  const passed: string[] = [];
+  // A hardware WebGPU adapter first: the adapter is checked before tfjs is set on it.
+  try {
+    const { info } = await openWebGpu();
+    if (info.kind === 'hardware') {
+      const backend = new TfjsBackend('tfjs-webgpu', await loadTfjs('webgpu'));
+      return { backend, reason: `auto: tfjs-webgpu on ${describeAdapter(info)}` };
+    }
+    passed.push(
+      `tfjs-webgpu: passed over ${describeAdapter(info)} (a CPU Vulkan driver is slower than fused)`,
+    );
+  } catch (err) {
+    passed.push(`tfjs-webgpu: ${err instanceof BackendUnavailableError ? err.message : String(err)}`);
+  }
+  try {
+    const loaded = await loadTfjs('tensorflow');
+    if (loaded.detail.endsWith('(GPU)'))
+      return { backend: new TfjsBackend('tfjs-tensorflow', loaded), reason: `auto: ${loaded.detail}` };
+    passed.push(`tfjs-tensorflow: ${loaded.detail} runs on the CPU (slower than fused)`);
+  } catch (err) {
+    passed.push(`tfjs-tensorflow: ${err instanceof BackendUnavailableError ? err.message : String(err)}`);
+  }
+  return { backend: new FusedBackend('wasm'), reason: `auto: fused, because ${passed.join('; ')}` };
 }

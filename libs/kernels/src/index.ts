@@ -43,5 +43,8 @@ export { instanceStats } from './stats.js';
 export { sizeOf, validateBatch, validateShape } from './tensor.js';
 export type { FeatureBatch, Shape4, ValidateBatchOptions } from './tensor.js';
 export { TfjsBackend } from './tfjs-backend.js';
+export type { TfjsBackendName } from './tfjs-backend.js';
 export { loadTfjs } from './tfjs-loader.js';
 export type { LoadedTfjs, Tf, TfjsFlavour } from './tfjs-loader.js';
+export { describeAdapter, isCpuAdapter, openWebGpu, WEBGPU_INSTALL_HINT } from './webgpu-adapter.js';
+export type { GpuAdapterInfo, OpenedWebGpu } from './webgpu-adapter.js';

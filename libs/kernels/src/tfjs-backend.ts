@@ -18,6 +18,9 @@ import {
 import type { BatchNormParams } from './selfnorm-params.js';
 import { type FeatureBatch, validateBatch } from './tensor.js';
 import type { LoadedTfjs, Tf } from './tfjs-loader.js';
+import type { GpuAdapterInfo } from './webgpu-adapter.js';
+
+export type TfjsBackendName = 'tfjs-tensorflow' | 'tfjs-webgpu' | 'tfjs-wasm' | 'tfjs-cpu';
 
 // Ranks are tracked by the algebra, not the types: tfjs ops return Tensor<Rank>.
 type T2 = tfc.Tensor;
@@ -29,15 +32,18 @@ type T3 = tfc.Tensor;
  * CrossNorm output, and a single multiply-add over the batch. Runs on tfjs-node(-gpu), wasm or cpu.
  */
 export class TfjsBackend implements KernelBackend {
-  readonly name: 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu';
+  readonly name: TfjsBackendName;
   readonly description: string;
+  /** The WebGPU adapter this backend runs on (tfjs-webgpu). */
+  readonly adapter: GpuAdapterInfo | null;
   private readonly tf: Tf;
   private readonly tfBackend: string;
 
-  constructor(name: 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu', loaded: LoadedTfjs) {
+  constructor(name: TfjsBackendName, loaded: LoadedTfjs) {
     this.name = name;
     this.tf = loaded.tf;
     this.tfBackend = loaded.tfBackend;
+    this.adapter = loaded.adapter ?? null;
     this.description = `${name} (${loaded.detail})`;
   }
 

@@ -1,20 +1,66 @@
-import { describe, afterAll, beforeAll, expect } from 'vitest';
-import { createBackend, type ConcreteBackendName, type KernelBackend, type Tf } from '../src/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BackendUnavailableError,
+  type ConcreteBackendName,
+  createBackend,
+  type KernelBackend,
+  type Tf,
+} from '../src/index.js';
 
-/** Every backend the kernel tests run on here (tfjs-tensorflow needs libtensorflow, absent on CI). */
-export const TESTED_BACKENDS: ConcreteBackendName[] = ['fused', 'fused-js', 'tfjs-cpu', 'tfjs-wasm'];
+/**
+ * Every backend the kernel tests run on (tfjs-tensorflow needs libtensorflow, absent on CI).
+ * tfjs-webgpu needs a Vulkan driver: lavapipe on CI (tools/install-vulkan.sh), the GPU's own on a
+ * GPU node.
+ */
+export const TESTED_BACKENDS: ConcreteBackendName[] = [
+  'fused',
+  'fused-js',
+  'tfjs-cpu',
+  'tfjs-wasm',
+  'tfjs-webgpu',
+];
+
+/** Backends whose absence is reported rather than failed, unless the environment requires them. */
+const MAY_BE_ABSENT: Partial<Record<ConcreteBackendName, string>> = { 'tfjs-webgpu': 'CNSN_REQUIRE_WEBGPU' };
 
 export interface BackendContext {
   backend: KernelBackend;
 }
 
+/** Whether a backend can be made here; the reason when not (once per process and backend). */
+const availability = new Map<ConcreteBackendName, Promise<string | null>>();
+function unavailable(name: ConcreteBackendName): Promise<string | null> {
+  let p = availability.get(name);
+  if (!p) {
+    p = createBackend(name).then(
+      async ({ backend }) => {
+        await backend.dispose();
+        return null;
+      },
+      (err: unknown) => (err instanceof BackendUnavailableError ? err.message : Promise.reject(err)),
+    );
+    availability.set(name, p);
+  }
+  return p;
+}
+
 /**
  * Runs one suite per backend against the same expectations. For tfjs backends it also checks, after
- * the suite, that no tensor outlived it (tf.memory().numTensors back to where it started).
+ * the suite, that no tensor outlived it (tf.memory().numTensors back to where it started). A backend
+ * that cannot load here (no Vulkan driver for tfjs-webgpu) gets one skipped test that says why;
+ * with its environment variable set (CI sets CNSN_REQUIRE_WEBGPU=1) that is a failure instead.
  */
 export function describeEachBackend(title: string, suite: (ctx: BackendContext) => void): void {
   for (const name of TESTED_BACKENDS) {
-    describe(`${title} [${name}]`, () => {
+    describe(`${title} [${name}]`, async () => {
+      const why = name in MAY_BE_ABSENT ? await unavailable(name) : null;
+      if (why) {
+        const required = process.env[MAY_BE_ABSENT[name] as string];
+        if (required)
+          it(`${name} is required here (${MAY_BE_ABSENT[name]}) but unavailable`, () => expect.fail(why));
+        else it.skip(`${name} unavailable here: ${why}`, () => undefined);
+        return;
+      }
       const ctx = {} as BackendContext;
       let tf: Tf | null = null;
       let tensorsBefore = 0;

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { BackendUnavailableError, createBackend } from '../src/index.js';
+import { BackendUnavailableError, createBackend, isCpuAdapter } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 const hasTfjsNode = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((pkg) => {
@@ -25,10 +25,53 @@ describe('choosing a backend', () => {
     expect((err as Error).message).toMatch(/install @tensorflow\/tfjs-node-gpu@4\.\d+\.\d+/);
   });
 
-  it.skipIf(hasTfjsNode)('auto falls back to fused and says why', async () => {
-    const { backend, reason } = await createBackend('auto');
-    expect(backend.name).toBe('fused');
-    expect(reason).toMatch(/fell back to fused because backend tfjs-tensorflow is unavailable/);
+  it.skipIf(hasTfjsNode)(
+    'auto falls back to fused and says why it passed each GPU backend over',
+    async () => {
+      const { backend, reason } = await createBackend('auto');
+      expect(backend.name).toBe('fused');
+      // No hardware GPU here: lavapipe (a CPU Vulkan driver) is passed over, or no adapter at all.
+      expect(reason).toMatch(
+        /^auto: fused, because tfjs-webgpu: (passed over CPU adapter .* \(a CPU Vulkan driver is slower than fused\)|backend tfjs-webgpu is unavailable: .*)/,
+      );
+      expect(reason).toContain('tfjs-tensorflow: backend tfjs-tensorflow is unavailable');
+    },
+  );
+
+  it('tells CPU Vulkan drivers from GPUs', () => {
+    expect(
+      isCpuAdapter({
+        architecture: 'software',
+        device: 'llvmpipe-llvm-15',
+        description: 'llvmpipe: Mesa 25.0.7',
+      }),
+    ).toBe(true);
+    expect(isCpuAdapter({ description: 'SwiftShader Device (Subzero)' })).toBe(true);
+    expect(isCpuAdapter({ isFallbackAdapter: true })).toBe(true);
+    expect(
+      isCpuAdapter({
+        architecture: 'hopper',
+        device: 'NVIDIA H100 80GB HBM3',
+        description: 'NVIDIA: 580.65.06',
+      }),
+    ).toBe(false);
+    expect(
+      isCpuAdapter({ architecture: 'rdna-3', device: 'AMD Radeon RX 7900', description: 'radv Mesa 25.0.7' }),
+    ).toBe(false);
+  });
+
+  it('tfjs-webgpu says which adapter it runs on, and that auto would not take a CPU one', async () => {
+    const created = await createBackend('tfjs-webgpu').catch((e: unknown) => e);
+    if (created instanceof BackendUnavailableError) {
+      expect(created.message).toMatch(/install the Vulkan loader \(libvulkan1\) and a Vulkan driver/);
+      return;
+    }
+    const { backend, reason } = created as Awaited<ReturnType<typeof createBackend>>;
+    expect(backend.description).toMatch(
+      /^tfjs-webgpu \(@tensorflow\/tfjs-backend-webgpu 4\.22\.0 on (GPU|CPU adapter) /,
+    );
+    if (backend.description.includes('CPU adapter')) expect(reason).toContain('auto would not take it');
+    await backend.dispose();
   });
 
   it.runIf(hasTfjsNode)('auto picks tfjs-tensorflow when it loads', async () => {

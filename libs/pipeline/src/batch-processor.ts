@@ -27,6 +27,8 @@ export interface BatchProcessor {
   readonly backend: string;
   /** e.g. `fused (wasm-simd)`, or why `auto` chose it. */
   readonly backendDetail: string;
+  /** The GPU (or CPU Vulkan driver) a GPU backend runs on, e.g. `GPU nvidia NVIDIA H100 (...)`; '' for none. */
+  readonly adapter?: string;
   /**
    * Where a batch's input blob of `blobBytes` (float32 values from `dataOffset` on) should land for
    * slot `slot`, so that `process` needs no copy in; null to use the runtime's own buffer.

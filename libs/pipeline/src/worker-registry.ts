@@ -8,8 +8,10 @@ export interface WorkerInfo {
   pid: number;
   /** Backend name, e.g. `fused` or `tfjs-tensorflow`. */
   backend: string;
-  /** Detail, e.g. `fused (wasm-simd)` or `tfjs-tensorflow (@tensorflow/tfjs-node-gpu 4.22.0 (GPU))`. */
+  /** Detail, e.g. `fused (wasm-simd)` or `tfjs-webgpu (@tensorflow/tfjs-backend-webgpu 4.22.0 on GPU ...)`. */
   backendDetail: string;
+  /** The adapter a GPU backend runs on (vendor, device, driver); '' for CPU backends. */
+  adapter: string;
   queue: string;
   concurrency: number;
   state: string;
@@ -54,6 +56,7 @@ export async function listWorkers(redis: Redis, keys: Keyspace, now = Date.now()
       pid: Number(h.pid),
       backend: h.backend ?? '',
       backendDetail: h.backendDetail ?? '',
+      adapter: h.adapter ?? '',
       queue: h.queue ?? '',
       concurrency: Number(h.concurrency),
       state: h.state ?? '',

@@ -176,6 +176,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         {
           backend: this.processor.backend,
           detail: this.processor.backendDetail,
+          ...(this.processor.adapter ? { adapter: this.processor.adapter } : {}),
           queue: this.queueName,
           concurrency: this.concurrency,
         },
@@ -211,6 +212,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       pid: process.pid,
       backend: this.processor.backend,
       backendDetail: this.processor.backendDetail,
+      adapter: this.processor.adapter ?? '',
       queue: this.queueName,
       concurrency: this.concurrency,
       state: this.currentState,
