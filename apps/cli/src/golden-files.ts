@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import { type GoldenCase, type GoldenReader, parseGoldenManifest } from '@cnsn/kernels';
 import { CliError } from './cli-error.js';
 
-/** Reads DIR/manifest.json and returns its cases and a reader for its tensor files. */
 /** A golden set: its cases and how to read their tensors. */
 export interface GoldenDir {
   cases: GoldenCase[];
   read: GoldenReader;
 }
 
+/** Reads DIR/manifest.json and returns its cases and a reader for its tensor files. */
 export async function openGoldenDir(dir: string): Promise<GoldenDir> {
   const file = join(dir, 'manifest.json');
   let raw: unknown;
