@@ -10,7 +10,6 @@ import {
   type SelfNormConfig,
   type SelfNormParams,
   type Shape4,
-  TfjsBackend,
 } from '@cnsn/kernels';
 import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline';
 
@@ -32,7 +31,7 @@ export class AugmentProcessor implements BatchProcessor {
     this.created = created;
     this.backend = created.backend.name;
     this.backendDetail = `${created.backend.description}; ${created.reason}`;
-    const adapter = created.backend instanceof TfjsBackend ? created.backend.adapter : null;
+    const adapter = created.backend.adapter;
     this.adapter = adapter ? describeAdapter(adapter) : '';
     this.stableOutput = created.backend instanceof FusedBackend;
   }

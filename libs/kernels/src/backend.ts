@@ -3,6 +3,7 @@ import { KernelInputError, show } from './errors.js';
 import { type CrossNormPlan, validatePlan } from './plan.js';
 import { type SelfNormConfig, validateSelfNormConfig } from './selfnorm-params.js';
 import { type FeatureBatch, validateBatch } from './tensor.js';
+import type { GpuAdapterInfo } from './webgpu-adapter.js';
 
 /**
  * Backends a worker can be asked for. `auto`: a GPU backend on a hardware GPU (tfjs-webgpu, or
@@ -49,6 +50,8 @@ export interface KernelBackend {
   readonly name: ConcreteBackendName;
   /** Human-readable detail, e.g. "fused (wasm-simd)" or "tfjs-tensorflow (GPU)". */
   readonly description: string;
+  /** The WebGPU adapter it runs on (tfjs-webgpu); absent for the others. */
+  readonly adapter?: GpuAdapterInfo;
   /** Applies the request; `out` (same length as the input, may be the input itself) avoids an allocation. */
   augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult>;
   /** Instance mean and sqrt(unbiased variance + eps) per (n, c). */

@@ -3,7 +3,8 @@ import { BackendUnavailableError, KernelInputError, show } from './errors.js';
 import { FusedBackend } from './fused-backend.js';
 import { TfjsBackend } from './tfjs-backend.js';
 import { loadTfjs } from './tfjs-loader.js';
-import { describeAdapter, openWebGpu } from './webgpu-adapter.js';
+import { describeAdapter } from './webgpu-adapter.js';
+import { WebGpuBackend } from './webgpu-backend.js';
 
 export interface CreatedBackend {
   backend: KernelBackend;
@@ -37,11 +38,10 @@ export async function createBackend(name: BackendName = 'auto'): Promise<Created
     case 'tfjs-wasm':
       return { backend: new TfjsBackend('tfjs-wasm', await loadTfjs('wasm')), reason: 'requested tfjs-wasm' };
     case 'tfjs-webgpu': {
-      const backend = new TfjsBackend('tfjs-webgpu', await loadTfjs('webgpu'));
-      const adapter = backend.adapter;
+      const backend = await WebGpuBackend.open();
       return {
         backend,
-        reason: `requested tfjs-webgpu${adapter?.kind === 'cpu' ? ' (on a CPU adapter: slower than fused; auto would not take it)' : ''}`,
+        reason: `requested tfjs-webgpu${backend.adapter.kind === 'cpu' ? ' (on a CPU adapter: slower than fused; auto would not take it)' : ''}`,
       };
     }
     case 'tfjs-tensorflow':
@@ -56,15 +56,14 @@ export async function createBackend(name: BackendName = 'auto'): Promise<Created
 
 async function chooseAuto(): Promise<CreatedBackend> {
   const passed: string[] = [];
-  // A hardware WebGPU adapter first: the adapter is checked before tfjs is set on it.
+  // A hardware WebGPU adapter first.
   try {
-    const { info } = await openWebGpu();
-    if (info.kind === 'hardware') {
-      const backend = new TfjsBackend('tfjs-webgpu', await loadTfjs('webgpu'));
-      return { backend, reason: `auto: tfjs-webgpu on ${describeAdapter(info)}` };
-    }
+    const backend = await WebGpuBackend.open();
+    if (backend.adapter.kind === 'hardware')
+      return { backend, reason: `auto: tfjs-webgpu on ${describeAdapter(backend.adapter)}` };
+    await backend.dispose();
     passed.push(
-      `tfjs-webgpu: passed over ${describeAdapter(info)} (a CPU Vulkan driver is slower than fused)`,
+      `tfjs-webgpu: passed over ${describeAdapter(backend.adapter)} (a CPU Vulkan driver is slower than fused)`,
     );
   } catch (err) {
     passed.push(`tfjs-webgpu: ${err instanceof BackendUnavailableError ? err.message : String(err)}`);

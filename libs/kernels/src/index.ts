@@ -48,3 +48,5 @@ export { loadTfjs } from './tfjs-loader.js';
 export type { LoadedTfjs, Tf, TfjsFlavour } from './tfjs-loader.js';
 export { describeAdapter, isCpuAdapter, openWebGpu, WEBGPU_INSTALL_HINT } from './webgpu-adapter.js';
 export type { GpuAdapterInfo, OpenedWebGpu } from './webgpu-adapter.js';
+export { WebGpuBackend } from './webgpu-backend.js';
+export type { WebGpuOptions } from './webgpu-backend.js';

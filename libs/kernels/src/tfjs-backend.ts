@@ -18,9 +18,8 @@ import {
 import type { BatchNormParams } from './selfnorm-params.js';
 import { type FeatureBatch, validateBatch } from './tensor.js';
 import type { LoadedTfjs, Tf } from './tfjs-loader.js';
-import type { GpuAdapterInfo } from './webgpu-adapter.js';
 
-export type TfjsBackendName = 'tfjs-tensorflow' | 'tfjs-webgpu' | 'tfjs-wasm' | 'tfjs-cpu';
+export type TfjsBackendName = 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu';
 
 // Ranks are tracked by the algebra, not the types: tfjs ops return Tensor<Rank>.
 type T2 = tfc.Tensor;
@@ -34,8 +33,6 @@ type T3 = tfc.Tensor;
 export class TfjsBackend implements KernelBackend {
   readonly name: TfjsBackendName;
   readonly description: string;
-  /** The WebGPU adapter this backend runs on (tfjs-webgpu). */
-  readonly adapter: GpuAdapterInfo | null;
   private readonly tf: Tf;
   private readonly tfBackend: string;
 
@@ -43,7 +40,6 @@ export class TfjsBackend implements KernelBackend {
     this.name = name;
     this.tf = loaded.tf;
     this.tfBackend = loaded.tfBackend;
-    this.adapter = loaded.adapter ?? null;
     this.description = `${name} (${loaded.detail})`;
   }
 

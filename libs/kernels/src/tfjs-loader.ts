@@ -1,10 +1,9 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { BackendUnavailableError } from './errors.js';
-import { describeAdapter, type GpuAdapterInfo, openWebGpu } from './webgpu-adapter.js';
 
 export type Tf = typeof import('@tensorflow/tfjs-core');
-export type TfjsFlavour = 'cpu' | 'wasm' | 'tensorflow' | 'webgpu';
+export type TfjsFlavour = 'cpu' | 'wasm' | 'tensorflow';
 
 export interface LoadedTfjs {
   tf: Tf;
@@ -12,8 +11,6 @@ export interface LoadedTfjs {
   tfBackend: string;
   /** e.g. "@tensorflow/tfjs-node-gpu 4.22.0 (GPU)". */
   detail: string;
-  /** The WebGPU adapter tfjs runs on (webgpu flavour). */
-  adapter?: GpuAdapterInfo;
 }
 
 const require = createRequire(import.meta.url);
@@ -37,22 +34,6 @@ export async function loadTfjs(flavour: TfjsFlavour): Promise<LoadedTfjs> {
     wasm.setWasmPaths(`${dir}/`);
     await activate(tf, 'wasm', 'tfjs-wasm');
     return { tf, tfBackend: 'wasm', detail: `@tensorflow/tfjs-backend-wasm ${tf.version_core}` };
-  }
-  if (flavour === 'webgpu') {
-    const { gpu, info } = await openWebGpu();
-    // tfjs-backend-webgpu asks navigator.gpu for its adapter, as in a browser.
-    const nav = (globalThis as { navigator?: object }).navigator;
-    if (nav) Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
-    else
-      Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-    await import('@tensorflow/tfjs-backend-webgpu');
-    await activate(tf, 'webgpu', 'tfjs-webgpu');
-    return {
-      tf,
-      tfBackend: 'webgpu',
-      detail: `@tensorflow/tfjs-backend-webgpu ${tf.version_core} on ${describeAdapter(info)}`,
-      adapter: info,
-    };
   }
   const reasons: string[] = [];
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {

@@ -5,6 +5,7 @@ import {
   createBackend,
   type KernelBackend,
   type Tf,
+  WebGpuBackend,
 } from '../src/index.js';
 
 /**
@@ -46,7 +47,8 @@ function unavailable(name: ConcreteBackendName): Promise<string | null> {
 
 /**
  * Runs one suite per backend against the same expectations. For tfjs backends it also checks, after
- * the suite, that no tensor outlived it (tf.memory().numTensors back to where it started). A backend
+ * the suite, that no tensor outlived it (tf.memory().numTensors back to where it started); for
+ * tfjs-webgpu, that it holds one batch shape's GPU buffers at most and none after dispose. A backend
  * that cannot load here (no Vulkan driver for tfjs-webgpu) gets one skipped test that says why;
  * with its environment variable set (CI sets CNSN_REQUIRE_WEBGPU=1) that is a failure instead.
  */
@@ -64,9 +66,11 @@ export function describeEachBackend(title: string, suite: (ctx: BackendContext) 
       const ctx = {} as BackendContext;
       let tf: Tf | null = null;
       let tensorsBefore = 0;
+      let gpu: WebGpuBackend | null = null;
       beforeAll(async () => {
         ctx.backend = (await createBackend(name)).backend;
-        if (name.startsWith('tfjs')) {
+        if (ctx.backend instanceof WebGpuBackend) gpu = ctx.backend;
+        else if (name.startsWith('tfjs')) {
           tf = await import('@tensorflow/tfjs-core');
           tensorsBefore = tf.memory().numTensors;
         }
@@ -74,7 +78,10 @@ export function describeEachBackend(title: string, suite: (ctx: BackendContext) 
       suite(ctx);
       afterAll(async () => {
         if (tf) expect(tf.memory().numTensors, `${name} leaked tensors`).toBe(tensorsBefore);
+        // At most one batch shape's buffers are kept (3 + 4 per segment), and none past dispose.
+        if (gpu) expect(gpu.liveBuffers, `${name} holds GPU buffers of old shapes`).toBeLessThanOrEqual(7);
         await ctx.backend.dispose();
+        if (gpu) expect(gpu.liveBuffers, `${name} leaked GPU buffers`).toBe(0);
       });
     });
   }

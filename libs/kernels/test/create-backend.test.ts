@@ -67,9 +67,8 @@ describe('choosing a backend', () => {
       return;
     }
     const { backend, reason } = created as Awaited<ReturnType<typeof createBackend>>;
-    expect(backend.description).toMatch(
-      /^tfjs-webgpu \(@tensorflow\/tfjs-backend-webgpu 4\.22\.0 on (GPU|CPU adapter) /,
-    );
+    expect(backend.description).toMatch(/^tfjs-webgpu \(WGSL on (GPU|CPU adapter) /);
+    expect(backend.adapter?.kind).toBe(backend.description.includes('CPU adapter') ? 'cpu' : 'hardware');
     if (backend.description.includes('CPU adapter')) expect(reason).toContain('auto would not take it');
     await backend.dispose();
   });

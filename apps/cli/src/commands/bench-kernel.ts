@@ -1,5 +1,12 @@
-import { type BackendName, FusedBackend, type KernelBackend, makePlan, type Shape4 } from '@cnsn/kernels';
-import { Command } from 'commander';
+import {
+  BACKEND_NAMES,
+  type BackendName,
+  FusedBackend,
+  type KernelBackend,
+  makePlan,
+  type Shape4,
+} from '@cnsn/kernels';
+import { Command, Option } from 'commander';
 import {
   addCrossNormOptions,
   addSelfNormOptions,
@@ -21,6 +28,7 @@ interface BenchFlags extends CrossNormFlags, SelfNormFlags {
   seed: number;
   baselineTorch?: string | true;
   torchThreads: number;
+  beside?: BackendName;
 }
 
 /** `cnsn bench kernel`: in-process kernel timing, no Redis; median over the iterations. */
@@ -29,6 +37,12 @@ export function benchKernelCommand(): Command {
     .description('time one backend on synthetic batches (median ms per batch, input GB/s)')
     .option('--shape <N,C,H,W>', 'batch shape', parseShape, [64, 512, 7, 7])
     .addOption(backendOption('fused'))
+    .addOption(
+      new Option(
+        '--beside <name>',
+        'also time this backend on the same batches in the same run, and give the ratio (e.g. --backend tfjs-webgpu --beside fused)',
+      ).choices(BACKEND_NAMES),
+    )
     .option('--iters <i>', 'timed iterations', parsePositiveInt, 50)
     .option('--warmup <w>', 'untimed iterations first', parseNonNegativeInt, 5)
     .option('--seed <s>', 'seed of data and plans', parseNonNegativeInt, 0)
@@ -68,6 +82,26 @@ export function benchKernelCommand(): Command {
     process.stderr.write(
       `${backend.name}: ${ms.toFixed(3)} ms/batch (median), ${(bytes / ms / 1e6).toFixed(2)} GB/s${copies ? `; with a copy in and out: ${median(copies).toFixed(3)} ms` : ''}\n`,
     );
+    if (flags.beside) {
+      const other = (await openBackend(flags.beside)).backend;
+      const besideTimes = await timeAugment(
+        other,
+        batch.data,
+        shape,
+        plans,
+        selfnorm,
+        flags.warmup,
+        'worker',
+      );
+      const besideMs = median(besideTimes);
+      await other.dispose();
+      process.stderr.write(
+        `beside: ${other.description}: ${besideMs.toFixed(3)} ms/batch (median); ${backend.name} is ${(besideMs / ms).toFixed(2)}x ${other.name}\n`,
+      );
+      result.beside = { backend: other.name, description: other.description, msPerBatch: round(besideMs) };
+      result.speedupVsBeside = round(besideMs / ms);
+    }
+    if (backend.adapter) result.adapter = backend.adapter;
     if (flags.baselineTorch) {
       const script = flags.baselineTorch === true ? undefined : flags.baselineTorch;
       const torch = await runTorchBaseline(shape, flags.torchThreads, script);
