@@ -2,8 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { listWorkers, type Pipeline } from '@cnsn/pipeline';
 
-/** The worker app's entry, through the package's own `imports` map (package.json `#cnsn/worker`). */
+/**
+ * The worker app's entry, through the package's own `imports` map (package.json `#cnsn/worker`):
+ * the TypeScript source in a checkout (run through tsx), a bundled .mjs in the GPU check's bundle.
+ */
 const WORKER_ENTRY = fileURLToPath(import.meta.resolve('#cnsn/worker'));
+const ENTRY_ARGS = WORKER_ENTRY.endsWith('.ts') ? ['--import', 'tsx', WORKER_ENTRY] : [WORKER_ENTRY];
 
 export interface LocalWorkerOptions {
   count: number;
@@ -27,9 +31,7 @@ export class LocalWorkers {
       const child = spawn(
         process.execPath,
         [
-          '--import',
-          'tsx',
-          WORKER_ENTRY,
+          ...ENTRY_ARGS,
           '--redis',
           options.redisUrl,
           '--backend',

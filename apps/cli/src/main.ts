@@ -5,6 +5,7 @@ import { reportError } from './cli-error.js';
 import { benchKernelCommand } from './commands/bench-kernel.js';
 import { benchPipelineCommand } from './commands/bench-pipeline.js';
 import { benchTransportCommand } from './commands/bench-transport.js';
+import { gpuCheckCommand } from './commands/gpu-check.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
 import { planCommand } from './commands/plan.js';
 import { previewCommand } from './commands/preview.js';
@@ -20,6 +21,7 @@ const program = new Command('cnsn')
   .exitOverride();
 
 program.addCommand(goldenCheckCommand());
+program.addCommand(gpuCheckCommand());
 program.addCommand(planCommand());
 program.addCommand(previewCommand());
 program.addCommand(runCommand());

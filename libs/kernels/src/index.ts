@@ -46,7 +46,13 @@ export { TfjsBackend } from './tfjs-backend.js';
 export type { TfjsBackendName } from './tfjs-backend.js';
 export { loadTfjs } from './tfjs-loader.js';
 export type { LoadedTfjs, Tf, TfjsFlavour } from './tfjs-loader.js';
-export { describeAdapter, isCpuAdapter, openWebGpu, WEBGPU_INSTALL_HINT } from './webgpu-adapter.js';
+export {
+  describeAdapter,
+  isCpuAdapter,
+  listWebGpuAdapters,
+  openWebGpu,
+  WEBGPU_INSTALL_HINT,
+} from './webgpu-adapter.js';
 export type { GpuAdapterInfo, OpenedWebGpu } from './webgpu-adapter.js';
 export { WebGpuBackend } from './webgpu-backend.js';
 export type { WebGpuOptions } from './webgpu-backend.js';

@@ -48,6 +48,51 @@ export interface OpenedWebGpu {
  * {@link BackendUnavailableError} saying what to install when the package or an adapter is missing.
  */
 export async function openWebGpu(): Promise<OpenedWebGpu> {
+  const gpu = await loadDawn();
+  const adapter =
+    (await gpu.requestAdapter({ powerPreference: 'high-performance' })) ?? (await gpu.requestAdapter());
+  if (!adapter)
+    throw new BackendUnavailableError(
+      'tfjs-webgpu',
+      'Dawn found no WebGPU adapter (no Vulkan driver)',
+      WEBGPU_INSTALL_HINT,
+    );
+  return { gpu, adapter, info: adapterInfo(adapter) };
+}
+
+/**
+ * Every adapter Dawn offers (high performance, low power, and the fallback), each once: what a GPU
+ * check lists before it picks one. Empty when Dawn loads but finds no Vulkan driver.
+ */
+export async function listWebGpuAdapters(): Promise<GpuAdapterInfo[]> {
+  const gpu = await loadDawn();
+  const seen = new Map<string, GpuAdapterInfo>();
+  const asks: GPURequestAdapterOptions[] = [
+    { powerPreference: 'high-performance' },
+    { powerPreference: 'low-power' },
+    { forceFallbackAdapter: true },
+  ];
+  for (const ask of asks) {
+    const adapter = await gpu.requestAdapter(ask);
+    if (!adapter) continue;
+    const info = adapterInfo(adapter);
+    seen.set(describeAdapter(info), info);
+  }
+  return [...seen.values()];
+}
+
+function adapterInfo(adapter: GPUAdapter): GpuAdapterInfo {
+  const raw = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
+  return {
+    vendor: raw.vendor ?? '',
+    architecture: raw.architecture ?? '',
+    device: raw.device ?? '',
+    description: raw.description ?? '',
+    kind: isCpuAdapter(raw) ? 'cpu' : 'hardware',
+  };
+}
+
+async function loadDawn(): Promise<GPU> {
   let dawn: { create(options: string[]): GPU; globals: object };
   try {
     dawn = (await import('webgpu')) as unknown as typeof dawn;
@@ -58,25 +103,8 @@ export async function openWebGpu(): Promise<OpenedWebGpu> {
       'npm ci installs it (an optional dependency with dawn.node for linux-x64); it needs libstdc++ and, at run time, libvulkan1',
     );
   }
-  // Dawn's constructors and enums (GPUBufferUsage, ...) are globals in a browser; tfjs expects them.
+  // Dawn's constructors and enums (GPUBufferUsage, GPUMapMode, ...) are globals in a browser.
   for (const [k, v] of Object.entries(dawn.globals))
     if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
-  const gpu = dawn.create([]);
-  const adapter =
-    (await gpu.requestAdapter({ powerPreference: 'high-performance' })) ?? (await gpu.requestAdapter());
-  if (!adapter)
-    throw new BackendUnavailableError(
-      'tfjs-webgpu',
-      'Dawn found no WebGPU adapter (no Vulkan driver)',
-      WEBGPU_INSTALL_HINT,
-    );
-  const raw = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
-  const info: GpuAdapterInfo = {
-    vendor: raw.vendor ?? '',
-    architecture: raw.architecture ?? '',
-    device: raw.device ?? '',
-    description: raw.description ?? '',
-    kind: isCpuAdapter(raw) ? 'cpu' : 'hardware',
-  };
-  return { gpu, adapter, info };
+  return dawn.create([]);
 }

@@ -1,11 +1,4 @@
-import {
-  BACKEND_NAMES,
-  type BackendName,
-  FusedBackend,
-  type KernelBackend,
-  makePlan,
-  type Shape4,
-} from '@cnsn/kernels';
+import { BACKEND_NAMES, type BackendName, FusedBackend, makePlan, type Shape4 } from '@cnsn/kernels';
 import { Command, Option } from 'commander';
 import {
   addCrossNormOptions,
@@ -18,6 +11,7 @@ import {
 import { backendOption, openBackend } from '../backend-option.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
 import { syntheticBatch } from '../synthetic.js';
+import { median, round, timeAugment } from '../bench/time-augment.js';
 import { DEFAULT_TORCH_BENCH, runTorchBaseline } from '../reference-scripts.js';
 
 interface BenchFlags extends CrossNormFlags, SelfNormFlags {
@@ -113,47 +107,4 @@ export function benchKernelCommand(): Command {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     await backend.dispose();
   });
-}
-
-/**
- * 'worker': the way a worker runs the fused backend, decoding straight into its buffer and
- * augmenting in place (the decode itself is not kernel time). 'copies': a plain Float32Array in, a
- * separate one out. Other backends always take an input array and fill a preallocated output.
- */
-async function timeAugment(
-  backend: KernelBackend,
-  input: Float32Array,
-  shape: Shape4,
-  plans: ReturnType<typeof makePlan>[],
-  selfnorm: Awaited<ReturnType<typeof selfNormConfigFrom>>,
-  warmup: number,
-  mode: 'worker' | 'copies',
-): Promise<number[]> {
-  const times: number[] = [];
-  const out = new Float32Array(input.length);
-  for (let i = 0; i < plans.length; i++) {
-    const plan = plans[i] as (typeof plans)[number];
-    let data: Float32Array = input;
-    let target: Float32Array = out;
-    if (backend instanceof FusedBackend && mode === 'worker') {
-      data = backend.borrow(shape);
-      data.set(input);
-      target = data;
-    }
-    const t0 = performance.now();
-    await backend.augment({ data, shape }, { plan, selfnorm }, target);
-    const dt = performance.now() - t0;
-    if (i >= warmup) times.push(dt);
-  }
-  return times;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function round(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

@@ -1,0 +1,236 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  createBackend,
+  defaultSelfNormParams,
+  type GpuAdapterInfo,
+  listWebGpuAdapters,
+  makePlan,
+  runGoldenCase,
+  type Shape4,
+  WebGpuBackend,
+} from '@cnsn/kernels';
+import { listWorkers } from '@cnsn/pipeline';
+import { parseNpy } from '@cnsn/protocol';
+import { Command } from 'commander';
+import { median, round, timeAugment } from '../bench/time-augment.js';
+import { CliError } from '../cli-error.js';
+import { openGoldenDir } from '../golden-files.js';
+import { parsePositiveInt, parseShape } from '../parse-options.js';
+import { syntheticBatch } from '../synthetic.js';
+import { executeRun, type RunFlags } from './run.js';
+
+const DEFAULT_GOLDEN = fileURLToPath(new URL('../../../../../shared/golden', import.meta.url));
+const DEFAULT_SHAPES: Shape4[] = [
+  [64, 512, 7, 7],
+  [64, 256, 56, 56],
+];
+/** Iterations on a CPU adapter (lavapipe), where a 200 MB batch takes a second: enough to run the check. */
+const CPU_ADAPTER_ITERS = 3;
+/** Largest |GPU - fused| the end-to-end outputs may differ by (float32, different summation order). */
+const E2E_TOLERANCE = 1e-3;
+
+interface GpuCheckFlags {
+  golden: string;
+  shape: Shape4[];
+  iters: number;
+  batches: number;
+  requireGpu?: boolean;
+}
+
+/**
+ * `cnsn gpu-check`: what a person runs on a GPU node (tools/gpu-check.sh wraps it for machines
+ * without Node): the adapters Dawn sees, the golden cases on tfjs-webgpu, tfjs-webgpu beside fused
+ * per batch (transfers included), and a short run with a tfjs-webgpu worker compared with fused.
+ * Prints one JSON summary on stdout; exit 1 when a check fails.
+ */
+export function gpuCheckCommand(): Command {
+  return new Command('gpu-check')
+    .description(
+      'check tfjs-webgpu on this node: adapters, golden cases, speed beside fused, a short end-to-end run; one JSON summary',
+    )
+    .option('--golden <dir>', 'golden cases (format: ../shared/golden)', DEFAULT_GOLDEN)
+    .option(
+      '--shape <N,C,H,W>',
+      'a batch shape to time (repeatable)',
+      (v: string, acc: Shape4[] | undefined) => [...(acc ?? []), parseShape(v)],
+    )
+    .option(
+      '--iters <i>',
+      `timed iterations per shape (${CPU_ADAPTER_ITERS} on a CPU adapter)`,
+      parsePositiveInt,
+      20,
+    )
+    .option('--batches <k>', 'batches of the end-to-end run', parsePositiveInt, 12)
+    .option('--require-gpu', 'fail unless tfjs-webgpu runs on a hardware GPU (not lavapipe)')
+    .action(async (flags: Omit<GpuCheckFlags, 'shape'> & { shape?: Shape4[] }) => {
+      const summary = await gpuCheck({ ...flags, shape: flags.shape ?? DEFAULT_SHAPES });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      if (!summary.passed) process.exitCode = 1;
+    });
+}
+
+interface GpuCheckSummary {
+  passed: boolean;
+  failures: string[];
+  date: string;
+  /** `nvidia-smi`'s name, driver and memory of each GPU, where it is installed. */
+  nvidiaSmi: string[];
+  adapters: GpuAdapterInfo[];
+  backend: string;
+  golden: { cases: number; failed: number; maxAbsErr: number };
+  bench: Array<{ shape: Shape4; iters: number; gpuMs: number; fusedMs: number; speedupVsFused: number }>;
+  e2e: { batches: number; delivered: number; seconds: number; workers: string[]; maxAbsDiffVsFused: number };
+  seconds: number;
+}
+
+async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
+  const started = performance.now();
+  const say = (line: string): boolean => process.stderr.write(`gpu-check: ${line}\n`);
+  const failures: string[] = [];
+  const adapters = await listWebGpuAdapters();
+  say(
+    `${adapters.length} adapter(s): ${adapters.map((a) => `${a.kind} ${a.vendor} ${a.device}`).join('; ') || 'none'}`,
+  );
+  const gpu = await WebGpuBackend.open().catch((err: unknown) => {
+    throw new CliError(`tfjs-webgpu cannot open: ${(err as Error).message}`, 1);
+  });
+  const onCpu = gpu.adapter.kind === 'cpu';
+  say(`tfjs-webgpu on ${gpu.description}`);
+  if (onCpu && flags.requireGpu)
+    failures.push(`--require-gpu: tfjs-webgpu runs on a CPU adapter (${gpu.adapter.device})`);
+
+  // 1. The golden cases.
+  const { cases, read } = await openGoldenDir(flags.golden);
+  let failed = 0;
+  let maxAbsErr = 0;
+  for (const c of cases) {
+    const outcome = await runGoldenCase(gpu, c, read);
+    maxAbsErr = Math.max(maxAbsErr, outcome.maxAbsErr);
+    if (!outcome.passed) failed++;
+  }
+  say(`golden: ${cases.length - failed}/${cases.length} pass, max abs error ${maxAbsErr.toExponential(2)}`);
+  if (failed) failures.push(`golden: ${failed} of ${cases.length} cases fail`);
+
+  // 2. GPU beside fused, per batch, the same batches and plans, transfers included.
+  const iters = onCpu ? Math.min(flags.iters, CPU_ADAPTER_ITERS) : flags.iters;
+  const fused = (await createBackend('fused')).backend;
+  const bench: GpuCheckSummary['bench'] = [];
+  for (const shape of flags.shape) {
+    const batch = syntheticBatch(shape, 0, 0);
+    const plans = Array.from({ length: iters + 1 }, (_, i) =>
+      makePlan(shape, 0, i, { crop: 'both', chan: true }),
+    );
+    const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(shape[1]) };
+    const gpuMs = median(await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'worker'));
+    const fusedMs = median(await timeAugment(fused, batch.data, shape, plans, selfnorm, 1, 'worker'));
+    bench.push({
+      shape,
+      iters,
+      gpuMs: round(gpuMs),
+      fusedMs: round(fusedMs),
+      speedupVsFused: round(fusedMs / gpuMs),
+    });
+    say(
+      `${shape.join('x')}: tfjs-webgpu ${gpuMs.toFixed(2)} ms, fused ${fusedMs.toFixed(2)} ms per batch (${(fusedMs / gpuMs).toFixed(2)}x)`,
+    );
+  }
+  await fused.dispose();
+  await gpu.dispose();
+
+  // 3. A short run with one tfjs-webgpu worker, its outputs against a fused worker's.
+  const e2e = await endToEnd(flags.batches, say);
+  if (e2e.delivered !== e2e.batches)
+    failures.push(`e2e: ${e2e.delivered} of ${e2e.batches} batches delivered`);
+  if (!(e2e.maxAbsDiffVsFused <= E2E_TOLERANCE))
+    failures.push(`e2e: outputs differ from fused by ${e2e.maxAbsDiffVsFused} (> ${E2E_TOLERANCE})`);
+  if (!e2e.workers.some((w) => w.startsWith('tfjs-webgpu')))
+    failures.push('e2e: no worker reported tfjs-webgpu');
+
+  const seconds = round((performance.now() - started) / 1000);
+  say(failures.length ? `FAILED: ${failures.join('; ')}` : `passed in ${seconds} s`);
+  return {
+    passed: failures.length === 0,
+    failures,
+    date: new Date().toISOString(),
+    nvidiaSmi: nvidiaSmi(),
+    adapters,
+    backend: gpu.description,
+    golden: { cases: cases.length, failed, maxAbsErr },
+    bench,
+    e2e,
+    seconds,
+  };
+}
+
+function nvidiaSmi(): string[] {
+  const smi = spawnSync(
+    'nvidia-smi',
+    ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'],
+    {
+      encoding: 'utf8',
+      timeout: 10_000,
+    },
+  );
+  return smi.status === 0 ? smi.stdout.trim().split('\n').filter(Boolean) : [];
+}
+
+async function endToEnd(batches: number, say: (line: string) => boolean): Promise<GpuCheckSummary['e2e']> {
+  const dir = await mkdtemp(join(tmpdir(), 'cnsn-gpu-check-'));
+  try {
+    const base: RunFlags = {
+      synthetic: true,
+      batches,
+      shape: [32, 256, 14, 14],
+      seed: 1,
+      workersLocal: 1,
+      backend: 'fused',
+      onError: 'fail',
+      prefix: '{cnsn-gpu-check}',
+      queue: 'augment',
+      crop: 'both',
+      chan: true,
+      beta: 1,
+      bbxThres: 0.1,
+      cnProb: 1,
+      selfnorm: 'train',
+      dataPlane: 'auto',
+      wire: 'float32',
+      privateRedis: true,
+      progress: false,
+    };
+    let workers: string[] = [];
+    const gpuRun = await executeRun(
+      { ...base, backend: 'tfjs-webgpu', out: join(dir, 'gpu') },
+      {
+        after: async (ctx) => {
+          workers = (await listWorkers(ctx.pipeline.redis, ctx.pipeline.keys)).map((w) => w.backendDetail);
+        },
+      },
+    );
+    await executeRun({ ...base, out: join(dir, 'fused') });
+    let maxAbsDiffVsFused = 0;
+    const files = (await readdir(join(dir, 'gpu'))).filter((f) => f.endsWith('.npy')).sort();
+    for (const f of files) {
+      const a = parseNpy(await readFile(join(dir, 'gpu', f)), f).data;
+      const b = parseNpy(await readFile(join(dir, 'fused', f)), f).data;
+      for (let i = 0; i < a.length; i++)
+        maxAbsDiffVsFused = Math.max(maxAbsDiffVsFused, Math.abs((a[i] as number) - (b[i] as number)));
+    }
+    say(
+      `e2e: ${gpuRun.delivered}/${gpuRun.batches} delivered in ${gpuRun.seconds.toFixed(2)} s by ${workers.join(', ')}; max |gpu - fused| ${maxAbsDiffVsFused.toExponential(2)}`,
+    );
+    return {
+      batches: gpuRun.batches,
+      delivered: gpuRun.delivered,
+      seconds: gpuRun.seconds,
+      workers,
+      maxAbsDiffVsFused,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Makes the GPU check's bundle for a GPU node with no network and no Node (README, "GPU workers"):
+#   tools/gpu-check-pack.sh [OUT_DIR]        (default dist/gpu-check; also writes OUT_DIR.tar.gz)
+# Run it in a checkout after `npm ci` on linux-x64 with redis-server installed. The bundle holds:
+#   bin/node           this machine's Node binary
+#   bin/redis-server   and lib/ with the libraries it and Node need beyond glibc
+#   lib/libvulkan.so.1 the Vulkan loader (the node's NVIDIA driver brings the ICD)
+#   app/cnsn.mjs, app/worker.mjs, app/lua/   the CLI and the worker as single files (esbuild)
+#   node_modules/webgpu/                     Dawn's binding with dawn.node for linux-x64
+#   wasm/fused.wasm, golden/, gpu-check.sh
+# On the node: tar xzf gpu-check.tar.gz && gpu-check/gpu-check.sh
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+out=$(realpath -m "${1:-$repo/dist/gpu-check}")
+golden=${GOLDEN_DIR:-$repo/../shared/golden}
+cd "$repo"
+[[ -f node_modules/webgpu/dist/linux-x64/dawn.node ]] || { echo "run npm ci first (node_modules/webgpu)" >&2; exit 2; }
+[[ -f $golden/manifest.json ]] || { echo "no golden cases at $golden (set GOLDEN_DIR)" >&2; exit 2; }
+redis=$(command -v redis-server) || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 2; }
+vulkan=$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')
+[[ -n $vulkan ]] || { echo "libvulkan1 is not installed (apt-get install libvulkan1)" >&2; exit 2; }
+
+rm -rf "$out" "$out.tar.gz"
+mkdir -p "$out"/{bin,lib,app,wasm,golden,node_modules/webgpu/dist/linux-x64}
+bundle() {
+  npx esbuild "$1" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
+    --tsconfig=tsconfig.base.json --outfile="$2" \
+    --alias:@napi-rs/canvas=./tools/gpu-check-no-canvas.mjs \
+    --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
+    --banner:js="import { createRequire as __cnsnRequire } from 'node:module'; const require = __cnsnRequire(import.meta.url);"
+}
+bundle apps/cli/src/main.ts "$out/app/cnsn.mjs"
+bundle apps/worker/src/main.ts "$out/app/worker.mjs"
+cp -r libs/pipeline/src/redis/lua "$out/app/lua"
+cp libs/kernels/wasm/fused.wasm "$out/wasm/"
+cp node_modules/webgpu/{index.js,package.json,LICENSE*} "$out/node_modules/webgpu/" 2>/dev/null || true
+cp node_modules/webgpu/dist/linux-x64/dawn.node "$out/node_modules/webgpu/dist/linux-x64/"
+cp "$golden"/* "$out/golden/"
+cp tools/gpu-check.sh "$out/"
+printf '{ "type": "module", "private": true, "imports": { "#cnsn/worker": "./app/worker.mjs" } }\n' >"$out/package.json"
+
+cp "$(command -v node)" "$redis" "$out/bin/"
+cp -L "$vulkan" "$out/lib/libvulkan.so.1"
+# What Node, redis-server and dawn.node link beyond glibc itself (glibc must be the node's own).
+for bin in "$out/bin/node" "$out/bin/redis-server" "$out/node_modules/webgpu/dist/linux-x64/dawn.node"; do
+  ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r so; do
+    case $(basename "$so") in
+      libc.so.*|libm.so.*|libdl.so.*|libpthread.so.*|librt.so.*|ld-linux*) ;;
+      *) cp -Ln "$so" "$out/lib/" ;;
+    esac
+  done
+done
+tar -C "$(dirname "$out")" -czf "$out.tar.gz" "$(basename "$out")"
+echo "bundle: $out ($(du -sh "$out" | cut -f1)), $out.tar.gz ($(du -sh "$out.tar.gz" | cut -f1))" >&2
