@@ -4,7 +4,8 @@
 # Run it in a checkout after `npm ci` on linux-x64 with redis-server installed. The bundle holds:
 #   bin/node           this machine's Node binary
 #   bin/redis-server   and lib/ with the libraries it and Node need beyond glibc
-#   lib/libvulkan.so.1 the Vulkan loader (the node's NVIDIA driver brings the ICD)
+#   lib/libvulkan.so.1 the Vulkan loader, and glvnd's libEGL and libGLdispatch that NVIDIA's ICD loads
+#                      (the node's driver brings the ICD itself)
 #   app/cnsn.mjs, app/worker.mjs, app/lua/   the CLI and the worker as single files (esbuild)
 #   node_modules/webgpu/                     Dawn's binding with dawn.node for linux-x64
 #   wasm/fused.wasm, golden/, gpu-check.sh
@@ -17,8 +18,17 @@ cd "$repo"
 [[ -f node_modules/webgpu/dist/linux-x64/dawn.node ]] || { echo "run npm ci first (node_modules/webgpu)" >&2; exit 2; }
 [[ -f $golden/manifest.json ]] || { echo "no golden cases at $golden (set GOLDEN_DIR)" >&2; exit 2; }
 redis=$(command -v redis-server) || { echo "redis-server is not installed (apt-get install redis-server)" >&2; exit 2; }
-vulkan=$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')
+vulkan=$(ldconfig -p | awk '/libvulkan\.so\.1 .*x86-64/ && !found {print $NF; found = 1}')
 [[ -n $vulkan ]] || { echo "libvulkan1 is not installed (apt-get install libvulkan1)" >&2; exit 2; }
+# NVIDIA's Vulkan ICD (libGLX_nvidia.so.0) loads glvnd's EGL and dispatcher at run time: without
+# them the loader reports "Could not get 'vkCreateInstance'" and Dawn finds no adapter (seen on an
+# H200 node with driver 580: libEGL.so.1 was the one missing).
+glvnd=()
+for so in libEGL.so.1 libGLdispatch.so.0 libGLX.so.0; do
+  path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !found {print $NF; found = 1}')
+  [[ -n $path ]] || { echo "$so is not installed (apt-get install libegl1 libglvnd0 libglx0)" >&2; exit 2; }
+  glvnd+=("$path")
+done
 
 rm -rf "$out" "$out.tar.gz"
 mkdir -p "$out"/{bin,lib,app,wasm,golden,node_modules/webgpu/dist/linux-x64}
@@ -41,6 +51,7 @@ printf '{ "type": "module", "private": true, "imports": { "#cnsn/worker": "./app
 
 cp "$(command -v node)" "$redis" "$out/bin/"
 cp -L "$vulkan" "$out/lib/libvulkan.so.1"
+cp -L "${glvnd[@]}" "$out/lib/"
 # What Node, redis-server and dawn.node link beyond glibc itself (glibc must be the node's own).
 for bin in "$out/bin/node" "$out/bin/redis-server" "$out/node_modules/webgpu/dist/linux-x64/dawn.node"; do
   ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r so; do

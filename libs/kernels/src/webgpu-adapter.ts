@@ -12,7 +12,7 @@ export interface GpuAdapterInfo {
 
 /** What to install when Dawn finds no adapter, or a node lacks one. */
 export const WEBGPU_INSTALL_HINT =
-  "install the Vulkan loader (libvulkan1) and a Vulkan driver: on an NVIDIA node the driver's own Vulkan ICD (in containers, NVIDIA_DRIVER_CAPABILITIES must include \"graphics\"); on a machine without a GPU, Mesa's lavapipe from bookworm-backports (tools/install-vulkan.sh; bookworm's Mesa 22.3 is refused by Dawn)";
+  "install the Vulkan loader (libvulkan1) and a Vulkan driver: on an NVIDIA node the driver's own Vulkan ICD, which needs glvnd's EGL (libegl1; in containers, NVIDIA_DRIVER_CAPABILITIES must include \"graphics\"); on a machine without a GPU, Mesa's lavapipe from bookworm-backports (tools/install-vulkan.sh; bookworm's Mesa 22.3 is refused by Dawn)";
 
 const CPU_DRIVER = /llvmpipe|lavapipe|swiftshader|software/i;
 

@@ -13,6 +13,8 @@ export interface Segment {
   offset: number;
   count: number;
   data: GPUBuffer;
+  /** Host-visible staging the input is written into while mapped, then copied to `data` on the GPU. */
+  upload: GPUBuffer;
   read: GPUBuffer;
   statsParams: GPUBuffer;
   applyParams: GPUBuffer;
@@ -29,6 +31,12 @@ export interface BatchBuffers {
   statsRead: GPUBuffer;
   coef: GPUBuffer;
   segments: Segment[];
+  /**
+   * Settles when every segment's `upload` is mapped for writing again (the error when a map
+   * failed): staging is re-mapped as soon as its copy is submitted, so the next batch waits on
+   * nothing but the GPU having read the last one.
+   */
+  uploadsMapped: Promise<Error | null>;
 }
 
 /** Bytes of the uniform blocks (WGSL rounds a struct up to 16 bytes). */
@@ -46,8 +54,12 @@ export class GpuBufferSet {
     return this.live;
   }
 
-  make(size: number, usage: number): GPUBuffer {
-    const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(size / 4) * 4), usage });
+  make(size: number, usage: number, mappedAtCreation = false): GPUBuffer {
+    const buffer = this.device.createBuffer({
+      size: Math.max(16, Math.ceil(size / 4) * 4),
+      usage,
+      mappedAtCreation,
+    });
     this.live++;
     return buffer;
   }
@@ -68,7 +80,7 @@ export class GpuBufferSet {
         'input.shape',
         `one ${hw}-value plane (${hw * 4} bytes) exceeds this GPU's largest storage binding (${bindingLimit} bytes); use the fused backend`,
       );
-    const { STORAGE, COPY_DST, COPY_SRC, MAP_READ, UNIFORM } = GPUBufferUsage;
+    const { STORAGE, COPY_DST, COPY_SRC, MAP_READ, MAP_WRITE, UNIFORM } = GPUBufferUsage;
     const stats = this.make(planes * STATS_PER_PLANE * 4, STORAGE | COPY_SRC);
     const statsRead = this.make(planes * STATS_PER_PLANE * 4, MAP_READ | COPY_DST);
     const coef = this.make(planes * 16, STORAGE | COPY_DST);
@@ -84,6 +96,7 @@ export class GpuBufferSet {
         offset: planeOffset * hw,
         count: n * hw,
         data,
+        upload: this.make(n * hw * 4, MAP_WRITE | COPY_SRC, true),
         read: this.make(n * hw * 4, MAP_READ | COPY_DST),
         statsParams,
         applyParams,
@@ -91,12 +104,21 @@ export class GpuBufferSet {
         applyGroup: this.group(groups.apply, [data, coef, applyParams]),
       });
     }
-    return { count: planes * hw, planes, hw, stats, statsRead, coef, segments };
+    return {
+      count: planes * hw,
+      planes,
+      hw,
+      stats,
+      statsRead,
+      coef,
+      segments,
+      uploadsMapped: Promise.resolve(null),
+    };
   }
 
   release(b: BatchBuffers): void {
     const all = [b.stats, b.statsRead, b.coef];
-    for (const s of b.segments) all.push(s.data, s.read, s.statsParams, s.applyParams);
+    for (const s of b.segments) all.push(s.data, s.upload, s.read, s.statsParams, s.applyParams);
     for (const buffer of all) {
       buffer.destroy();
       this.live--;

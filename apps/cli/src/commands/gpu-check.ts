@@ -82,7 +82,15 @@ interface GpuCheckSummary {
   adapters: GpuAdapterInfo[];
   backend: string;
   golden: { cases: number; failed: number; maxAbsErr: number };
-  bench: Array<{ shape: Shape4; iters: number; gpuMs: number; fusedMs: number; speedupVsFused: number }>;
+  bench: Array<{
+    shape: Shape4;
+    iters: number;
+    gpuMs: number;
+    fusedMs: number;
+    speedupVsFused: number;
+    /** Median milliseconds of each phase of a tfjs-webgpu batch (upload, stats, coefficients, apply). */
+    gpuPhasesMs: Record<string, number>;
+  }>;
   e2e: { batches: number; delivered: number; seconds: number; workers: string[]; maxAbsDiffVsFused: number };
   seconds: number;
 }
@@ -95,7 +103,10 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   say(
     `${adapters.length} adapter(s): ${adapters.map((a) => `${a.kind} ${a.vendor} ${a.device}`).join('; ') || 'none'}`,
   );
-  const gpu = await WebGpuBackend.open().catch((err: unknown) => {
+  let phases: Record<string, number[]> = {};
+  const gpu = await WebGpuBackend.open({
+    onPhase: (name, ms) => (phases[name] ??= []).push(ms),
+  }).catch((err: unknown) => {
     throw new CliError(`tfjs-webgpu cannot open: ${(err as Error).message}`, 1);
   });
   const onCpu = gpu.adapter.kind === 'cpu';
@@ -120,12 +131,21 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   const fused = (await createBackend('fused')).backend;
   const bench: GpuCheckSummary['bench'] = [];
   for (const shape of flags.shape) {
+    phases = {};
     const batch = syntheticBatch(shape, 0, 0);
     const plans = Array.from({ length: iters + 1 }, (_, i) =>
       makePlan(shape, 0, i, { crop: 'both', chan: true }),
     );
     const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(shape[1]) };
-    const gpuMs = median(await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'worker'));
+    const gpuTimes = await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'worker');
+    const gpuMs = median(gpuTimes);
+    // Each phase's median over the timed batches (the first, a warm-up, left out).
+    const phasesMs = Object.fromEntries(
+      Object.entries(phases).map(([name, ms]) => [
+        name,
+        round(median(ms.slice(ms.length - gpuTimes.length))),
+      ]),
+    );
     const fusedMs = median(await timeAugment(fused, batch.data, shape, plans, selfnorm, 1, 'worker'));
     bench.push({
       shape,
@@ -133,9 +153,10 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
       gpuMs: round(gpuMs),
       fusedMs: round(fusedMs),
       speedupVsFused: round(fusedMs / gpuMs),
+      gpuPhasesMs: phasesMs,
     });
     say(
-      `${shape.join('x')}: tfjs-webgpu ${gpuMs.toFixed(2)} ms, fused ${fusedMs.toFixed(2)} ms per batch (${(fusedMs / gpuMs).toFixed(2)}x)`,
+      `${shape.join('x')}: tfjs-webgpu ${gpuMs.toFixed(2)} ms, fused ${fusedMs.toFixed(2)} ms per batch (${(fusedMs / gpuMs).toFixed(2)}x); tfjs-webgpu phases ${JSON.stringify(phasesMs)}`,
     );
   }
   await fused.dispose();
