@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Vulkan loader and Mesa's Vulkan drivers (lavapipe, a CPU Vulkan driver) from Debian's
+# Installs the Vulkan loader, glvnd's EGL and Mesa's Vulkan drivers (lavapipe, a CPU Vulkan driver) from Debian's
 # bookworm-backports suite: Dawn (the `webgpu` package) refuses bookworm's Mesa 22.3. The suite is
 # added by copying this machine's own Debian sources entry with its Suites line changed (no host is
 # written here), and only these packages are taken from it. Run as root. Idempotent.
@@ -19,4 +19,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   -t bookworm-backports libvulkan1 mesa-vulkan-drivers >/dev/null
-echo "install-vulkan: $(dpkg-query -W -f '${Package} ${Version}\n' mesa-vulkan-drivers libvulkan1 | tr '\n' ';')"
+# glvnd's EGL, from the machine's own suite: NVIDIA's Vulkan ICD loads it, and the GPU check's
+# bundle (tools/gpu-check-pack.sh) carries it to GPU nodes.
+apt-get install -y -qq --no-install-recommends libegl1 libglx0 >/dev/null
+echo "install-vulkan: $(dpkg-query -W -f '${Package} ${Version}\n' mesa-vulkan-drivers libvulkan1 libegl1 | tr '\n' ';')"
