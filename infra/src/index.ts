@@ -3,3 +3,5 @@ export { freePort, LocalRedis, RedisServerMissingError } from './local-redis.js'
 export type { LocalRedisOptions } from './local-redis.js';
 export { resolveRedis } from './resolve-redis.js';
 export type { ResolvedRedis } from './resolve-redis.js';
+export { LocalRedisCluster, parseClusterNodes } from './local-redis-cluster.js';
+export type { ClusterNodeInfo, LocalRedisClusterOptions } from './local-redis-cluster.js';

@@ -1,4 +1,4 @@
-import type { Pipeline, PipelineStatus } from '@cnsn/pipeline';
+import { duplicateClient, type Pipeline, type PipelineStatus } from '@cnsn/pipeline';
 import { type Job, QueueEvents } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -165,7 +165,7 @@ export class DashboardMetrics {
       registers: [r],
     });
     this.events = new QueueEvents(queue, {
-      connection: pipeline.redis.duplicate(),
+      connection: duplicateClient(pipeline.redis),
       prefix: pipeline.keys.prefix,
     });
     this.events.on('error', () => undefined);

@@ -23,13 +23,20 @@ export type { DataPlaneChoice, DirectPlaneOptions, OpenRunOptions, PipelineOptio
 export { PipelineRun } from './pipeline-run.js';
 export type { PipelineRunEvents, PipelineRunParts, ResumeInfo } from './pipeline-run.js';
 export { BlobConnection, IDEMPOTENT_COMMANDS } from './redis/blob-connection.js';
+export type { BlobStore } from './redis/blob-connection.js';
+export { openBlobStore } from './redis/blob-store.js';
+export { ClusterBlobs } from './redis/cluster-blobs.js';
+export type { ClusterBlobsOptions } from './redis/cluster-blobs.js';
 export {
   checkRedisConfig,
   connectRedis,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  duplicateClient,
+  isCluster,
   redactUrl,
+  targetOf,
 } from './redis/redis-connection.js';
-export type { ConnectOptions, RedisTarget } from './redis/redis-connection.js';
+export type { ConnectOptions, RedisClient, RedisTarget } from './redis/redis-connection.js';
 export { RespParser } from './redis/resp-parser.js';
 export type { RespReply } from './redis/resp-parser.js';
 export { loadScript, SCRIPT_FILES } from './redis/scripts.js';

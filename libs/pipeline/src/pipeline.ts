@@ -12,7 +12,7 @@ import {
   type RunSpec,
 } from '@cnsn/protocol';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/redis-connection.js';
 import { RedisRunControl } from './control/redis-run-control.js';
 import { BufferPool } from './data-plane/buffer-pool.js';
 import type { DriverDataPlane, DriverPlaneContext } from './data-plane/data-plane.js';
@@ -23,11 +23,13 @@ import { RedisDriverPlane } from './data-plane/redis-plane.js';
 import { RunExistsError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { PipelineRun, type ResumeInfo } from './pipeline-run.js';
-import { BlobConnection, targetOfClient } from './redis/blob-connection.js';
+import type { BlobStore } from './redis/blob-connection.js';
+import { openBlobStore } from './redis/blob-store.js';
 import {
   checkRedisConfig,
   connectRedis,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  duplicateClient,
   type RedisTarget,
 } from './redis/redis-connection.js';
 import { RedisScripts } from './redis/scripts.js';
@@ -36,8 +38,8 @@ import { type PipelineStatus, readStatus } from './status.js';
 import { listWorkers } from './worker-registry.js';
 
 export interface PipelineOptions {
-  /** Redis URL (redis:// or rediss://) or target, or a connected client. */
-  redis: string | RedisTarget | Redis;
+  /** RedisClient URL (redis:// or rediss://) or target, or a connected client. */
+  redis: string | RedisTarget | RedisClient;
   /** Key prefix with a hash tag. @defaultValue '{cnsn}' */
   prefix?: string;
   /** BullMQ queue name. @defaultValue 'augment' */
@@ -47,7 +49,7 @@ export interface PipelineOptions {
   /** Largest blob read back. @defaultValue 256 MiB */
   maxBlobBytes?: number;
   /**
-   * How long a refused or reset first connection to Redis is retried; a wrong password, an ACL
+   * How long a refused or reset first connection to RedisClient is retried; a wrong password, an ACL
    * refusal or an untrusted certificate fails at once. @defaultValue 30000
    */
   connectTimeoutMs?: number;
@@ -78,15 +80,15 @@ export type DataPlaneChoice = DataPlaneKind | 'auto';
 
 /** Options of one run, on top of what its spec holds (see RunRequest). */
 export interface OpenRunOptions extends RunRequest {
-  /** Continue run `runId` from its first batch not yet delivered (or start it, if Redis never saw it). @defaultValue false */
+  /** Continue run `runId` from its first batch not yet delivered (or start it, if RedisClient never saw it). @defaultValue false */
   resume?: boolean;
   /** Batches enqueued and not yet delivered, at most. @defaultValue 4 x the live workers' slots, at least 8, at most 64 */
   maxInFlight?: number;
   /** Larger batches are refused at enqueue. @defaultValue 256 MiB */
   maxBatchBytes?: number;
-  /** How long an enqueue waits for Redis memory. @defaultValue 600000 */
+  /** How long an enqueue waits for RedisClient memory. @defaultValue 600000 */
   oomWaitMs?: number;
-  /** Remove a finished run from Redis on close. @defaultValue true */
+  /** Remove a finished run from RedisClient on close. @defaultValue true */
   removeOnClose?: boolean;
   /**
    * Receive results in reused buffers (no allocation per batch): a batch's data is then valid only
@@ -100,15 +102,15 @@ export interface OpenRunOptions extends RunRequest {
 }
 
 /**
- * The driver's side of the pipeline: opens runs on a shared worker pool, reports status. Redis
+ * The driver's side of the pipeline: opens runs on a shared worker pool, reports status. RedisClient
  * restarts are survived: clients reconnect, and each open run puts again on their way the batches
- * Redis lost.
+ * RedisClient lost.
  */
 export class Pipeline {
   readonly keys: Keyspace;
   readonly queue: Queue;
-  readonly redis: Redis;
-  private readonly blobs: BlobConnection;
+  readonly redis: RedisClient;
+  private readonly blobs: BlobStore;
   private readonly state: RunState;
   private readonly logger: Logger;
   private readonly maxBlobBytes: number;
@@ -120,7 +122,7 @@ export class Pipeline {
   private readonly defaultPlane: DataPlaneChoice;
   private server: Promise<DirectServer> | null = null;
 
-  private constructor(redis: Redis, blobs: BlobConnection, ownsRedis: boolean, options: PipelineOptions) {
+  private constructor(redis: RedisClient, blobs: BlobStore, ownsRedis: boolean, options: PipelineOptions) {
     this.redis = redis;
     this.blobs = blobs;
     this.ownsRedis = ownsRedis;
@@ -138,7 +140,7 @@ export class Pipeline {
     redis.on('ready', () => {
       if (!this.sawDisconnect) return;
       this.sawDisconnect = false;
-      this.logger.warn({}, 'Redis is back; checking the batches in flight');
+      this.logger.warn({}, 'RedisClient is back; checking the batches in flight');
       for (const run of this.runs)
         void run
           .reassert()
@@ -160,10 +162,8 @@ export class Pipeline {
           'cnsn-driver',
           connect,
         )
-      : (given as Redis);
-    const target =
-      typeof given === 'string' ? { url: given } : owns ? (given as RedisTarget) : targetOfClient(redis);
-    const pipeline = new Pipeline(redis, await BlobConnection.open(target, connect), owns, options);
+      : (given as RedisClient);
+    const pipeline = new Pipeline(redis, await openBlobStore(redis, connect), owns, options);
     await checkRedisConfig(redis, pipeline.logger);
     return pipeline;
   }
@@ -199,7 +199,7 @@ export class Pipeline {
       if (!(await this.state.create(spec, built.paramsJson))) throw new RunExistsError(runId);
       if (options.resume) {
         resumed = { from: 0, known: false };
-        logger.warn({}, 'nothing to resume (Redis never saw this run): starting it from batch 0');
+        logger.warn({}, 'nothing to resume (RedisClient never saw this run): starting it from batch 0');
       }
     }
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
@@ -211,7 +211,7 @@ export class Pipeline {
       results,
       maxBlobBytes: this.maxBlobBytes,
     });
-    const blocking = this.redis.duplicate({ connectionName: `cnsn-collector-${runId}` });
+    const blocking = duplicateClient(this.redis, `cnsn-collector-${runId}`);
     blocking.on('error', () => undefined); // reconnects by itself; the collector re-checks the plane
     const control = new RedisRunControl({
       run: runId,

@@ -1,5 +1,5 @@
 import { type FailureRecord, type Keyspace, parseRunSpec, type RunSpec } from '@cnsn/protocol';
-import type { Redis } from 'ioredis';
+import { primaryNodes, type RedisClient } from './redis/redis-connection.js';
 import type { RedisScripts } from './redis/scripts.js';
 
 /** Throughput figures look this far back; older timeline entries are trimmed as workers finish. */
@@ -52,7 +52,7 @@ export interface RunCounters {
  */
 export class RunState {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keyspace,
     private readonly scripts: RedisScripts,
   ) {}
@@ -255,14 +255,17 @@ export class RunState {
    * SelfNorm parameters. BullMQ's job records follow its retention; the data plane drops its bytes.
    */
   async remove(run: string, spec: RunSpec | null): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.runPattern(run), 'COUNT', 500);
-      cursor = next;
-      // Only this run's keys: `run:ID` and `run:ID:...`, not `run:ID2`.
-      const mine = keys.filter((k) => k === this.keys.run(run) || k.startsWith(`${this.keys.run(run)}:`));
-      if (mine.length) await this.redis.unlink(...mine);
-    } while (cursor !== '0');
+    // SCAN is per server: on a cluster, every primary (the keys share one slot, so one holds them).
+    for (const node of primaryNodes(this.redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', this.keys.runPattern(run), 'COUNT', 500);
+        cursor = next;
+        // Only this run's keys: `run:ID` and `run:ID:...`, not `run:ID2`.
+        const mine = keys.filter((k) => k === this.keys.run(run) || k.startsWith(`${this.keys.run(run)}:`));
+        if (mine.length) await this.redis.unlink(...mine);
+      } while (cursor !== '0');
+    }
     await this.redis.srem(this.keys.runs(), run);
     if (spec?.selfnorm) {
       const hash = spec.selfnorm.paramsHash;

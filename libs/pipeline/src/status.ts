@@ -1,6 +1,6 @@
 import type { Keyspace, RunSpec } from '@cnsn/protocol';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { primaryNodes, type RedisClient } from './redis/redis-connection.js';
 import { type RunCounters, type RunState, TIMELINE_WINDOW_MS } from './run-state.js';
 import { listWorkers, type WorkerInfo } from './worker-registry.js';
 
@@ -8,11 +8,11 @@ export interface RunStatus {
   run: string;
   spec: RunSpec;
   counters: RunCounters;
-  /** The run's data plane (`redis`: tensors through Redis; `direct`: straight to the driver). */
+  /** The run's data plane (`redis`: tensors through RedisClient; `direct`: straight to the driver). */
   dataPlane: RunSpec['dataPlane'];
   /** Enqueued and not yet delivered. */
   inFlight: number;
-  /** Finished by workers and waiting for the collector (the reorder buffer, held in Redis). */
+  /** Finished by workers and waiting for the collector (the reorder buffer, held in RedisClient). */
   reorderBuffer: number;
   /** Batches finished per second over the last minute. */
   batchesPerSec: number;
@@ -32,9 +32,9 @@ export interface PipelineStatus {
   recentFailures: Array<{ run: string; seq: number; reason: string; at: number }>;
 }
 
-/** One snapshot of the whole pipeline: queue depths, runs, live workers, Redis memory, failures. */
+/** One snapshot of the whole pipeline: queue depths, runs, live workers, RedisClient memory, failures. */
 export async function readStatus(
-  redis: Redis,
+  redis: RedisClient,
   queue: Queue,
   keys: Keyspace,
   state: RunState,
@@ -64,9 +64,12 @@ export async function readStatus(
       throughput,
     });
   }
-  const info = await redis.info('memory');
-  const field = (name: string): string | undefined =>
+  // On a cluster, the primaries' memory added up (the policy is the first primary's).
+  const infos = await Promise.all(primaryNodes(redis).map((node) => node.info('memory')));
+  const fieldOf = (info: string, name: string): string | undefined =>
     new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const total = (name: string): number =>
+    infos.reduce((sum, info) => sum + Number(fieldOf(info, name) ?? 0), 0);
   const failed = await queue.getFailed(0, 19);
   return {
     queue: queue.name,
@@ -74,9 +77,9 @@ export async function readStatus(
     runs,
     workers: await listWorkers(redis, keys, now),
     redis: {
-      usedMemory: Number(field('used_memory') ?? 0),
-      maxMemory: Number(field('maxmemory') ?? 0),
-      policy: field('maxmemory_policy') ?? null,
+      usedMemory: total('used_memory'),
+      maxMemory: total('maxmemory'),
+      policy: fieldOf(infos[0] ?? '', 'maxmemory_policy') ?? null,
     },
     recentFailures: failed.map((j) => ({
       run: String((j.data as { run?: unknown }).run ?? ''),

@@ -1,5 +1,5 @@
 import type { Keyspace } from '@cnsn/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/redis-connection.js';
 
 /** What a worker says of itself in its heartbeat (shown by `cnsn status` and the dashboard). */
 export interface WorkerInfo {
@@ -27,7 +27,7 @@ export interface WorkerInfo {
 /** A worker is listed while its heartbeat is younger than this. */
 export const WORKER_TTL_MS = 10_000;
 
-export async function writeHeartbeat(redis: Redis, keys: Keyspace, info: WorkerInfo): Promise<void> {
+export async function writeHeartbeat(redis: RedisClient, keys: Keyspace, info: WorkerInfo): Promise<void> {
   const fields: Record<string, string> = {};
   for (const [k, v] of Object.entries(info)) fields[k] = String(v);
   await redis
@@ -38,12 +38,16 @@ export async function writeHeartbeat(redis: Redis, keys: Keyspace, info: WorkerI
     .exec();
 }
 
-export async function removeHeartbeat(redis: Redis, keys: Keyspace, id: string): Promise<void> {
+export async function removeHeartbeat(redis: RedisClient, keys: Keyspace, id: string): Promise<void> {
   await redis.multi().del(keys.worker(id)).zrem(keys.workers(), id).exec();
 }
 
 /** Live workers (heartbeat within {@link WORKER_TTL_MS}); stale entries are pruned on the way. */
-export async function listWorkers(redis: Redis, keys: Keyspace, now = Date.now()): Promise<WorkerInfo[]> {
+export async function listWorkers(
+  redis: RedisClient,
+  keys: Keyspace,
+  now = Date.now(),
+): Promise<WorkerInfo[]> {
   await redis.zremrangebyscore(keys.workers(), '-inf', String(now - WORKER_TTL_MS));
   const ids = await redis.zrange(keys.workers(), '0', '-1');
   const out: WorkerInfo[] = [];

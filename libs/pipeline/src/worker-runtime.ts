@@ -19,7 +19,7 @@ import {
   tensorBlobPrefix,
 } from '@cnsn/protocol';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/redis-connection.js';
 import type { BatchProcessor } from './batch-processor.js';
 import { isLastAttempt } from './control/batch-job-options.js';
 import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
@@ -28,7 +28,8 @@ import { answerProbes } from './data-plane/direct/reach-probe.js';
 import { RedisWorkerPlane } from './data-plane/redis-plane.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
-import { BlobConnection, targetOfClient } from './redis/blob-connection.js';
+import type { BlobStore } from './redis/blob-connection.js';
+import { openBlobStore } from './redis/blob-store.js';
 import { checkRedisConfig } from './redis/redis-connection.js';
 import { RedisScripts } from './redis/scripts.js';
 import { RunState } from './run-state.js';
@@ -39,7 +40,7 @@ export const WORKER_LOCK = { lockDuration: 8000, stalledInterval: 4000, maxStall
 
 export interface WorkerRuntimeOptions {
   /** A connected client (see connectRedis); BullMQ makes its own blocking connection from it. */
-  redis: Redis;
+  redis: RedisClient;
   processor: BatchProcessor;
   /** @defaultValue '{cnsn}' */
   prefix?: string;
@@ -86,11 +87,11 @@ const SHOWN: Record<LifecycleState, WorkerState> = {
  * A long-running worker: takes batch jobs, fetches each input from the data plane its job names,
  * runs the processor, hands the result back, and says what it does (heartbeats for `cnsn status`,
  * events, logs carrying run, batch and worker). A batch that can never succeed fails once with its
- * reason; Redis and other transient faults are retried by BullMQ.
+ * reason; RedisClient and other transient faults are retried by BullMQ.
  */
 export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   readonly id: string;
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly keys: Keyspace;
   private readonly processor: BatchProcessor;
   private readonly logger: Logger;
@@ -108,7 +109,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly ca: Buffer | undefined;
   private readonly faultPause: WorkerRuntimeOptions['faultPause'];
   private worker: Worker | null = null;
-  private blobs: BlobConnection | null = null;
+  private blobs: BlobStore | null = null;
   /** Reused buffers of each concurrent batch: no allocation per batch. */
   private readonly slots: Slot[] = [];
   private slotCount = 0;
@@ -148,7 +149,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   start(): Promise<void> {
     return this.lifecycle.start(async () => {
       await checkRedisConfig(this.redis, this.logger);
-      this.blobs = await BlobConnection.open(targetOfClient(this.redis));
+      this.blobs = await openBlobStore(this.redis);
       this.planes.set('redis', new RedisWorkerPlane(this.blobs, this.keys, this.maxBlobBytes));
       this.planes.set(
         'direct',
@@ -274,7 +275,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
           target && length === target.length ? target : slot.input(length),
         );
       } catch (err) {
-        // Redis may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
+        // RedisClient may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
         // until the last attempt, which fails the batch.
         if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
         throw err;

@@ -1,6 +1,6 @@
 import { type BatchJobData, type FailureRecord, jobId, type Keyspace } from '@cnsn/protocol';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-connection.js';
 import type { RunState } from '../run-state.js';
 import { BATCH_JOB_OPTIONS } from './batch-job-options.js';
 import type { JobState, RunControl } from './run-control.js';
@@ -18,7 +18,7 @@ export class RedisRunControl implements RunControl {
       state: RunState;
       keys: Keyspace;
       /** A connection of its own for BLPOP (it blocks). */
-      blocking: Redis;
+      blocking: RedisClient;
     },
   ) {}
 

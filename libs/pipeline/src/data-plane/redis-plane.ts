@@ -1,5 +1,5 @@
 import { type BatchJobData, type Keyspace, ProtocolError } from '@cnsn/protocol';
-import type { BlobConnection } from '../redis/blob-connection.js';
+import type { BlobStore } from '../redis/blob-connection.js';
 import {
   type DriverDataPlane,
   type DriverPlaneContext,
@@ -19,7 +19,7 @@ export class RedisDriverPlane implements DriverDataPlane {
   readonly bytesMoved = { in: 0, out: 0 };
 
   constructor(
-    private readonly blobs: BlobConnection,
+    private readonly blobs: BlobStore,
     private readonly keys: Keyspace,
     private readonly ctx: DriverPlaneContext,
   ) {}
@@ -64,7 +64,7 @@ export class RedisWorkerPlane implements WorkerDataPlane {
   readonly kind = 'redis' as const;
 
   constructor(
-    private readonly blobs: BlobConnection,
+    private readonly blobs: BlobStore,
     private readonly keys: Keyspace,
     private readonly maxBlobBytes: number,
   ) {}

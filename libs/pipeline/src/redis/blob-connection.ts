@@ -35,7 +35,27 @@ export const IDEMPOTENT_COMMANDS = new Set([
   'DEL',
   'PING',
   'INFO',
+  // Read-only on a cluster: its slot map (SLOTS), and the one-command redirection flag (ASKING).
+  'CLUSTER',
+  'ASKING',
 ]);
+
+/** What the redis plane moves blobs with: one server's connection, or a cluster's (ClusterBlobs). */
+export interface BlobStore {
+  command(args: BlobArg[], sink?: BulkSink): Promise<RespReply>;
+  close(): void;
+}
+
+/** How one command is sent. */
+export interface BlobCommandOptions {
+  /** Send ASKING first, on the same connection (a cluster's ASK redirection). @defaultValue false */
+  asking?: boolean;
+  /**
+   * Give up on a lost connection after this long instead of waiting for the server to come back (a
+   * cluster routes around a dead node). @defaultValue never
+   */
+  retryForMs?: number;
+}
 const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i;
 
 /**
@@ -44,7 +64,7 @@ const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i;
  * batch. Here a blob goes out in parts with one writev, and a GET lands straight in the caller's
  * buffer. Commands are retried across reconnects (every command sent here is idempotent).
  */
-export class BlobConnection {
+export class BlobConnection implements BlobStore {
   private socket: Socket | null = null;
   private connecting: Promise<void> | null = null;
   private readonly queue: Pending[] = [];
@@ -85,7 +105,7 @@ export class BlobConnection {
    * top-level bulk reply. Connection faults are retried with backoff until Redis is back, which is
    * why only {@link IDEMPOTENT_COMMANDS} are accepted.
    */
-  async command(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
+  async command(args: BlobArg[], sink?: BulkSink, options: BlobCommandOptions = {}): Promise<RespReply> {
     const name = typeof args[0] === 'string' ? args[0].toUpperCase() : '';
     if (!IDEMPOTENT_COMMANDS.has(name))
       throw new Error(
@@ -95,11 +115,17 @@ export class BlobConnection {
       async () => {
         if (this.closed) throw new Error('blob connection closed');
         await this.ensure();
-        return this.send(args, sink);
+        if (!options.asking) return this.send(args, sink);
+        // Both written before either reply is read: nothing can come between them on the socket.
+        const asked = this.send(['ASKING']);
+        const reply = this.send(args, sink);
+        await asked;
+        return reply;
       },
       {
         retryable: (err) => !(err instanceof RespError || err instanceof RedisConnectionError),
         stopped: () => this.closed,
+        ...(options.retryForMs === undefined ? {} : { deadline: Date.now() + options.retryForMs }),
       },
     );
   }
@@ -214,14 +240,4 @@ export class BlobConnection {
       throw err;
     }
   }
-}
-
-/** The URL an ioredis client was made with, so a blob connection can reach the same server. */
-export function targetOfClient(redis: {
-  options: { host?: string; port?: number; username?: string; password?: string; db?: number; tls?: unknown };
-}): RedisTarget {
-  const o = redis.options;
-  const auth = o.password ? `${encodeURIComponent(o.username ?? '')}:${encodeURIComponent(o.password)}@` : '';
-  const host = o.host?.includes(':') ? `[${o.host}]` : (o.host ?? '127.0.0.1');
-  return { url: `${o.tls ? 'rediss' : 'redis'}://${auth}${host}:${o.port ?? 6379}/${o.db ?? 0}` };
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../errors.js';
 import { throttled } from '../backoff.js';
 import { type Logger, silentLogger } from '../logger.js';
@@ -10,6 +10,59 @@ export interface RedisTarget {
   url: string;
   /** PEM file of the CA that signed the server certificate (rediss:// with a private CA). @defaultValue env CNSN_REDIS_CA */
   caFile?: string;
+}
+
+/**
+ * A connected client: one server, or a Redis Cluster (detected by connectRedis from any node's
+ * URL). Both speak the same commands; BullMQ and the run state keep every key under the prefix's
+ * hash tag, so their scripts and transactions stay on one slot either way.
+ */
+export type RedisClient = Redis | Cluster;
+
+/** True for a cluster client. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return (client as Cluster).isCluster === true;
+}
+
+const targets = new WeakMap<object, RedisTarget>();
+
+/** The servers that hold data: the client itself, or a cluster's primaries (SCAN, INFO per node). */
+export function primaryNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
+}
+
+/** Another connection to the same server or cluster (a blocking reader, BullMQ's own). */
+export function duplicateClient(client: RedisClient, connectionName?: string): RedisClient {
+  const copy = isCluster(client)
+    ? client.duplicate(
+        undefined,
+        connectionName ? { redisOptions: { ...client.options.redisOptions, connectionName } } : undefined,
+      )
+    : client.duplicate(connectionName ? { connectionName } : undefined);
+  const target = targets.get(client);
+  if (target) targets.set(copy, target);
+  return copy;
+}
+
+/**
+ * How to reach the server or cluster a client talks to (for the blob connections): the target it
+ * was connected with, else one read off the client's options.
+ */
+export function targetOf(client: RedisClient): RedisTarget {
+  const known = targets.get(client);
+  if (known) return known;
+  if (isCluster(client)) {
+    const node = client.nodes('master')[0]?.options ?? {};
+    const o = client.options.redisOptions ?? {};
+    const auth = o.password
+      ? `${encodeURIComponent(o.username ?? '')}:${encodeURIComponent(o.password)}@`
+      : '';
+    return { url: `${o.tls ? 'rediss' : 'redis'}://${auth}${node.host ?? '127.0.0.1'}:${node.port ?? 6379}` };
+  }
+  const o = client.options;
+  const auth = o.password ? `${encodeURIComponent(o.username ?? '')}:${encodeURIComponent(o.password)}@` : '';
+  const host = o.host?.includes(':') ? `[${o.host}]` : (o.host ?? '127.0.0.1');
+  return { url: `${o.tls ? 'rediss' : 'redis'}://${auth}${host}:${o.port ?? 6379}/${o.db ?? 0}` };
 }
 
 const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username|certificate|self[- ]signed|SSL|TLS/i;
@@ -36,6 +89,11 @@ export interface ConnectOptions {
   logger?: Logger;
   /** Extra ioredis options. */
   redisOptions?: RedisOptions;
+  /**
+   * Ask the server whether it is a cluster node (INFO cluster) and, if so, connect to the cluster.
+   * @defaultValue true
+   */
+  detectCluster?: boolean;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -60,7 +118,8 @@ export function parseRedisUrl(target: RedisTarget): URL {
 }
 
 /**
- * Connects and waits until Redis answers. Reconnects by itself later (every command waits while
+ * Connects and waits until Redis answers; given a Redis Cluster node, connects to the cluster (see
+ * {@link RedisClient}). Reconnects by itself later (every command waits while
  * Redis is away: `maxRetriesPerRequest: null`, which BullMQ requires). A first connection that is
  * refused or reset is retried with backoff for `connectTimeoutMs`; one refused for good (wrong
  * password, TLS) fails at once. Either way the error is a {@link RedisConnectionError}.
@@ -69,7 +128,20 @@ export async function connectRedis(
   target: RedisTarget,
   name: string,
   options: ConnectOptions = {},
-): Promise<Redis> {
+): Promise<RedisClient> {
+  const client = await connectServer(target, name, options);
+  if (options.detectCluster !== false) {
+    const info = await client.info('cluster').catch(() => '');
+    if (/cluster_enabled:1/.test(info)) {
+      client.disconnect();
+      return connectCluster(target, name, options);
+    }
+  }
+  targets.set(client, target);
+  return client;
+}
+
+async function connectServer(target: RedisTarget, name: string, options: ConnectOptions): Promise<Redis> {
   const url = parseRedisUrl(target);
   const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const logger = options.logger ?? silentLogger;
@@ -133,7 +205,7 @@ export async function connectRedis(
  * Warns when Redis may evict keys (BullMQ and the tensor blobs need `noeviction`). Managed Redis
  * often forbids CONFIG: then it says it could not check.
  */
-export async function checkRedisConfig(client: Redis, logger: Logger): Promise<string | null> {
+export async function checkRedisConfig(client: RedisClient, logger: Logger): Promise<string | null> {
   try {
     const reply = (await client.config('GET', 'maxmemory-policy')) as string[];
     const policy = reply[1];
@@ -150,4 +222,66 @@ export async function checkRedisConfig(client: Redis, logger: Logger): Promise<s
     );
     return null;
   }
+}
+
+/**
+ * A cluster client from one node's URL: credentials and TLS for every node, `maxRetriesPerRequest:
+ * null` (BullMQ requires it), and retries through failovers (CLUSTERDOWN, TRYAGAIN, a node gone)
+ * while the cluster promotes a replica.
+ */
+async function connectCluster(target: RedisTarget, name: string, options: ConnectOptions): Promise<Cluster> {
+  const url = parseRedisUrl(target);
+  const where = redactUrl(target.url);
+  const db = url.pathname.replace(/^\//, '');
+  if (db && db !== '0')
+    throw new RedisConnectionError(
+      `${where} is a Redis Cluster node, and a cluster has database 0 only: drop /${db} from the URL`,
+    );
+  const caFile = target.caFile ?? process.env.CNSN_REDIS_CA;
+  const tls = url.protocol === 'rediss:' ? { ...(caFile ? { ca: readFileSync(caFile) } : {}) } : undefined;
+  const cluster = new Cluster(
+    [{ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 6379) }],
+    {
+      lazyConnect: true,
+      enableReadyCheck: true,
+      redisOptions: {
+        connectionName: name,
+        maxRetriesPerRequest: null,
+        ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+        ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+        ...(tls ? { tls } : {}),
+        ...options.redisOptions,
+      },
+      // Managed clusters announce names their certificates carry: keep them for TLS.
+      ...(tls
+        ? { dnsLookup: (address: string, done: (err: null, address: string) => void) => done(null, address) }
+        : {}),
+      clusterRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 2000),
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 300,
+      retryDelayOnTryAgain: 200,
+      maxRedirections: 64,
+      slotsRefreshTimeout: 2000,
+    },
+  );
+  try {
+    await withTimeout(cluster.connect(), options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    await cluster.ping();
+  } catch (err) {
+    cluster.disconnect();
+    throw new RedisConnectionError(
+      `cannot connect to the Redis Cluster at ${where}: ${(err as Error).message}`,
+    );
+  }
+  cluster.on('error', () => undefined);
+  targets.set(cluster, target);
+  return cluster;
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${Math.round(ms / 1000)} s`)), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connection.js';
 
 /** The Lua scripts of the pipeline: `lua/NAME-NUMKEYS.lua`, each with a KEYS/ARGV header. */
 export const SCRIPT_FILES = ['complete-4', 'fail-3', 'release-params-2', 'retry-failed-2'] as const;
@@ -28,7 +28,7 @@ type Command = (...args: Array<string | number>) => Promise<number>;
 export class RedisScripts {
   private readonly commands: Record<ScriptFile, Command>;
 
-  constructor(client: Redis) {
+  constructor(client: RedisClient) {
     const commands = {} as Record<ScriptFile, Command>;
     for (const file of SCRIPT_FILES) {
       const script = loadScript(file);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Keyspace } from '@cnsn/protocol';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-connection.js';
 import { Pool } from 'undici';
 import { listWorkers, type WorkerInfo } from '../../worker-registry.js';
 
@@ -31,7 +31,7 @@ export async function pingEndpoint(url: string, ca: Buffer | undefined, timeoutM
  * (`ok`, or why not). `answered` remembers the probes it did.
  */
 export async function answerProbes(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keyspace,
   worker: string,
   answered: Set<string>,
@@ -61,7 +61,7 @@ export interface ProbeOutcome {
 
 /** A driver's part: asks the live workers to reach `url`, waits for all of them (or the timeout). */
 export async function probeWorkers(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keyspace,
   url: string,
   timeoutMs: number,

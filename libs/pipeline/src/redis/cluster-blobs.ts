@@ -1,0 +1,184 @@
+import calculateSlot from 'cluster-key-slot';
+import { RedisConnectionError } from '../errors.js';
+import { sleep } from '../backoff.js';
+import { type BlobArg, BlobConnection, type BlobStore } from './blob-connection.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, isFatalConnectionError, type RedisTarget } from './redis-connection.js';
+import { type BulkSink, RespError, type RespReply } from './resp-parser.js';
+
+/** Options of {@link ClusterBlobs}. */
+export interface ClusterBlobsOptions {
+  /**
+   * How long a command keeps trying through a failover or a cluster that is down (its slot's primary
+   * dead and no replica promoted yet) before it fails. @defaultValue 30000
+   */
+  failoverTimeoutMs?: number;
+  /** How long the first slot map is waited for. @defaultValue 30000 */
+  connectTimeoutMs?: number;
+}
+
+const SLOTS = 16384;
+/** Redirections one command follows before it gives up (a slot bouncing between nodes). */
+const MAX_REDIRECTIONS = 16;
+/** A lost node connection is retried this long before the slot map is asked again. */
+const NODE_RETRY_MS = 500;
+const RETRY_LATER = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN)/;
+
+/**
+ * Tensor blobs on a Redis Cluster: each blob key carries its batch's hash tag, so batches spread
+ * over the shards and the blob bytes grow with the primaries. One {@link BlobConnection} per
+ * primary; commands go to the primary of their key's slot, MOVED updates the slot map (and asks for
+ * a fresh one), ASK sends the one command to the importing node after ASKING, and a node that stops
+ * answering (a failover) makes it ask the cluster for the new map until `failoverTimeoutMs`.
+ */
+export class ClusterBlobs implements BlobStore {
+  /** slot -> "host:port" of its primary. */
+  private readonly slots: Array<string | undefined> = new Array<string | undefined>(SLOTS);
+  private readonly nodes = new Map<string, Promise<BlobConnection>>();
+  private refreshing: Promise<void> | null = null;
+  private closed = false;
+  private readonly failoverTimeoutMs: number;
+
+  private constructor(
+    private readonly seed: RedisTarget,
+    options: ClusterBlobsOptions,
+  ) {
+    this.failoverTimeoutMs = options.failoverTimeoutMs ?? 30_000;
+  }
+
+  static async open(seed: RedisTarget, options: ClusterBlobsOptions = {}): Promise<ClusterBlobs> {
+    const blobs = new ClusterBlobs(seed, options);
+    const deadline = Date.now() + (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
+    for (;;) {
+      try {
+        await blobs.refresh();
+        return blobs;
+      } catch (err) {
+        if (isFatalConnectionError(err) || Date.now() > deadline) {
+          blobs.close();
+          throw err instanceof RedisConnectionError
+            ? err
+            : new RedisConnectionError(`cannot read the cluster's slot map: ${(err as Error).message}`);
+        }
+        await sleep(200);
+      }
+    }
+  }
+
+  /** The primaries blobs go to now ("host:port"), from the slot map. */
+  get primaries(): string[] {
+    return [...new Set(this.slots.filter((a): a is string => a !== undefined))];
+  }
+
+  async command(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
+    const key = typeof args[1] === 'string' ? args[1] : null;
+    const slot = key === null ? null : calculateSlot(key);
+    const deadline = Date.now() + this.failoverTimeoutMs;
+    let asking: string | null = null;
+    let redirections = 0;
+    for (let attempt = 0; ; attempt++) {
+      if (this.closed) throw new Error('cluster blob connections closed');
+      const address = asking ?? (slot === null ? this.primaries[0] : this.slots[slot]) ?? hostPort(this.seed);
+      const ask = asking !== null;
+      asking = null;
+      try {
+        const node = await this.node(address);
+        return await node.command(args, sink, { asking: ask, retryForMs: NODE_RETRY_MS });
+      } catch (err) {
+        if (err instanceof RespError) {
+          const redirect = /^(MOVED|ASK) (\d+) (\S+)/.exec(err.message);
+          if (redirect && ++redirections <= MAX_REDIRECTIONS) {
+            const [, kind, movedSlot, to] = redirect as unknown as [string, string, string, string];
+            if (kind === 'ASK') asking = to;
+            else {
+              this.slots[Number(movedSlot)] = to;
+              void this.refresh().catch(() => undefined);
+            }
+            continue;
+          }
+          if (!RETRY_LATER.test(err.message) || Date.now() > deadline) throw err;
+        } else if (isFatalConnectionError(err) || this.closed || Date.now() > deadline) throw err;
+        // The node is gone or the cluster is failing over: wait a little, then ask for the map.
+        await sleep(Math.min(100 * 2 ** Math.min(attempt, 4), 1000));
+        await this.refresh().catch(() => undefined);
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const node of this.nodes.values())
+      void node.then(
+        (n) => n.close(),
+        () => undefined,
+      );
+    this.nodes.clear();
+  }
+
+  /** Reads CLUSTER SLOTS from the first node that answers (known primaries, then the seed). */
+  private refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      let last: unknown = null;
+      for (const address of [...this.primaries, hostPort(this.seed)]) {
+        try {
+          const node = await this.node(address);
+          const reply = await node.command(['CLUSTER', 'SLOTS'], undefined, { retryForMs: 0 });
+          this.apply(reply);
+          return;
+        } catch (err) {
+          if (isFatalConnectionError(err)) throw err;
+          last = err;
+          this.drop(address);
+        }
+      }
+      throw last instanceof Error ? last : new Error('no cluster node answered');
+    })().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  /** CLUSTER SLOTS: [[start, end, [host, port, id], replicas...], ...]. */
+  private apply(reply: RespReply): void {
+    if (!Array.isArray(reply)) throw new Error('CLUSTER SLOTS: not an array');
+    for (const range of reply) {
+      if (!Array.isArray(range)) continue;
+      const [start, end, primary] = range as [number, number, RespReply[]];
+      const [host, port] = primary.map((v) => (v instanceof Uint8Array ? Buffer.from(v).toString() : v));
+      const address = `${String(host) || hostPort(this.seed).split(':')[0]}:${Number(port)}`;
+      for (let s = start; s <= end; s++) this.slots[s] = address;
+    }
+  }
+
+  private node(address: string): Promise<BlobConnection> {
+    let node = this.nodes.get(address);
+    if (!node) {
+      node = BlobConnection.open(withAddress(this.seed, address), { connectTimeoutMs: NODE_RETRY_MS });
+      node.catch(() => this.nodes.get(address) === node && this.nodes.delete(address));
+      this.nodes.set(address, node);
+    }
+    return node;
+  }
+
+  private drop(address: string): void {
+    const node = this.nodes.get(address);
+    this.nodes.delete(address);
+    void node?.then(
+      (n) => n.close(),
+      () => undefined,
+    );
+  }
+}
+
+function hostPort(target: RedisTarget): string {
+  const url = new URL(target.url);
+  return `${url.hostname.replace(/^\[|\]$/g, '')}:${url.port || 6379}`;
+}
+
+/** The seed's URL (scheme, user, password) pointed at another node; a cluster has database 0 only. */
+function withAddress(seed: RedisTarget, address: string): RedisTarget {
+  const url = new URL(seed.url);
+  const at = address.lastIndexOf(':');
+  const host = address.slice(0, at);
+  url.hostname = host.includes(':') ? `[${host}]` : host;
+  url.port = address.slice(at + 1);
+  url.pathname = '';
+  return { ...seed, url: url.toString() };
+}
