@@ -23,3 +23,26 @@ it('a short chaos run (worker SIGKILLs and a Redis restart) loses, duplicates an
   });
   expect(report.workerKills).toBeGreaterThan(0);
 }, 180_000);
+
+it("on a Redis Cluster, with the queue's primary SIGKILLed: loses, duplicates and changes nothing", async () => {
+  const lines: string[] = [];
+  const report = await soak({
+    batches: 60,
+    shape: [4, 32, 14, 14],
+    workers: 2,
+    killEverySec: 2.5,
+    redisRestartAt: 0.5,
+    maxSeconds: 150,
+    seed: 8,
+    cluster: true,
+    log: (line) => lines.push(line),
+  });
+  expect(report, lines.join('\n')).toMatchObject({
+    batches: 60,
+    delivered: 60,
+    lost: 0,
+    duplicated: 0,
+    primaryKills: 1,
+    digestOk: true,
+  });
+}, 180_000);

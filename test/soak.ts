@@ -1,11 +1,15 @@
 // npm run soak: a bounded chaos run. Random SIGKILLs of workers (each replaced) and a Redis kill
 // and restart (AOF on) while a run of a few hundred batches goes on; at the end the digest must
-// equal a clean in-process computation. Prints faults injected, batches, lost, duplicated and the
+// equal a clean in-process computation. `npm run soak -- --cluster` runs on a local Redis Cluster
+// (3 primaries, 3 replicas) on the redis plane, and SIGKILLs the primary of the queue's slot
+// instead (its replica takes over; the killed node rejoins as a replica 3 s later). Prints faults injected, batches, lost, duplicated and the
 // longest stall; exits 0 only when nothing was lost, duplicated or changed.
+import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { LocalRedis } from '@cnsn/infra';
+import { LocalRedis, LocalRedisCluster } from '@cnsn/infra';
+import calculateSlot from 'cluster-key-slot';
 import { type Shape4 } from '@cnsn/kernels';
-import { listWorkers, Pipeline } from '@cnsn/pipeline';
+import { listWorkers, type Logger, Pipeline } from '@cnsn/pipeline';
 import { Keyspace } from '@cnsn/protocol';
 import { digestOf, expectedDigest } from './support/reference.js';
 import { testBatch } from './support/batches.js';
@@ -22,6 +26,8 @@ export interface SoakOptions {
   /** Gives up after this long. */
   maxSeconds: number;
   seed: number;
+  /** On a local Redis Cluster, the redis plane, a primary killed instead of a restart. @defaultValue false */
+  cluster?: boolean;
   log: (line: string) => void;
 }
 
@@ -32,13 +38,17 @@ export interface SoakReport {
   duplicated: number;
   workerKills: number;
   redisRestarts: number;
+  /** Cluster mode: primaries SIGKILLed (each replaced by its replica). */
+  primaryKills: number;
   longestStallMs: number;
   seconds: number;
   digestOk: boolean;
 }
 
 export async function soak(o: SoakOptions): Promise<SoakReport> {
-  const redis = await LocalRedis.start({ appendonly: true });
+  const cluster = o.cluster ? await LocalRedisCluster.start() : null;
+  const redis = cluster ? null : await LocalRedis.start({ appendonly: true });
+  const url = cluster?.url ?? (redis as LocalRedis).url;
   const prefix = '{soak}';
   const queue = 'soak';
   const keys = new Keyspace(prefix);
@@ -55,7 +65,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
   let next = 0;
   const spawn = (): WorkerProcess =>
     WorkerProcess.start({
-      url: redis.url,
+      url,
       prefix,
       queue,
       id: `soak-${next++}`,
@@ -63,10 +73,25 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       env: { CNSN_FAULT_DELAY_MS: '15' },
     });
   const workers = Array.from({ length: o.workers }, spawn);
-  const pipeline = await Pipeline.connect({ redis: redis.url, prefix, queue });
+  const everyWorker = [...workers];
+  // SOAK_LOG=FILE: every worker's log, killed ones included, for a post-mortem (at exit, however).
+  const logFile = process.env.SOAK_LOG && process.env.SOAK_LOG !== '1' ? process.env.SOAK_LOG : null;
+  if (logFile)
+    process.once('exit', () =>
+      writeFileSync(logFile, everyWorker.map((w) => `== ${w.id}\n${w.log}`).join('\n')),
+    );
+  const pipeline = await Pipeline.connect({
+    redis: url,
+    prefix,
+    queue,
+    // SOAK_LOG=1: the driver's warnings too (lost batches queued again, reconnects).
+    ...(process.env.SOAK_LOG ? { logger: stderrLogger(o.log) } : {}),
+    ...(cluster ? { dataPlane: 'redis' as const } : {}),
+  });
   const started = Date.now();
   let workerKills = 0;
   let redisRestarts = 0;
+  let primaryKills = 0;
   let chaos = true;
   try {
     while ((await listWorkers(pipeline.redis, keys)).length < o.workers) await sleep(100);
@@ -83,6 +108,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
         const victim = workers[i] as WorkerProcess;
         await victim.kill();
         workers[i] = spawn();
+        everyWorker.push(workers[i] as WorkerProcess);
         workerKills++;
         o.log(
           `fault: SIGKILL worker ${victim.id} (delivered ${run.delivered}/${o.batches}); started ${workers[i]?.id}`,
@@ -93,10 +119,27 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       if (o.redisRestartAt <= 0) return;
       while (chaos && run.delivered < o.batches * o.redisRestartAt) await sleep(50);
       if (!chaos) return;
-      await redis.kill();
+      if (cluster) {
+        const slot = calculateSlot(prefix);
+        const owner = (await cluster.primaries()).find((p) =>
+          p.slots.some(([a, b]) => slot >= a && slot <= b),
+        );
+        if (!owner) throw new Error(`no primary serves slot ${slot}`);
+        const node = cluster.node(owner.port);
+        await node.kill();
+        primaryKills++;
+        o.log(
+          `fault: SIGKILL the primary on port ${owner.port}, which serves the queue (delivered ${run.delivered}/${o.batches}); it rejoins as a replica in 3 s`,
+        );
+        await sleep(3000);
+        await node.restart();
+        return;
+      }
+      const server = redis as LocalRedis;
+      await server.kill();
       o.log(`fault: SIGKILL redis-server (delivered ${run.delivered}/${o.batches}); restarting in 1 s`);
       await sleep(1000);
-      await redis.restart();
+      await server.restart();
       redisRestarts++;
     })();
     const producing = (async () => {
@@ -126,6 +169,7 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
       duplicated,
       workerKills,
       redisRestarts,
+      primaryKills,
       longestStallMs,
       seconds: (Date.now() - started) / 1000,
       digestOk: digestOf(outputs) === want,
@@ -134,8 +178,15 @@ export async function soak(o: SoakOptions): Promise<SoakReport> {
     chaos = false;
     await pipeline.close().catch(() => undefined);
     await Promise.all(workers.map((w) => w.stop()));
-    await redis.dispose();
+    await redis?.dispose();
+    await cluster?.dispose();
   }
+}
+
+function stderrLogger(log: (line: string) => void): Logger {
+  const line = (level: string) => (fields: object, message: string) =>
+    log(`driver ${level}: ${message} ${JSON.stringify(fields)}`);
+  return { debug: () => undefined, info: () => undefined, warn: line('warn'), error: line('error') };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -155,10 +206,11 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     redisRestartAt: arg('redis-restart-at', 0.4),
     maxSeconds: arg('max-seconds', 300),
     seed: arg('seed', 1),
+    cluster: process.argv.includes('--cluster'),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stderr.write(
-    `soak: ${report.batches} batches, ${report.delivered} delivered, ${report.lost} lost, ${report.duplicated} duplicated; faults: ${report.workerKills} worker kills, ${report.redisRestarts} Redis restarts; longest stall ${(report.longestStallMs / 1000).toFixed(1)} s; digest ${report.digestOk ? 'equal to a clean run' : 'DIFFERENT'}; ${report.seconds.toFixed(0)} s\n`,
+    `soak: ${report.batches} batches, ${report.delivered} delivered, ${report.lost} lost, ${report.duplicated} duplicated; faults: ${report.workerKills} worker kills, ${report.redisRestarts} Redis restarts, ${report.primaryKills} primary kills; longest stall ${(report.longestStallMs / 1000).toFixed(1)} s; digest ${report.digestOk ? 'equal to a clean run' : 'DIFFERENT'}; ${report.seconds.toFixed(0)} s\n`,
   );
   process.stdout.write(`${JSON.stringify(report)}\n`);
   process.exitCode = report.lost === 0 && report.duplicated === 0 && report.digestOk ? 0 : 1;

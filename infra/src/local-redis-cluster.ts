@@ -63,6 +63,9 @@ export class LocalRedisCluster {
               // A replica may take over however long it was cut off: the tests kill primaries.
               '--cluster-replica-validity-factor',
               '0',
+              // Replicas sync at once (Redis waits 5 s by default for more replicas to share a dump).
+              '--repl-diskless-sync-delay',
+              '0',
             ],
           }),
         );
@@ -77,6 +80,7 @@ export class LocalRedisCluster {
         '--cluster-yes',
       ]);
       await cluster.waitHealthy();
+      await cluster.waitReplicasSynced();
       return cluster;
     } catch (err) {
       await Promise.all(nodes.map((n) => n.stop()));
@@ -133,6 +137,24 @@ export class LocalRedisCluster {
       }
       if (Date.now() > deadline) throw new Error(`cluster not healthy within ${timeoutMs} ms: ${last}`);
       await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /**
+   * Waits until every running replica's link to its primary is up (a replica promoted before its
+   * first sync would come up empty: the cluster would lose everything its primary held).
+   */
+  async waitReplicasSynced(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const running = new Set(this.nodes.filter((n) => n.running).map((n) => n.port));
+      const replicas = (await this.topology()).filter((n) => n.role === 'replica' && running.has(n.port));
+      const infos = await Promise.all(
+        replicas.map((r) => cli(['-p', String(r.port), 'info', 'replication'])),
+      );
+      if (infos.every((info) => info.includes('master_link_status:up'))) return;
+      if (Date.now() > deadline) throw new Error(`cluster replicas not in sync within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
 

@@ -11,3 +11,4 @@ export type { CliResult } from './run-cli.js';
 export { makeTestCertificates } from './tls-certs.js';
 export { startWorkers, WorkerProcess } from './workers.js';
 export { which } from './tools.js';
+export { ClusterEnv } from './cluster-env.js';

@@ -44,6 +44,10 @@ export class WorkerProcess {
         String(o.concurrency ?? 1),
         '--id',
         o.id,
+        // For post-mortems (the soak's SOAK_LOG): e.g. debug.
+        ...(process.env.CNSN_TEST_WORKER_LOG_LEVEL
+          ? ['--log-level', process.env.CNSN_TEST_WORKER_LOG_LEVEL]
+          : []),
       ],
       { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...o.env } },
     );

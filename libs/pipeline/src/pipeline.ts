@@ -38,7 +38,7 @@ import { type PipelineStatus, readStatus } from './status.js';
 import { listWorkers } from './worker-registry.js';
 
 export interface PipelineOptions {
-  /** RedisClient URL (redis:// or rediss://) or target, or a connected client. */
+  /** Redis URL (redis:// or rediss://) or target, or a connected client. */
   redis: string | RedisTarget | RedisClient;
   /** Key prefix with a hash tag. @defaultValue '{cnsn}' */
   prefix?: string;
@@ -49,7 +49,7 @@ export interface PipelineOptions {
   /** Largest blob read back. @defaultValue 256 MiB */
   maxBlobBytes?: number;
   /**
-   * How long a refused or reset first connection to RedisClient is retried; a wrong password, an ACL
+   * How long a refused or reset first connection to Redis is retried; a wrong password, an ACL
    * refusal or an untrusted certificate fails at once. @defaultValue 30000
    */
   connectTimeoutMs?: number;
@@ -80,15 +80,15 @@ export type DataPlaneChoice = DataPlaneKind | 'auto';
 
 /** Options of one run, on top of what its spec holds (see RunRequest). */
 export interface OpenRunOptions extends RunRequest {
-  /** Continue run `runId` from its first batch not yet delivered (or start it, if RedisClient never saw it). @defaultValue false */
+  /** Continue run `runId` from its first batch not yet delivered (or start it, if Redis never saw it). @defaultValue false */
   resume?: boolean;
   /** Batches enqueued and not yet delivered, at most. @defaultValue 4 x the live workers' slots, at least 8, at most 64 */
   maxInFlight?: number;
   /** Larger batches are refused at enqueue. @defaultValue 256 MiB */
   maxBatchBytes?: number;
-  /** How long an enqueue waits for RedisClient memory. @defaultValue 600000 */
+  /** How long an enqueue waits for Redis memory. @defaultValue 600000 */
   oomWaitMs?: number;
-  /** Remove a finished run from RedisClient on close. @defaultValue true */
+  /** Remove a finished run from Redis on close. @defaultValue true */
   removeOnClose?: boolean;
   /**
    * Receive results in reused buffers (no allocation per batch): a batch's data is then valid only
@@ -102,9 +102,9 @@ export interface OpenRunOptions extends RunRequest {
 }
 
 /**
- * The driver's side of the pipeline: opens runs on a shared worker pool, reports status. RedisClient
+ * The driver's side of the pipeline: opens runs on a shared worker pool, reports status. Redis
  * restarts are survived: clients reconnect, and each open run puts again on their way the batches
- * RedisClient lost.
+ * Redis lost.
  */
 export class Pipeline {
   readonly keys: Keyspace;
@@ -140,7 +140,7 @@ export class Pipeline {
     redis.on('ready', () => {
       if (!this.sawDisconnect) return;
       this.sawDisconnect = false;
-      this.logger.warn({}, 'RedisClient is back; checking the batches in flight');
+      this.logger.warn({}, 'Redis is back; checking the batches in flight');
       for (const run of this.runs)
         void run
           .reassert()
@@ -199,7 +199,7 @@ export class Pipeline {
       if (!(await this.state.create(spec, built.paramsJson))) throw new RunExistsError(runId);
       if (options.resume) {
         resumed = { from: 0, known: false };
-        logger.warn({}, 'nothing to resume (RedisClient never saw this run): starting it from batch 0');
+        logger.warn({}, 'nothing to resume (Redis never saw this run): starting it from batch 0');
       }
     }
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());

@@ -8,11 +8,11 @@ export interface RunStatus {
   run: string;
   spec: RunSpec;
   counters: RunCounters;
-  /** The run's data plane (`redis`: tensors through RedisClient; `direct`: straight to the driver). */
+  /** The run's data plane (`redis`: tensors through Redis; `direct`: straight to the driver). */
   dataPlane: RunSpec['dataPlane'];
   /** Enqueued and not yet delivered. */
   inFlight: number;
-  /** Finished by workers and waiting for the collector (the reorder buffer, held in RedisClient). */
+  /** Finished by workers and waiting for the collector (the reorder buffer, held in Redis). */
   reorderBuffer: number;
   /** Batches finished per second over the last minute. */
   batchesPerSec: number;
@@ -32,7 +32,7 @@ export interface PipelineStatus {
   recentFailures: Array<{ run: string; seq: number; reason: string; at: number }>;
 }
 
-/** One snapshot of the whole pipeline: queue depths, runs, live workers, RedisClient memory, failures. */
+/** One snapshot of the whole pipeline: queue depths, runs, live workers, Redis memory, failures. */
 export async function readStatus(
   redis: RedisClient,
   queue: Queue,

@@ -87,7 +87,7 @@ const SHOWN: Record<LifecycleState, WorkerState> = {
  * A long-running worker: takes batch jobs, fetches each input from the data plane its job names,
  * runs the processor, hands the result back, and says what it does (heartbeats for `cnsn status`,
  * events, logs carrying run, batch and worker). A batch that can never succeed fails once with its
- * reason; RedisClient and other transient faults are retried by BullMQ.
+ * reason; Redis and other transient faults are retried by BullMQ.
  */
 export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   readonly id: string;
@@ -275,7 +275,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
           target && length === target.length ? target : slot.input(length),
         );
       } catch (err) {
-        // RedisClient may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
+        // Redis may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
         // until the last attempt, which fails the batch.
         if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
         throw err;

@@ -2,7 +2,7 @@ import calculateSlot from 'cluster-key-slot';
 import { RedisConnectionError } from '../errors.js';
 import { sleep } from '../backoff.js';
 import { type BlobArg, BlobConnection, type BlobStore } from './blob-connection.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, isFatalConnectionError, type RedisTarget } from './redis-connection.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, isRefusedForGood, type RedisTarget } from './redis-connection.js';
 import { type BulkSink, RespError, type RespReply } from './resp-parser.js';
 
 /** Options of {@link ClusterBlobs}. */
@@ -53,7 +53,7 @@ export class ClusterBlobs implements BlobStore {
         await blobs.refresh();
         return blobs;
       } catch (err) {
-        if (isFatalConnectionError(err) || Date.now() > deadline) {
+        if (isRefusedForGood(err) || Date.now() > deadline) {
           blobs.close();
           throw err instanceof RedisConnectionError
             ? err
@@ -96,7 +96,7 @@ export class ClusterBlobs implements BlobStore {
             continue;
           }
           if (!RETRY_LATER.test(err.message) || Date.now() > deadline) throw err;
-        } else if (isFatalConnectionError(err) || this.closed || Date.now() > deadline) throw err;
+        } else if (isRefusedForGood(err) || this.closed || Date.now() > deadline) throw err;
         // The node is gone or the cluster is failing over: wait a little, then ask for the map.
         await sleep(Math.min(100 * 2 ** Math.min(attempt, 4), 1000));
         await this.refresh().catch(() => undefined);
@@ -125,7 +125,7 @@ export class ClusterBlobs implements BlobStore {
           this.apply(reply);
           return;
         } catch (err) {
-          if (isFatalConnectionError(err)) throw err;
+          if (isRefusedForGood(err)) throw err;
           last = err;
           this.drop(address);
         }

@@ -98,6 +98,14 @@ export interface ConnectOptions {
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
+/**
+ * True when the server refused us for good (authentication, permissions, TLS trust), whatever
+ * wrapped the error; a node that is down is not such a refusal.
+ */
+export function isRefusedForGood(err: unknown): boolean {
+  return FATAL.test((err as Error)?.message ?? '');
+}
+
 /** True for errors that retrying cannot fix: authentication, permissions, TLS trust. */
 export function isFatalConnectionError(err: unknown): boolean {
   return err instanceof RedisConnectionError || FATAL.test((err as Error)?.message ?? '');
