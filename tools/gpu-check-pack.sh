@@ -6,7 +6,7 @@
 #   bin/redis-server   and lib/ with the libraries it and Node need beyond glibc
 #   lib/libvulkan.so.1 the Vulkan loader, and glvnd's libEGL and libGLdispatch that NVIDIA's ICD loads
 #                      (the node's driver brings the ICD itself)
-#   app/cnsn.mjs, app/worker.mjs, app/lua/   the CLI and the worker as single files (esbuild)
+#   app/cnsn.mjs, app/worker.mjs, app/lua/   the CLI and the worker as single files (tools/bundle-apps.mjs)
 #   node_modules/webgpu/                     Dawn's binding with dawn.node for linux-x64
 #   wasm/fused.wasm, golden/, gpu-check.sh
 # On the node: tar xzf gpu-check.tar.gz && gpu-check/gpu-check.sh
@@ -31,23 +31,12 @@ for so in libEGL.so.1 libGLdispatch.so.0 libGLX.so.0; do
 done
 
 rm -rf "$out" "$out.tar.gz"
-mkdir -p "$out"/{bin,lib,app,wasm,golden,node_modules/webgpu/dist/linux-x64}
-bundle() {
-  npx esbuild "$1" --bundle --platform=node --format=esm --target=node20 --log-level=warning \
-    --tsconfig=tsconfig.base.json --outfile="$2" \
-    --alias:@napi-rs/canvas=./tools/gpu-check-no-canvas.mjs \
-    --external:webgpu --external:@tensorflow/tfjs-node --external:@tensorflow/tfjs-node-gpu \
-    --banner:js="import { createRequire as __cnsnRequire } from 'node:module'; const require = __cnsnRequire(import.meta.url);"
-}
-bundle apps/cli/src/main.ts "$out/app/cnsn.mjs"
-bundle apps/worker/src/main.ts "$out/app/worker.mjs"
-cp -r libs/pipeline/src/redis/lua "$out/app/lua"
-cp libs/kernels/wasm/fused.wasm "$out/wasm/"
+mkdir -p "$out"/{bin,lib,golden,node_modules/webgpu/dist/linux-x64}
+node tools/bundle-apps.mjs "$out" --self-contained
 cp node_modules/webgpu/{index.js,package.json,LICENSE*} "$out/node_modules/webgpu/" 2>/dev/null || true
 cp node_modules/webgpu/dist/linux-x64/dawn.node "$out/node_modules/webgpu/dist/linux-x64/"
 cp "$golden"/* "$out/golden/"
 cp tools/gpu-check.sh "$out/"
-printf '{ "type": "module", "private": true, "imports": { "#cnsn/worker": "./app/worker.mjs" } }\n' >"$out/package.json"
 
 cp "$(command -v node)" "$redis" "$out/bin/"
 cp -L "$vulkan" "$out/lib/libvulkan.so.1"

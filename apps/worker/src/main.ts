@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // npm run worker: a long-running augmentation worker for GPU or CPU nodes.
+import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolveRedis } from '@cnsn/infra';
 import { BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
@@ -18,6 +19,7 @@ interface WorkerFlags {
   id?: string;
   logLevel: string;
   connectTimeout: number;
+  healthFile?: string;
 }
 
 const program = new Command('worker')
@@ -28,6 +30,10 @@ const program = new Command('worker')
   .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
   .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
   .option('--id <id>', 'worker id (default host-pid)')
+  .option(
+    '--health-file <path>',
+    'touch this file at every heartbeat that reaches Redis (container health checks and readiness probes read its age; default CNSN_HEALTH_FILE)',
+  )
   .option(
     '--connect-timeout <s>',
     'seconds a refused or reset first connection to Redis is retried',
@@ -113,6 +119,13 @@ const program = new Command('worker')
           process.exit(1);
         });
     };
+    const healthFile = flags.healthFile ?? process.env.CNSN_HEALTH_FILE;
+    if (healthFile)
+      runtime.on('heartbeat', (at) => {
+        void writeFile(healthFile, `${new Date(at).toISOString()}\n`).catch((err: Error) =>
+          logger.warn({ file: healthFile, err: err.message }, 'cannot write the health file'),
+        );
+      });
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
     await runtime.start();

@@ -72,6 +72,8 @@ export interface WorkerRuntimeEvents {
   state: [state: WorkerState];
   batch: [info: { run: string; seq: number; kernelMs: number; totalMs: number }];
   failed: [info: { run: string; seq: number; reason: string }];
+  /** A heartbeat reached Redis (liveness: a health file, a readiness probe). */
+  heartbeat: [at: number];
   error: [err: Error];
 }
 
@@ -225,6 +227,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       lastSeen: Date.now(),
     };
     await writeHeartbeat(this.redis, this.keys, info);
+    this.emit('heartbeat', info.lastSeen);
     // Drivers choosing their data plane ask whether the workers reach them.
     await answerProbes(this.redis, this.keys, this.id, this.probesAnswered, this.ca).catch(() => undefined);
   }

@@ -1,0 +1,56 @@
+// Bundles the apps (cnsn, worker, dashboard) into single ES modules with esbuild, for container
+// images and the GPU check's offline bundle:
+//   node tools/bundle-apps.mjs OUT [--self-contained]
+// writes OUT/app/{cnsn,worker,dashboard}.mjs, OUT/app/lua/ (the pipeline's Lua scripts, read beside
+// the bundle) and OUT/wasm/fused.wasm (read from ../wasm). By default packages stay external: the
+// image installs them (npm ci --omit=dev). --self-contained inlines them too (all but Dawn's native
+// binding and tfjs-node, loaded at run time; the preview's canvas left out), leaves out the
+// dashboard, and writes OUT/package.json so that `cnsn` finds its worker (#cnsn/worker).
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = process.argv[2];
+if (!out) {
+  console.error('usage: node tools/bundle-apps.mjs OUT [--self-contained]');
+  process.exit(2);
+}
+const selfContained = process.argv.includes('--self-contained');
+const apps = { cnsn: 'apps/cli/src/main.ts', worker: 'apps/worker/src/main.ts' };
+if (!selfContained) apps.dashboard = 'apps/dashboard/src/main.ts';
+
+mkdirSync(join(out, 'app'), { recursive: true });
+await build({
+  absWorkingDir: root,
+  entryPoints: Object.entries(apps).map(([name, entry]) => ({ in: entry, out: name })),
+  outdir: join(out, 'app'),
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  tsconfig: join(root, 'tsconfig.base.json'),
+  logLevel: 'warning',
+  // The workspace's own libraries (@cnsn/*, through tsconfig paths) are always inlined.
+  ...(selfContained
+    ? {
+        external: ['webgpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+        alias: { '@napi-rs/canvas': join(root, 'tools/gpu-check-no-canvas.mjs') },
+      }
+    : { packages: 'external' }),
+  // Bundled CommonJS calls require(); an ES module has none of its own.
+  banner: {
+    js: "import { createRequire as __cnsnRequire } from 'node:module'; const require = __cnsnRequire(import.meta.url);",
+  },
+});
+cpSync(join(root, 'libs/pipeline/src/redis/lua'), join(out, 'app/lua'), { recursive: true });
+mkdirSync(join(out, 'wasm'), { recursive: true });
+cpSync(join(root, 'libs/kernels/wasm/fused.wasm'), join(out, 'wasm/fused.wasm'));
+if (selfContained)
+  writeFileSync(
+    join(out, 'package.json'),
+    `${JSON.stringify({ type: 'module', private: true, imports: { '#cnsn/worker': './app/worker.mjs' } }, null, 2)}\n`,
+  );
+console.error(`bundle-apps: ${Object.keys(apps).join(', ')} in ${join(out, 'app')}${selfContained ? ' (self-contained)' : ''}`);
