@@ -101,6 +101,10 @@ describe('the dashboard server', () => {
         path,
       ).toBe(401);
     }
+    // Only the health check answers without a token, and says nothing but whether Redis answers.
+    const health = await fetch(`${dashboard.url}/api/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ ok: true });
     const page = await fetch(`${dashboard.url}/`, { headers: { Accept: 'text/html' } });
     expect(page.status).toBe(401);
     expect(await page.text()).toContain('<form method="post" action="/login">');

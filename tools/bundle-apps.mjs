@@ -2,7 +2,7 @@
 // images and the GPU check's offline bundle:
 //   node tools/bundle-apps.mjs OUT [--self-contained]
 // writes OUT/app/{cnsn,worker,dashboard}.mjs, OUT/app/lua/ (the pipeline's Lua scripts, read beside
-// the bundle) and OUT/wasm/fused.wasm (read from ../wasm). By default packages stay external: the
+// the bundle), OUT/app/public/ (the dashboard's page) and OUT/wasm/fused.wasm (read from ../wasm). By default packages stay external: the
 // image installs them (npm ci --omit=dev). --self-contained inlines them too (all but Dawn's native
 // binding and tfjs-node, loaded at run time; the preview's canvas left out), leaves out the
 // dashboard, and writes OUT/package.json so that `cnsn` finds its worker (#cnsn/worker).
@@ -46,6 +46,8 @@ await build({
   },
 });
 cpSync(join(root, 'libs/pipeline/src/redis/lua'), join(out, 'app/lua'), { recursive: true });
+// The dashboard's page, served from beside its module.
+if (apps.dashboard) cpSync(join(root, 'apps/dashboard/src/public'), join(out, 'app/public'), { recursive: true });
 mkdirSync(join(out, 'wasm'), { recursive: true });
 cpSync(join(root, 'libs/kernels/wasm/fused.wasm'), join(out, 'wasm/fused.wasm'));
 if (selfContained)

@@ -58,6 +58,15 @@ export class Dashboard {
       }
       res.cookie(TOKEN_COOKIE, given, { httpOnly: true, sameSite: 'strict', path: '/' }).redirect(303, '/');
     });
+    // Liveness for containers and probes, without a token: 200 while Redis answers, else 503.
+    app.get('/api/health', async (_req, res) => {
+      try {
+        await pipeline.redis.ping();
+        res.json({ ok: true });
+      } catch (err) {
+        res.status(503).json({ ok: false, error: (err as Error).message });
+      }
+    });
     app.use(requireToken(token, LOGIN_PAGE));
 
     const board = new ExpressAdapter();
