@@ -47,7 +47,8 @@ await build({
 });
 cpSync(join(root, 'libs/pipeline/src/redis/lua'), join(out, 'app/lua'), { recursive: true });
 // The dashboard's page, served from beside its module.
-if (apps.dashboard) cpSync(join(root, 'apps/dashboard/src/public'), join(out, 'app/public'), { recursive: true });
+if (apps.dashboard)
+  cpSync(join(root, 'apps/dashboard/src/public'), join(out, 'app/public'), { recursive: true });
 mkdirSync(join(out, 'wasm'), { recursive: true });
 cpSync(join(root, 'libs/kernels/wasm/fused.wasm'), join(out, 'wasm/fused.wasm'));
 if (selfContained)
@@ -55,4 +56,6 @@ if (selfContained)
     join(out, 'package.json'),
     `${JSON.stringify({ type: 'module', private: true, imports: { '#cnsn/worker': './app/worker.mjs' } }, null, 2)}\n`,
   );
-console.error(`bundle-apps: ${Object.keys(apps).join(', ')} in ${join(out, 'app')}${selfContained ? ' (self-contained)' : ''}`);
+console.error(
+  `bundle-apps: ${Object.keys(apps).join(', ')} in ${join(out, 'app')}${selfContained ? ' (self-contained)' : ''}`,
+);
