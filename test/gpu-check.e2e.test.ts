@@ -2,20 +2,13 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackendUnavailableError, createBackend } from '@cnsn/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './support/index.js';
+import { REPO_ROOT, WEBGPU_REQUIRED, webgpuUnavailable } from './support/index.js';
 
 // The GPU check a person runs on an NVIDIA node (tools/gpu-check.sh), here on lavapipe: in the
 // checkout, and as the offline bundle on a PATH with no node and no redis-server.
-const unavailable = await createBackend('tfjs-webgpu').then(
-  async ({ backend }) => {
-    await backend.dispose();
-    return null;
-  },
-  (err: unknown) => (err instanceof BackendUnavailableError ? err.message : Promise.reject(err)),
-);
-const required = Boolean(process.env.CNSN_REQUIRE_WEBGPU);
+const unavailable = await webgpuUnavailable();
+const required = WEBGPU_REQUIRED;
 
 interface Ran {
   code: number | null;

@@ -1,16 +1,16 @@
-import { BackendUnavailableError, createBackend, makePlan, type Shape4 } from '@cnsn/kernels';
+import { createBackend, makePlan, type Shape4 } from '@cnsn/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PipelineEnv, runApp, runCnsn, testBatch } from './support/index.js';
+import {
+  PipelineEnv,
+  runApp,
+  runCnsn,
+  testBatch,
+  WEBGPU_REQUIRED,
+  webgpuUnavailable,
+} from './support/index.js';
 
-// A WebGPU adapter here? lavapipe on CI (tools/install-vulkan.sh), the GPU's own on a GPU node.
-const unavailable = await createBackend('tfjs-webgpu').then(
-  async ({ backend }) => {
-    await backend.dispose();
-    return null;
-  },
-  (err: unknown) => (err instanceof BackendUnavailableError ? err.message : Promise.reject(err)),
-);
-const required = Boolean(process.env.CNSN_REQUIRE_WEBGPU);
+const unavailable = await webgpuUnavailable();
+const required = WEBGPU_REQUIRED;
 
 describe.skipIf(unavailable && !required)('a worker on tfjs-webgpu', () => {
   let env: PipelineEnv;

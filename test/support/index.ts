@@ -12,3 +12,4 @@ export { makeTestCertificates } from './tls-certs.js';
 export { startWorkers, WorkerProcess } from './workers.js';
 export { which } from './tools.js';
 export { ClusterEnv } from './cluster-env.js';
+export { webgpuUnavailable, WEBGPU_REQUIRED } from './webgpu.js';

@@ -21,7 +21,8 @@ import { CliError } from '../cli-error.js';
 import { openGoldenDir } from '../golden-files.js';
 import { parsePositiveInt, parseShape } from '../parse-options.js';
 import { syntheticBatch } from '../synthetic.js';
-import { executeRun, type RunFlags } from './run.js';
+import { executeRun } from './run.js';
+import { mainJobFlags } from './start.js';
 
 const DEFAULT_GOLDEN = fileURLToPath(new URL('../../../../../shared/golden', import.meta.url));
 const DEFAULT_SHAPES: Shape4[] = [
@@ -202,27 +203,15 @@ function nvidiaSmi(): string[] {
 async function endToEnd(batches: number, say: (line: string) => boolean): Promise<GpuCheckSummary['e2e']> {
   const dir = await mkdtemp(join(tmpdir(), 'cnsn-gpu-check-'));
   try {
-    const base: RunFlags = {
-      synthetic: true,
+    const base = mainJobFlags({
       batches,
       shape: [32, 256, 14, 14],
       seed: 1,
       workersLocal: 1,
       backend: 'fused',
-      onError: 'fail',
       prefix: '{cnsn-gpu-check}',
-      queue: 'augment',
-      crop: 'both',
-      chan: true,
-      beta: 1,
-      bbxThres: 0.1,
-      cnProb: 1,
-      selfnorm: 'train',
-      dataPlane: 'auto',
-      wire: 'float32',
-      privateRedis: true,
       progress: false,
-    };
+    });
     let workers: string[] = [];
     const gpuRun = await executeRun(
       { ...base, backend: 'tfjs-webgpu', out: join(dir, 'gpu') },

@@ -4,6 +4,35 @@ import { executeRun, printSummary, type RunFlags } from './run.js';
 /** `npm start`: the main job on embedded defaults (CLI.md). */
 export const START_DEFAULTS = { batches: 60, shape: [64, 512, 7, 7] as [number, number, number, number] };
 
+/**
+ * The main job's run: synthetic batches on a private Redis with local workers, CrossNorm (crop both
+ * + chan) and SelfNorm (train). `npm start` runs it as is; the GPU check with its own overrides.
+ */
+export function mainJobFlags(overrides: Partial<RunFlags> = {}): RunFlags {
+  return {
+    synthetic: true,
+    batches: START_DEFAULTS.batches,
+    shape: START_DEFAULTS.shape,
+    seed: 0,
+    workersLocal: 2,
+    backend: 'auto',
+    onError: 'fail',
+    prefix: '{cnsn}',
+    queue: 'augment',
+    crop: 'both',
+    chan: true,
+    beta: 1,
+    bbxThres: 0.1,
+    cnProb: 1,
+    selfnorm: 'train',
+    dataPlane: 'auto',
+    wire: 'float32',
+    // A private server even when REDIS_URL is set: `npm start` must need nothing else.
+    privateRedis: true,
+    ...overrides,
+  };
+}
+
 export function startCommand(): Command {
   return new Command('start')
     .description(
@@ -11,27 +40,7 @@ export function startCommand(): Command {
     )
     .option('--json', 'last line of stdout: the summary as JSON')
     .action(async (flags: { json?: boolean }) => {
-      const run: RunFlags = {
-        synthetic: true,
-        batches: START_DEFAULTS.batches,
-        shape: START_DEFAULTS.shape,
-        seed: 0,
-        workersLocal: 2,
-        backend: 'auto',
-        onError: 'fail',
-        prefix: '{cnsn}',
-        queue: 'augment',
-        crop: 'both',
-        chan: true,
-        beta: 1,
-        bbxThres: 0.1,
-        cnProb: 1,
-        selfnorm: 'train',
-        dataPlane: 'auto',
-        wire: 'float32',
-        // A private server even when REDIS_URL is set: `npm start` must need nothing else.
-        privateRedis: true,
-      };
+      const run = mainJobFlags();
       process.stderr.write('cnsn start: generating synthetic batches, starting Redis and 2 workers...\n');
       printSummary(await executeRun(run), flags.json ?? false);
     });
