@@ -5,6 +5,17 @@ import { Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { startWorkers, type WorkerProcess } from './workers.js';
 
+async function scanAll(client: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== '0');
+  return out;
+}
+
 /**
  * One test's isolated pipeline: a redis-server the test started itself, a unique key prefix and
  * queue, real worker processes. `dispose` stops the workers and the server it started.
@@ -68,14 +79,29 @@ export class PipelineEnv {
     await Promise.all(this.workers.splice(0).map((w) => w.stop()));
   }
 
-  /** Every key under this test's prefix. */
+  /** The test's keyspace (its prefix). */
+  get keys(): Keyspace {
+    return new Keyspace(this.prefix);
+  }
+
+  /**
+   * Every key this test's pipeline wrote: the control keys under its prefix and the tensor blobs,
+   * which carry the prefix without its braces (Keyspace.blobPrefix).
+   */
   async keysLeft(): Promise<string[]> {
     const client = new Redis(this.redis.url);
     try {
-      return (await client.keys(`${this.prefix}*`)).sort();
+      const patterns = [`${this.prefix}*`, `${this.keys.blobPrefix}*`];
+      const found = await Promise.all(patterns.map((p) => scanAll(client, p)));
+      return [...new Set(found.flat())].sort();
     } finally {
       client.disconnect();
     }
+  }
+
+  /** keysLeft without BullMQ's own keys (its queue keeps job records within its retention). */
+  async pipelineKeysLeft(): Promise<string[]> {
+    return (await this.keysLeft()).filter((k) => !k.startsWith(`${this.prefix}:${this.queue}:`));
   }
 
   async dispose(): Promise<void> {

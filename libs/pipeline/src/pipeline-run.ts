@@ -49,6 +49,8 @@ export interface PipelineRunParts {
   remove?: () => Promise<void>;
   /** Where previews of batches go (the dashboard shows the latest). */
   publishPreview?: (seq: number, png: Uint8Array) => Promise<void>;
+  /** Keeps the digest of the run's outputs in its finished record. */
+  recordDigest?: (digest: string) => Promise<void>;
   /** Told when the run closes (the pipeline stops watching it). */
   onClose?: (run: PipelineRun) => void;
 }
@@ -74,6 +76,11 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   private failure: Error | null = null;
   private wake: (() => void) | null = null;
   private iterating = false;
+  /**
+   * Enqueue, reject and end run one after another in call order: a batch number is taken only when
+   * the previous call is through, so concurrent callers get consecutive numbers with no gap.
+   */
+  private admission: Promise<unknown> = Promise.resolve();
 
   constructor(parts: PipelineRunParts) {
     super();
@@ -98,7 +105,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       results: parts.results,
       maxBlobBytes: parts.maxBlobBytes,
       logger: parts.logger,
-      ...(parts.wakeTimeoutMs ? { wakeTimeoutMs: parts.wakeTimeoutMs } : {}),
+      ...(parts.wakeTimeoutMs !== undefined ? { wakeTimeoutMs: parts.wakeTimeoutMs } : {}),
     });
   }
 
@@ -143,21 +150,23 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
 
   /**
    * Enqueues the next batch (a Float32Array with its NCHW shape, or a float32 tf.Tensor); resolves
-   * with its batch number once it is on its way. Waits while `maxInFlight` batches are out.
+   * with its batch number once it is on its way. Waits while `maxInFlight` batches are out. Calls
+   * may overlap: they are numbered in call order, and a refused batch takes no number.
    */
-  async enqueue(batch: Float32Array | TensorLike, shape?: readonly number[]): Promise<number> {
-    if (this.total !== null) throw new Error(`run ${this.id}: enqueue after end()`);
-    if (this.failure) throw this.failure;
-    const seq = this.next;
-    const { data, shape: dims } = await toFloat32Batch(batch, shape);
-    this.producer.check(seq, data, dims);
-    await this.window.acquire(seq);
-    this.next = seq + 1;
-    // A resumed run: an earlier driver enqueued this batch; its result may already wait.
-    if (seq < this.parts.previouslyEnqueued) await this.producer.adopt(seq, data, dims);
-    else await this.producer.enqueue(seq, data, dims);
-    this.kick();
-    return seq;
+  enqueue(batch: Float32Array | TensorLike, shape?: readonly number[]): Promise<number> {
+    return this.admit(async () => {
+      this.assertOpen('enqueue');
+      const seq = this.next;
+      const { data, shape: dims } = await toFloat32Batch(batch, shape);
+      this.producer.check(seq, data, dims);
+      await this.window.acquire(seq);
+      this.next = seq + 1;
+      // A resumed run: an earlier driver enqueued this batch; its result may already wait.
+      if (seq < this.parts.previouslyEnqueued) await this.producer.adopt(seq, data, dims);
+      else await this.producer.enqueue(seq, data, dims);
+      this.kick();
+      return seq;
+    });
   }
 
   /**
@@ -166,24 +175,27 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
    * applies to it like to a batch a worker failed (under `passthrough` it is skipped: there is no
    * input to pass through).
    */
-  async reject(reason: string): Promise<number> {
-    if (this.total !== null) throw new Error(`run ${this.id}: reject after end()`);
-    if (this.failure) throw this.failure;
-    const seq = this.next;
-    await this.window.acquire(seq);
-    this.next = seq + 1;
-    const record: FailureRecord = { seq, reason, worker: 'driver', at: Date.now() };
-    await this.parts.control.reject(record);
-    this.kick();
-    return seq;
+  reject(reason: string): Promise<number> {
+    return this.admit(async () => {
+      this.assertOpen('reject');
+      const seq = this.next;
+      await this.window.acquire(seq);
+      this.next = seq + 1;
+      const record: FailureRecord = { seq, reason, worker: 'driver', at: Date.now() };
+      await this.parts.control.reject(record);
+      this.kick();
+      return seq;
+    });
   }
 
-  /** No more batches: `results()` ends after the last one. */
-  async end(): Promise<void> {
-    if (this.total !== null) return;
-    this.total = this.next;
-    await this.parts.control.markEnded(this.total);
-    this.kick();
+  /** No more batches: `results()` ends after the last one (after every enqueue called before). */
+  end(): Promise<void> {
+    return this.admit(async () => {
+      if (this.total !== null) return;
+      this.total = this.next;
+      await this.parts.control.markEnded(this.total);
+      this.kick();
+    });
   }
 
   /**
@@ -248,6 +260,14 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     await this.parts.publishPreview(seq, png);
   }
 
+  /**
+   * Records a digest of the run's outputs (e.g. `cnsn run`'s), kept with the run's finished record
+   * so that a later `resume` of the finished run can say what it delivered.
+   */
+  async recordDigest(digest: string): Promise<void> {
+    await this.parts.recordDigest?.(digest);
+  }
+
   /** After a Redis restart: put on their way again the batches Redis may have lost. */
   reassert(): Promise<number> {
     return this.producer.reassert();
@@ -256,7 +276,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   /**
    * Stops the run; every caller awaits the same closing. A finished run (every batch delivered) is
    * removed unless `removeOnClose` is false; an unfinished one stays, resumable by its run id.
-   * Each step runs whatever the others did.
+   * Each step runs whatever the others did; the closing rejects naming each step that failed.
    */
   close(): Promise<void> {
     this.closing ??= this.shutdown();
@@ -280,10 +300,20 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     await step('close the control plane', () => this.parts.control.close());
     await step('close the data plane', () => this.parts.plane.close());
     if (errors.length)
-      this.parts.logger.warn(
-        { run: this.id, errors: errors.map((e) => e.message) },
-        'run closed with errors',
-      );
+      throw new Error(`run ${this.id} closed with errors: ${errors.map((e) => e.message).join('; ')}`);
+  }
+
+  /** Runs `step` after every enqueue, reject and end called before it, whatever they did. */
+  private admit<T>(step: () => Promise<T>): Promise<T> {
+    const result = this.admission.then(step);
+    this.admission = result.catch(() => undefined);
+    return result;
+  }
+
+  private assertOpen(what: string): void {
+    if (this.total !== null) throw new Error(`run ${this.id}: ${what} after end()`);
+    if (this.failure) throw this.failure;
+    if (this.closing) throw new Error(`run ${this.id}: ${what} after close()`);
   }
 
   /** What the collector may ask of the run while it waits for batch `seq`. */

@@ -20,7 +20,7 @@ import { DirectDriverPlane } from './data-plane/direct/direct-driver-plane.js';
 import { DirectServer } from './data-plane/direct/direct-server.js';
 import { probeWorkers } from './data-plane/direct/reach-probe.js';
 import { RedisDriverPlane } from './data-plane/redis-plane.js';
-import { RunExistsError } from './errors.js';
+import { RunExistsError, RunFinishedError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { PipelineRun, type ResumeInfo } from './pipeline-run.js';
 import type { BlobStore } from './redis/blob-connection.js';
@@ -180,6 +180,11 @@ export class Pipeline {
     let planeChoice: string;
     const existing = options.resume ? await this.state.spec(runId) : null;
     const counters = existing ? await this.state.counters(runId) : null;
+    if (!existing) {
+      // A finished run's id: nothing to resume, and not to be used again while its record is kept.
+      const finished = await this.state.finished(runId);
+      if (finished) throw new RunFinishedError(finished, options.resume ?? false);
+    }
     if (existing && counters) {
       spec = existing;
       cursor = counters.delivered;
@@ -205,6 +210,8 @@ export class Pipeline {
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
       throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
+    if (options.wakeTimeoutMs !== undefined && !(options.wakeTimeoutMs > 0))
+      throw new Error(`wakeTimeoutMs: must be a positive number of ms, got ${options.wakeTimeoutMs}`);
     const results = new BufferPool(options.reuseResultBuffers ?? false);
     const plane = await this.openDriverPlane(spec, {
       run: runId,
@@ -219,6 +226,7 @@ export class Pipeline {
       state: this.state,
       keys: this.keys,
       blocking,
+      ...(spec.incarnation ? { incarnation: spec.incarnation } : {}),
     });
     const run = new PipelineRun({
       spec,
@@ -234,9 +242,10 @@ export class Pipeline {
       resumed,
       planeChoice,
       logger,
-      ...(options.wakeTimeoutMs ? { wakeTimeoutMs: options.wakeTimeoutMs } : {}),
+      ...(options.wakeTimeoutMs !== undefined ? { wakeTimeoutMs: options.wakeTimeoutMs } : {}),
       ...(options.removeOnClose === false ? {} : { remove: () => this.state.remove(runId, spec) }),
       publishPreview: (seq, png) => this.state.putPreview(runId, seq, png),
+      recordDigest: (digest) => this.state.setDigest(runId, digest),
       onClose: (closed) => this.runs.delete(closed),
     });
     this.runs.add(run);
@@ -257,7 +266,8 @@ export class Pipeline {
     const record = await this.state.failure(run, seq);
     if (record?.worker === 'driver')
       throw new Error(`run ${run}: batch ${seq} was never enqueued; the driver must enqueue it`);
-    const job = await this.queue.getJob(jobId(run, seq));
+    const spec = await this.state.spec(run);
+    const job = await this.queue.getJob(jobId(run, seq, spec?.incarnation));
     if (!job || !(await job.isFailed()))
       throw new Error(`run ${run}: batch ${seq} has no failed job to retry`);
     await this.state.retryFailure(run, seq);
@@ -275,15 +285,25 @@ export class Pipeline {
 
   /**
    * Closes open runs (they stay resumable unless finished) and the connections this object made.
-   * Every caller awaits the same closing; each step runs whatever the others did.
+   * Every caller awaits the same closing; each step runs whatever the others did, and the closing
+   * rejects naming every step that failed.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const run of [...this.runs]) await run.close().catch(() => undefined);
-      if (this.server) await (await this.server.catch(() => null))?.close();
-      await this.queue.close().catch(() => undefined);
-      this.blobs.close();
-      if (this.ownsRedis) this.redis.disconnect();
+      const failures: string[] = [];
+      const step = async (name: string, fn: () => unknown): Promise<void> => {
+        try {
+          await fn();
+        } catch (err) {
+          failures.push(`${name}: ${(err as Error).message}`);
+        }
+      };
+      for (const run of [...this.runs]) await step(`close run ${run.id}`, () => run.close());
+      await step('stop the direct endpoint', async () => (await this.server?.catch(() => null))?.close());
+      await step('close the queue', () => this.queue.close());
+      await step('close the blob connections', () => this.blobs.close());
+      if (this.ownsRedis) await step('disconnect from Redis', () => this.redis.disconnect());
+      if (failures.length) throw new Error(`pipeline closed with errors: ${failures.join('; ')}`);
     })();
     return this.closing;
   }
@@ -312,7 +332,7 @@ export class Pipeline {
         listen: o.listen ?? (local ? '127.0.0.1:0' : '0.0.0.0:0'),
         ...(o.advertise ? { advertise: o.advertise } : {}),
         ...(o.tls ? { tls: o.tls } : {}),
-        ...(o.stallTimeoutMs ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
+        ...(o.stallTimeoutMs !== undefined ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
         ...(o.readInPlace === false ? { readInPlace: false } : {}),
         logger: this.logger,
       });

@@ -1,4 +1,10 @@
-import { type FailureRecord, type Keyspace, parseRunSpec, type RunSpec } from '@cnsn/protocol';
+import {
+  FINISHED_RETENTION_S,
+  type FailureRecord,
+  type Keyspace,
+  parseRunSpec,
+  type RunSpec,
+} from '@cnsn/protocol';
 import { primaryNodes, type RedisClient } from './redis/redis-connection.js';
 import type { RedisScripts } from './redis/scripts.js';
 
@@ -22,7 +28,21 @@ const FIELD = {
   previewSeq: 'previewSeq',
   endpoint: 'endpoint',
   secret: 'secret',
+  digest: 'digest',
 } as const;
+
+/** What is kept of a finished run once its state is removed (FINISHED_RETENTION_S). */
+export interface FinishedRun {
+  run: string;
+  /** Batches in the run, delivered in order (augmented, passed through or skipped). */
+  total: number;
+  failed: number;
+  skipped: number;
+  /** When its state was removed (ms). */
+  finishedAt: number;
+  /** The digest of its outputs, when its driver recorded one (`cnsn run` does). */
+  digest: string | null;
+}
 
 /** A run's counters as stored. */
 export interface RunCounters {
@@ -174,6 +194,25 @@ export class RunState {
     return this.redis.hget(this.keys.run(run), FIELD.endpoint);
   }
 
+  /** Records the digest of the run's outputs (kept in its finished record). */
+  async setDigest(run: string, digest: string): Promise<void> {
+    await this.redis.hset(this.keys.run(run), FIELD.digest, digest);
+  }
+
+  /** The record of a finished run whose state was removed, or null. */
+  async finished(run: string): Promise<FinishedRun | null> {
+    const h = await this.redis.hgetall(this.keys.finished(run));
+    if (!h.total) return null;
+    return {
+      run,
+      total: Number(h.total),
+      failed: Number(h.failed ?? 0),
+      skipped: Number(h.skipped ?? 0),
+      finishedAt: Number(h.finishedAt ?? 0),
+      digest: h.digest || null,
+    };
+  }
+
   /** Keeps the driver's latest preview PNG of the run (batch `seq`); the dashboard shows it. */
   async putPreview(run: string, seq: number, png: Uint8Array): Promise<void> {
     if (png.byteLength > MAX_PREVIEW_BYTES)
@@ -255,6 +294,7 @@ export class RunState {
    * SelfNorm parameters. BullMQ's job records follow its retention; the data plane drops its bytes.
    */
   async remove(run: string, spec: RunSpec | null): Promise<void> {
+    await this.recordFinished(run);
     // SCAN is per server: on a cluster, every primary (the keys share one slot, so one holds them).
     for (const node of primaryNodes(this.redis)) {
       let cursor = '0';
@@ -274,6 +314,24 @@ export class RunState {
         run,
       );
     }
+  }
+
+  /** A run that delivered every batch leaves its finished record (see FinishedRun). */
+  private async recordFinished(run: string): Promise<void> {
+    const h = await this.redis.hgetall(this.keys.run(run));
+    const c = h[FIELD.spec] ? countersFrom(h, 0) : null;
+    if (!c || c.total === null || c.delivered < c.total) return;
+    await this.redis
+      .multi()
+      .hset(this.keys.finished(run), {
+        total: c.total,
+        failed: c.failed,
+        skipped: c.skipped,
+        finishedAt: Date.now(),
+        digest: h[FIELD.digest] ?? '',
+      })
+      .expire(this.keys.finished(run), FINISHED_RETENTION_S)
+      .exec();
   }
 }
 

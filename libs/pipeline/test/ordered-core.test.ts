@@ -211,4 +211,70 @@ describe('the ordered core, on an in-memory plane that drops, delays, duplicates
       { numRuns: 30 },
     );
   }, 120_000);
+
+  it('concurrent enqueue and reject calls are numbered in call order, with no duplicate or gap', async () => {
+    const { run, workers, control } = openRun({
+      batches: 16,
+      window: 4,
+      reuse: false,
+      onError: 'skip',
+      script: [],
+      consumerDelay: 0,
+    });
+    // Sixteen callers at once (every fourth refuses its batch), then end(), without awaiting any.
+    const calls = Array.from({ length: 16 }, (_, i) =>
+      i % 4 === 3 ? run.reject(`refused ${i}`) : run.enqueue(input(i), SHAPE),
+    );
+    const ending = run.end();
+    const delivered: DeliveredBatch[] = [];
+    for await (const b of run.results()) delivered.push({ ...b, data: b.data.slice() });
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    await ending;
+    expect(control.total).toBe(16);
+    expect(run.skipped.map((x) => x.seq)).toEqual([3, 7, 11, 15]);
+    expect(delivered.map((b) => b.seq)).toEqual([0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14]);
+    // Batch number i holds caller i's data.
+    for (const b of delivered)
+      expect(Array.from(b.data), `batch ${b.seq}`).toEqual(Array.from(simulatedAugment(input(b.seq))));
+    workers.stopped = true;
+    await run.close();
+  });
+
+  it('a refused batch takes no number: the next caller gets it', async () => {
+    const { run, workers } = openRun({
+      batches: 3,
+      window: 4,
+      reuse: false,
+      onError: 'fail',
+      script: [],
+      consumerDelay: 0,
+    });
+    const calls = [
+      run.enqueue(input(0), SHAPE),
+      run.enqueue(new Float32Array(5), SHAPE),
+      run.enqueue(input(1), SHAPE),
+    ];
+    const settled = await Promise.allSettled(calls);
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : 'refused'))).toEqual([0, 'refused', 1]);
+    workers.stopped = true;
+    await run.close();
+  });
+
+  it('a batch lost five times fails for good with that reason, and the run does not hang', async () => {
+    const lost: Attempt = { kind: 'lose-job', delay: 0 };
+    const { delivered, error, control } = await drive({
+      batches: 3,
+      window: 2,
+      reuse: false,
+      onError: 'fail',
+      script: [[], Array.from({ length: 20 }, () => lost)],
+      consumerDelay: 0,
+    });
+    expect(error).toBeInstanceOf(BatchFailedError);
+    expect((error as BatchFailedError).seq).toBe(1);
+    expect((error as BatchFailedError).reason).toMatch(/lost 5 times/);
+    // Queued once, then again five times: six submissions in all.
+    expect(control.submissions.get(1)).toBe(6);
+    expect(delivered.map((b) => b.seq)).toEqual([0]);
+  });
 });

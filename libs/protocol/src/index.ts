@@ -15,7 +15,15 @@ export type {
 export { ProtocolError } from './errors.js';
 export { batchJobDataSchema, parseBatchJobData, RUN_SECRET_PATTERN } from './job-data.js';
 export type { BatchJobData, BatchStatus, FailureRecord, ResultMeta } from './job-data.js';
-export { DEFAULT_PREFIX, DEFAULT_QUEUE, jobId, Keyspace, RUN_ID_PATTERN } from './keys.js';
+export {
+  DEFAULT_PREFIX,
+  DEFAULT_QUEUE,
+  FINISHED_RETENTION_S,
+  INCARNATION_PATTERN,
+  jobId,
+  Keyspace,
+  RUN_ID_PATTERN,
+} from './keys.js';
 export { formatNpy, parseNpy } from './npy.js';
 export type { NpyArray } from './npy.js';
 export { canonicalJson, contentHash } from './params-hash.js';

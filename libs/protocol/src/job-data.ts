@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { firstIssue } from './augment-options.js';
 import { ProtocolError } from './errors.js';
-import { RUN_ID_PATTERN } from './keys.js';
+import { INCARNATION_PATTERN, RUN_ID_PATTERN } from './keys.js';
 import { DATA_PLANES } from './run-spec.js';
 
 /** A run's secret on the direct plane: URL-safe, 32 to 128 characters. */
@@ -15,6 +15,8 @@ export const RUN_SECRET_PATTERN = /^[A-Za-z0-9_-]{32,128}$/;
 export const batchJobDataSchema = z
   .object({
     run: z.string().regex(RUN_ID_PATTERN),
+    /** The run's incarnation: a worker's cached spec of an earlier run of the same id is not used. */
+    inc: z.string().regex(INCARNATION_PATTERN).optional(),
     seq: z.number().int().nonnegative(),
     shape: z.array(z.number().int().positive()).length(4),
     /** Size of the input blob, for the worker's bound check before it fetches it. */

@@ -92,6 +92,13 @@ export class Keyspace {
   probeAnswers(id: string): string {
     return `${this.prefix}:probe:${id}:answers`;
   }
+  /**
+   * Hash: what a finished run delivered (totals, digest when its driver gave one), kept for
+   * FINISHED_RETENTION_S after its state is removed, so that a resume or a reuse of its id is told.
+   */
+  finished(run: string): string {
+    return `${this.prefix}:finished:${run}`;
+  }
   /** Every key of a run's batches and bookkeeping, for SCAN-based cleanup. */
   runPattern(run: string): string {
     return `${this.prefix}:run:${run}*`;
@@ -104,7 +111,17 @@ export const DEFAULT_QUEUE = 'augment';
 /** Run ids are path- and key-safe: letters, digits, `_` and `-`, 1 to 64 characters. */
 export const RUN_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** BullMQ job id of a batch: deterministic, so enqueueing a batch twice is a no-op. */
-export function jobId(run: string, seq: number): string {
-  return `${run}.${seq}`;
+/** How long a finished run's record stays (as long as BullMQ keeps a failed job: removeOnFail). */
+export const FINISHED_RETENTION_S = 7 * 24 * 3600;
+
+/** A run's incarnation: made when the run is created, kept by every resume. */
+export const INCARNATION_PATTERN = /^[0-9a-f]{8,32}$/;
+
+/**
+ * BullMQ job id of a batch: deterministic within one incarnation of a run, so enqueueing a batch
+ * twice is a no-op, and different for a run created again under the same id, so its jobs never meet
+ * the earlier run's (still in BullMQ's retention). Runs stored before incarnations keep `RUN.SEQ`.
+ */
+export function jobId(run: string, seq: number, incarnation?: string): string {
+  return incarnation ? `${run}.${incarnation}.${seq}` : `${run}.${seq}`;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   crossNormOptionsSchema,
   type CrossNormRequest,
@@ -72,6 +73,7 @@ export function buildRunSpec(
     spec: {
       v: 2,
       run: runId,
+      incarnation: randomBytes(8).toString('hex'),
       seed,
       crossnorm: crossnorm.data,
       selfnorm,

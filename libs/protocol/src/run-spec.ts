@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { crossNormOptionsSchema, firstIssue, SELFNORM_MODES } from './augment-options.js';
-import { RUN_ID_PATTERN } from './keys.js';
+import { INCARNATION_PATTERN, RUN_ID_PATTERN } from './keys.js';
 import { WIRE_DTYPES } from './wire-dtype.js';
 
 /** What a failed batch becomes: `fail` stops the run, `skip` drops it, `passthrough` delivers it unaugmented. */
@@ -19,6 +19,8 @@ export const runSpecSchema = z
   .object({
     v: z.literal(2),
     run: z.string().regex(RUN_ID_PATTERN),
+    /** Random, made when the run is created (not on resume): its job ids carry it (see jobId). */
+    incarnation: z.string().regex(INCARNATION_PATTERN).optional(),
     seed: z.number().int().nonnegative(),
     crossnorm: crossNormOptionsSchema.required(),
     /** SelfNorm mode and its parameters by content hash (sent once per run), or null. */

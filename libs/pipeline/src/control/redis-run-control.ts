@@ -19,11 +19,13 @@ export class RedisRunControl implements RunControl {
       keys: Keyspace;
       /** A connection of its own for BLPOP (it blocks). */
       blocking: RedisClient;
+      /** The run's incarnation (its job ids carry it); absent for runs stored before incarnations. */
+      incarnation?: string;
     },
   ) {}
 
   async submit(job: BatchJobData, again = false): Promise<void> {
-    const id = jobId(this.o.run, job.seq);
+    const id = jobId(this.o.run, job.seq, this.o.incarnation);
     if (again) {
       const existing = await this.o.queue.getJob(id);
       const state = existing ? await existing.getState() : 'missing';
@@ -33,7 +35,7 @@ export class RedisRunControl implements RunControl {
   }
 
   async jobState(seq: number): Promise<JobState> {
-    const job = await this.o.queue.getJob(jobId(this.o.run, seq));
+    const job = await this.o.queue.getJob(jobId(this.o.run, seq, this.o.incarnation));
     if (!job) return 'missing';
     const state = await job.getState();
     if (ALIVE.has(state)) return 'alive';

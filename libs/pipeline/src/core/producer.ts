@@ -72,9 +72,11 @@ export class Producer {
     }
   }
 
-  /** Puts batch `seq` on the data plane and queues its job. Waits while Redis is out of memory. */
+  /**
+   * Puts batch `seq` on the data plane and queues its job. Waits while Redis is out of memory. The
+   * caller has passed the batch through `check`.
+   */
   async enqueue(seq: number, data: Float32Array, shape: number[]): Promise<void> {
-    this.check(seq, data, shape);
     this.held.set(seq, { data, shape, rounds: 0 });
     const blob = this.encode(seq, data, shape);
     await this.withMemory(seq, () => this.o.plane.putInput(seq, blob, shape));
@@ -84,10 +86,9 @@ export class Producer {
 
   /**
    * Holds a batch enqueued by an earlier driver of this run (a resume) and makes sure it is on its
-   * way: its result may wait already, or it is queued again.
+   * way: its result may wait already, or it is queued again. The caller has checked the batch.
    */
   async adopt(seq: number, data: Float32Array, shape: number[]): Promise<void> {
-    this.check(seq, data, shape);
     this.held.set(seq, { data, shape, rounds: 0 });
     await this.repair(seq);
   }
@@ -163,6 +164,7 @@ export class Producer {
   private job(seq: number, shape: number[], blob: Uint8Array[]): BatchJobData {
     return {
       run: this.o.spec.run,
+      ...(this.o.spec.incarnation ? { inc: this.o.spec.incarnation } : {}),
       seq,
       shape,
       bytes: blob.reduce((n, p) => n + p.byteLength, 0),

@@ -17,6 +17,8 @@ export class MemoryControl implements RunControl {
   readonly jobs = new Map<number, MemoryJob>();
   readonly failures = new Map<number, FailureRecord>();
   readonly deliveredSeqs: number[] = [];
+  /** Times each batch's job was queued (first time and every time again). */
+  readonly submissions = new Map<number, number>();
   cursor = 0;
   total: number | null = null;
   failed = false;
@@ -30,6 +32,7 @@ export class MemoryControl implements RunControl {
     if (existing && (existing.state === 'alive' || !again) && existing.state !== 'missing') return;
     const entry: MemoryJob = { job, state: 'alive', rounds: (existing?.rounds ?? 0) + 1 };
     this.jobs.set(job.seq, entry);
+    this.submissions.set(job.seq, (this.submissions.get(job.seq) ?? 0) + 1);
     this.onSubmit(entry);
   }
 
