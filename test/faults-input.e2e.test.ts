@@ -375,4 +375,59 @@ describe.each(TESTED_PLANES)('a driver killed and restarted with --resume, on th
     expect(parseNpy(await readFile(join(out, 'in-00.npy')), 'kept').data.every((x) => x === 0)).toBe(true);
     expect((await readdir(out)).sort()).toEqual(['in-00.npy', 'in-01.npy', 'in-02.npy']);
   });
+
+  it('a run that finished before the supervisor restarts it: --resume says it is complete and exits 0; reuse without --resume is refused', async () => {
+    const batches = Array.from({ length: 4 }, (_, i) => testBatch(SHAPE, 800 + i));
+    const files = await writeInputs(join(tmp, `done-in-${plane}`), batches);
+    const runId = `finished-${plane}`;
+    if (!env.workers.length) await env.startWorkers(2);
+    const args = (...more: string[]): string[] => [
+      'run',
+      '--input',
+      ...files,
+      '--run-id',
+      runId,
+      '--data-plane',
+      plane,
+      '--redis',
+      env.redis.url,
+      '--prefix',
+      env.prefix,
+      '--queue',
+      env.queue,
+      '--selfnorm',
+      'off',
+      '--json',
+      '--no-progress',
+      ...more,
+    ];
+    const first = await runCnsn(args('--resume'));
+    expect(first.code, first.stderr).toBe(0);
+    const digest = (first.json as { digest: string }).digest;
+    expect(digest).toBe(await expectedDigest(batches, 0, crossnorm, null));
+    // The driver finished; its supervisor restarts it, as it always does, with --resume.
+    const again = await runCnsn(args('--resume'), { timeoutMs: 30_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toContain(`run ${runId} is complete (finished `);
+    expect(again.stderr).toContain(
+      `4 batches delivered in order, 0 failed, digest ${digest}); nothing to resume`,
+    );
+    expect(again.json).toMatchObject({ run: runId, batches: 4, delivered: 4, digest });
+    expect((again.json as { complete?: unknown }).complete).toBeDefined();
+    // Reusing the id for another run is refused with one line.
+    const reuse = await runCnsn(args(), { timeoutMs: 30_000 });
+    expect(reuse.code).toBe(1);
+    expect(
+      reuse.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('cnsn: error:')),
+    ).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^cnsn: error: run ${runId} finished .* choose another run id, or pass resume \\(--resume\\) to get its summary$`,
+        ),
+      ),
+    ]);
+  });
 });

@@ -77,6 +77,41 @@ describe.each(TESTED_PLANES)('the pipeline with real worker processes, on the %s
     }
   });
 
+  it("a run id used again after its finished record expired: new job ids, none of the earlier run's jobs met", async () => {
+    await env.startWorkers(1);
+    const pipeline = await env.pipeline();
+    const input = batches.slice(0, 5);
+    const want = await expectedDigest(input, 11, crossnorm, selfnorm);
+    const runOnce = async (): Promise<{ out: DeliveredBatch[]; incarnation: string | undefined }> => {
+      const run = await pipeline.openRun({ runId: 'again', seed: 11, crossnorm, selfnorm });
+      const out = await runAll(run, input);
+      await run.close();
+      return { out, incarnation: run.spec.incarnation };
+    };
+    const first = await runOnce();
+    // While its record is kept the id is refused; once it expired, the id makes a new run.
+    await expect(pipeline.openRun({ runId: 'again' })).rejects.toThrow(
+      /run again finished .*choose another run id/,
+    );
+    const client = new Redis(env.redis.url);
+    await client.del(env.keys.finished('again'));
+    const second = await runOnce();
+    const ids = (await pipeline.queue.getJobs(['completed']))
+      .map((j) => j.id)
+      .filter((id) => id?.startsWith('again.'));
+    client.disconnect();
+    await env.stopWorkers();
+    expect(second.incarnation).not.toBe(first.incarnation);
+    // Each incarnation's five jobs, kept apart by their ids (BullMQ keeps completed jobs an hour).
+    expect(ids.sort()).toEqual(
+      [first.incarnation, second.incarnation]
+        .flatMap((inc) => input.map((_, i) => `again.${inc}.${i}`))
+        .sort(),
+    );
+    expect(digestOf(first.out.map((b) => b.data))).toBe(want);
+    expect(digestOf(second.out.map((b) => b.data))).toBe(want);
+  });
+
   it('16 concurrent enqueue callers: numbered in call order, every batch delivered once with its own data', async () => {
     await env.startWorkers(2);
     const pipeline = await env.pipeline();

@@ -13,7 +13,13 @@ export type { Http1ServerOptions } from './data-plane/direct/http1-server.js';
 export type { Answer, Decision, RequestHead, Router } from './data-plane/direct/http-exchange.js';
 export { InputMissingError } from './data-plane/data-plane.js';
 export type { DriverDataPlane, DriverPlaneContext, WorkerDataPlane } from './data-plane/data-plane.js';
-export { BatchFailedError, EnqueueRefusedError, RedisConnectionError, RunExistsError } from './errors.js';
+export {
+  BatchFailedError,
+  EnqueueRefusedError,
+  RedisConnectionError,
+  RunExistsError,
+  RunFinishedError,
+} from './errors.js';
 export { Lifecycle } from './lifecycle.js';
 export type { CleanupStep, LifecycleState } from './lifecycle.js';
 export { silentLogger } from './logger.js';
@@ -43,7 +49,7 @@ export { loadScript, SCRIPT_FILES } from './redis/scripts.js';
 export { measureRedisThroughput } from './redis-throughput.js';
 export type { RedisThroughput } from './redis-throughput.js';
 export { TIMELINE_WINDOW_MS } from './run-state.js';
-export type { RunCounters } from './run-state.js';
+export type { FinishedRun, RunCounters } from './run-state.js';
 export type { PipelineStatus, RunStatus } from './status.js';
 export type { TensorLike } from './tensor-input.js';
 export { pipelineDataset } from './tf-dataset.js';

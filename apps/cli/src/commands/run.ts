@@ -4,6 +4,7 @@ import {
   type DataPlaneChoice,
   type DeliveredBatch,
   EnqueueRefusedError,
+  RunFinishedError,
   Pipeline,
   type PipelineRun,
 } from '@cnsn/pipeline';
@@ -93,6 +94,8 @@ export interface RunSummary {
   skipped: BatchNote[];
   /** Batches delivered unaugmented (`--on-error passthrough`). */
   passthrough: BatchNote[];
+  /** Present when `--resume` found the run finished already: nothing was run this time. */
+  complete?: { finishedAt: string };
 }
 
 /**
@@ -297,19 +300,26 @@ export async function executeRun(
       });
       await workers.ready(pipeline);
     }
-    run = await pipeline.openRun({
-      ...(flags.runId ? { runId: flags.runId } : {}),
-      resume: flags.resume ?? false,
-      seed: flags.seed,
-      crossnorm,
-      selfnorm,
-      onError: flags.onError,
-      allowNonFinite: flags.allowNonFinite ?? false,
-      ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
-      reuseResultBuffers: true,
-      dataPlane: flags.dataPlane ?? 'auto',
-      wire: flags.wire ?? 'float32',
-    });
+    try {
+      run = await pipeline.openRun({
+        ...(flags.runId ? { runId: flags.runId } : {}),
+        resume: flags.resume ?? false,
+        seed: flags.seed,
+        crossnorm,
+        selfnorm,
+        onError: flags.onError,
+        allowNonFinite: flags.allowNonFinite ?? false,
+        ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
+        reuseResultBuffers: true,
+        dataPlane: flags.dataPlane ?? 'auto',
+        wire: flags.wire ?? 'float32',
+      });
+    } catch (err) {
+      // A supervisor that always passes --resume, restarting a driver that had just finished.
+      if (err instanceof RunFinishedError && err.resume) return finishedSummary(err, source, flags);
+      if (err instanceof RunFinishedError) throw new CliError(err.message, 1);
+      throw err;
+    }
     const activeRun = run;
     const from = run.nextSeq;
     if (from > source.count)
@@ -405,11 +415,14 @@ export async function executeRun(
       for await (const batch of activeRun.results()) {
         if (!arena?.keep(batch.data)) digest.update(batch.data);
         await writer?.write(source.name(batch.seq), batch.shape, batch.data);
-        if (flags.previewEvery && batch.seq % flags.previewEvery === 0 && batch.status === 'ok')
-          previewMs += await publishPreview(activeRun, source, batch);
+        if (flags.previewEvery && batch.seq % flags.previewEvery === 0 && batch.status === 'ok') {
+          // The preview's own load is the preview's time, not made-on-demand time to subtract twice.
+          const made = source.makeMs ?? 0;
+          previewMs += (await publishPreview(activeRun, source, batch)) - ((source.makeMs ?? 0) - made);
+        }
         delivered++;
         tLast = performance.now();
-        const seconds = (tLast - t0 - digest.ms - previewMs) / 1000;
+        const seconds = (tLast - t0 - digest.ms - previewMs - (source.makeMs ?? 0)) / 1000;
         bar?.increment({ rate: `${((inputBytes / Math.max(seconds, 1e-9)) * 1e-9).toFixed(2)} GB/s` });
       }
       await producing;
@@ -422,11 +435,14 @@ export async function executeRun(
     }
     if (producerError) throw producerError;
     bar?.stop();
-    const seconds = Math.max((tLast - t0 - digest.ms - previewMs) / 1000, 1e-9);
+    const seconds = Math.max((tLast - t0 - digest.ms - previewMs - (source.makeMs ?? 0)) / 1000, 1e-9);
     if (skipped.length)
       process.stderr.write(`skipped batches: ${skipped.map((s) => named(s.seq)).join(', ')}\n`);
     await around?.after?.(hookContext);
     arena?.hashInto(digest);
+    // The digest covers the whole run only when this invocation delivered it from batch 0.
+    const hex = digest.hex();
+    if (from === 0) await activeRun.recordDigest(hex);
     return {
       run: activeRun.id,
       batches: source.count,
@@ -434,7 +450,7 @@ export async function executeRun(
       failed,
       seconds: round(seconds, 3),
       gbPerSec: round(inputBytes / seconds / 1e9, 4),
-      digest: digest.hex(),
+      digest: hex,
       dataPlane: activeRun.dataPlane,
       wire: activeRun.spec.wire,
       planeBytes: activeRun.planeBytes,
@@ -448,6 +464,29 @@ export async function executeRun(
     await pipeline?.close().catch(() => undefined);
     await redis.dispose();
   }
+}
+
+/** What `--resume` of a finished run prints: what it delivered, its digest when known. */
+function finishedSummary(err: RunFinishedError, source: BatchSource, flags: RunFlags): RunSummary {
+  const f = err.finished;
+  process.stderr.write(`${err.message}\n`);
+  if (f.total !== source.count)
+    process.stderr.write(`note: run ${f.run} had ${f.total} batches; this input has ${source.count}\n`);
+  return {
+    run: f.run,
+    batches: f.total,
+    delivered: f.total,
+    failed: f.failed,
+    seconds: 0,
+    gbPerSec: 0,
+    digest: f.digest ?? 'unknown',
+    dataPlane: 'none',
+    wire: flags.wire ?? 'float32',
+    planeBytes: { in: 0, out: 0 },
+    skipped: [],
+    passthrough: [],
+    complete: { finishedAt: new Date(f.finishedAt).toISOString() },
+  };
 }
 
 /** Draws batch `batch.seq` (input beside output) and publishes it; returns the milliseconds it took. */
