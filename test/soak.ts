@@ -11,6 +11,7 @@ import calculateSlot from 'cluster-key-slot';
 import { type Shape4 } from '@cnsn/kernels';
 import { listWorkers, type Logger, Pipeline } from '@cnsn/pipeline';
 import { Keyspace } from '@cnsn/protocol';
+import { soakRuns, withinBounds } from './soak-runs.js';
 import { digestOf, expectedDigest } from './support/reference.js';
 import { testBatch } from './support/batches.js';
 import { WorkerProcess } from './support/workers.js';
@@ -193,7 +194,29 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+async function runsSoakMain(runs: number, killEvery: number): Promise<void> {
+  const report = await soakRuns({ runs, killEvery, log: (line) => process.stderr.write(`${line}\n`) });
+  const mb = (x: number): string => `${(x / 2 ** 20).toFixed(1)} MB`;
+  for (const [i, f] of report.final.entries()) {
+    const b = report.baseline[i];
+    if (!b) continue;
+    process.stderr.write(
+      `${f.id}: RSS ${mb(b.rssBytes)} after 100 runs, ${mb(f.rssBytes)} after ${runs} (${mb(f.rssBytes - b.rssBytes)}); heap ${mb(b.heapUsedBytes)} -> ${mb(f.heapUsedBytes)} (${mb(f.heapUsedBytes - b.heapUsedBytes)}); descriptors ${b.fds} -> ${f.fds}\n`,
+    );
+  }
+  const problems = withinBounds(report);
+  process.stderr.write(
+    `soak --runs: ${report.runs} runs (${report.killedDrivers} drivers SIGKILLed and resumed), ${report.batches} batches, ${report.badRuns} runs out of order; Redis: ${report.jobRecords} BullMQ job records, ${report.strayKeys.length} other keys; ${report.seconds.toFixed(0)} s; ${problems.length ? `FAILED: ${problems.join('; ')}` : 'within bounds'}\n`,
+  );
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+  process.exitCode = problems.length ? 1 : 0;
+}
+
+const runsArg = process.argv.indexOf('--runs');
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && runsArg > 0) {
+  const killArg = process.argv.indexOf('--kill-every');
+  await runsSoakMain(Number(process.argv[runsArg + 1]), killArg > 0 ? Number(process.argv[killArg + 1]) : 40);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const arg = (name: string, fallback: number): number => {
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : fallback;

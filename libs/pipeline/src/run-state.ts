@@ -114,6 +114,15 @@ export class RunState {
     return (await this.redis.exists(this.keys.run(run))) === 1;
   }
 
+  /** Which of these runs still exist, in one round trip. */
+  async existing(runs: string[]): Promise<boolean[]> {
+    if (!runs.length) return [];
+    const tx = this.redis.pipeline();
+    for (const run of runs) tx.exists(this.keys.run(run));
+    const replies = (await tx.exec()) ?? [];
+    return runs.map((_, i) => replies[i]?.[1] === 1);
+  }
+
   async counters(run: string): Promise<RunCounters | null> {
     const [h, done] = await Promise.all([
       this.redis.hgetall(this.keys.run(run)),
@@ -295,6 +304,10 @@ export class RunState {
    */
   async remove(run: string, spec: RunSpec | null): Promise<void> {
     await this.recordFinished(run);
+    // The hash goes first: the scripts that workers run (complete, fail) write nothing once it is
+    // gone, so a late completion (the direct plane hands a result over before its worker records
+    // it) cannot re-create a key behind the scan below.
+    await this.redis.unlink(this.keys.run(run));
     // SCAN is per server: on a cluster, every primary (the keys share one slot, so one holds them).
     for (const node of primaryNodes(this.redis)) {
       let cursor = '0';

@@ -22,6 +22,10 @@ export interface WorkerInfo {
   lastKernelMs: number;
   recentKernelMs: number;
   lastSeen: number;
+  /** Resident set and V8 heap in use (bytes), and the runs the worker holds now (see RunCache). */
+  rssBytes: number;
+  heapUsedBytes: number;
+  runsHeld: number;
 }
 
 /** A worker is listed while its heartbeat is younger than this. */
@@ -70,6 +74,9 @@ export async function listWorkers(
       lastKernelMs: Number(h.lastKernelMs),
       recentKernelMs: Number(h.recentKernelMs),
       lastSeen: Number(h.lastSeen),
+      rssBytes: Number(h.rssBytes ?? 0),
+      heapUsedBytes: Number(h.heapUsedBytes ?? 0),
+      runsHeld: Number(h.runsHeld ?? 0),
     });
   }
   return out;

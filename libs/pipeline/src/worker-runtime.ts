@@ -16,6 +16,7 @@ import {
   ProtocolError,
   type ResultMeta,
   type RunSpec,
+  type TensorBlob,
   tensorBlobPrefix,
 } from '@cnsn/protocol';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
@@ -27,6 +28,7 @@ import { DirectWorkerPlane } from './data-plane/direct/direct-worker-plane.js';
 import { answerProbes } from './data-plane/direct/reach-probe.js';
 import { RedisWorkerPlane } from './data-plane/redis-plane.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
+import { RunCache } from './worker/run-cache.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import type { BlobStore } from './redis/blob-connection.js';
 import { openBlobStore } from './redis/blob-store.js';
@@ -56,6 +58,11 @@ export interface WorkerRuntimeOptions {
   id?: string;
   /** Heartbeat period. @defaultValue 2000 */
   heartbeatMs?: number;
+  /**
+   * A run with no batch for this long is forgotten (spec, parameters, its driver's connections);
+   * a run that ends is forgotten at the next heartbeat. @defaultValue 60000
+   */
+  forgetIdleMs?: number;
   /** PEM file of the CA behind the drivers' HTTPS endpoints (direct plane). @defaultValue env CNSN_REDIS_CA */
   caFile?: string;
   /**
@@ -103,8 +110,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly heartbeatMs: number;
   private readonly state: RunState;
   private readonly lifecycle: Lifecycle;
-  private readonly specs = new Map<string, RunSpec>();
-  private readonly params = new Map<string, unknown>();
+  private readonly runs: RunCache;
   private readonly planes = new Map<DataPlaneKind, WorkerDataPlane>();
   private readonly probesAnswered = new Set<string>();
   private readonly caFile: string | undefined;
@@ -141,6 +147,23 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.faultPause = options.faultPause;
     this.ca = this.caFile ? readFileSync(this.caFile) : undefined;
     this.lifecycle = new Lifecycle(`worker ${this.id}`, (s) => this.emit('state', SHOWN[s]));
+    this.runs = new RunCache({
+      readSpec: (run) => this.state.spec(run),
+      readParams: async (hash) => {
+        const text = await this.redis.get(this.keys.params(hash));
+        if (text === null) throw new UnrecoverableError(`SelfNorm parameters ${hash} are missing from Redis`);
+        return JSON.parse(text) as unknown;
+      },
+      onForget: (run) => {
+        for (const plane of this.planes.values()) plane.forget?.(run);
+      },
+      ...(options.forgetIdleMs !== undefined ? { idleMs: options.forgetIdleMs } : {}),
+    });
+  }
+
+  /** Runs and SelfNorm parameter sets the worker holds now. */
+  get held(): { runs: number; params: number } {
+    return this.runs.size;
   }
 
   get currentState(): WorkerState {
@@ -209,6 +232,12 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   }
 
   private async beat(): Promise<void> {
+    // Runs that ended or went idle are forgotten before memory is reported.
+    await this.runs.sweep((runs) => this.state.existing(runs)).catch(() => undefined);
+    // Under --expose-gc (the soak's workers) memory is reported after a full collection, so that
+    // heap figures compare like with like; production workers never expose it.
+    (globalThis as { gc?: () => void }).gc?.();
+    const memory = process.memoryUsage();
     const info: WorkerInfo = {
       id: this.id,
       host: hostname(),
@@ -225,6 +254,9 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       lastKernelMs: this.lastKernelMs,
       recentKernelMs: this.recentKernelMs,
       lastSeen: Date.now(),
+      rssBytes: memory.rss,
+      heapUsedBytes: memory.heapUsed,
+      runsHeld: this.runs.size.runs,
     };
     await writeHeartbeat(this.redis, this.keys, info);
     this.emit('heartbeat', info.lastSeen);
@@ -235,63 +267,57 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   /** BullMQ keeps the return value: the dashboard reads kernel time from it. */
   private async handle(job: Job): Promise<{ status: string; kernelMs?: number }> {
     const started = performance.now();
-    let data: BatchJobData;
-    try {
-      data = parseBatchJobData(job.data, `job ${job.id}`);
-    } catch (err) {
-      // Job data is data: a job of the wrong form can never succeed, and is not retried.
-      this.logger.warn({ job: job.id, reason: (err as Error).message }, 'job refused');
-      throw new UnrecoverableError((err as Error).message);
-    }
+    const data = this.parseJob(job);
     const { run, seq } = data;
     const log = childLogger(this.logger, { run, seq });
     const plane = this.planes.get(data.plane);
     if (!plane) throw new UnrecoverableError(`job ${job.id}: no ${data.plane} data plane in this worker`);
     const status = await this.state.batchStatus(run, seq);
-    const spec = status.exists ? await this.spec(run) : null;
+    const spec = status.exists ? await this.runs.acquire(run, data.inc) : null;
     if (!spec) {
       log.info({}, 'run is gone; dropping its batch');
       await plane.discard(data);
       return { status: 'obsolete' };
     }
-    // Done already: delivered, failed for good, or (a job redone after a stall or a retry) its
-    // result handed over before.
-    const redone = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0;
-    if (seq < status.delivered || status.failed || (redone && (await plane.hasResult(data)))) {
-      // A retry after a crash, or a batch queued again after a restart: it is done already.
-      log.debug({}, 'batch already done; nothing to do');
-      return { status: 'duplicate' };
+    try {
+      // Done already: delivered, failed for good, or (a job redone after a stall or a retry) its
+      // result handed over before.
+      const redone = job.attemptsMade > 0 || (job.stalledCounter ?? 0) > 0;
+      if (seq < status.delivered || status.failed || (redone && (await plane.hasResult(data)))) {
+        log.debug({}, 'batch already done; nothing to do');
+        return { status: 'duplicate' };
+      }
+      return await this.augment(job, data, spec, plane, log, started);
+    } finally {
+      this.runs.release(run);
     }
+  }
+
+  /** Job data is data: a job of the wrong form can never succeed, and is not retried. */
+  private parseJob(job: Job): BatchJobData {
+    try {
+      return parseBatchJobData(job.data, `job ${job.id}`);
+    } catch (err) {
+      this.logger.warn({ job: job.id, reason: (err as Error).message }, 'job refused');
+      throw new UnrecoverableError((err as Error).message);
+    }
+  }
+
+  /** Fetches, computes and hands back one batch in a slot of reused buffers. */
+  private async augment(
+    job: Job,
+    data: BatchJobData,
+    spec: RunSpec,
+    plane: WorkerDataPlane,
+    log: Logger,
+    started: number,
+  ): Promise<{ status: string; kernelMs: number }> {
+    const { run, seq } = data;
     const slot = this.slots.pop() ?? new Slot(this.slotCount++);
     try {
-      let bytes: Uint8Array;
       const tFetch = performance.now();
-      // Straight into the processor's own memory when it offers a place (no copy in).
-      const count = data.shape.reduce((a, b) => a * b, 1);
-      const dataOffset = data.bytes - count * bytesPerValue(spec.wire);
-      const target =
-        spec.wire === 'float32' && dataOffset > 0
-          ? (this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset) ?? null)
-          : null;
-      try {
-        bytes = await plane.fetchInput(data, (length) =>
-          target && length === target.length ? target : slot.input(length),
-        );
-      } catch (err) {
-        // Redis may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
-        // until the last attempt, which fails the batch.
-        if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
-        throw err;
-      }
-      if (this.faultPause?.stage === 'fetch') await this.faultPause.pause();
-      const source = `input of batch ${seq} of run ${run}`;
-      const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) => {
-        const floats = this.processor.inputFloats?.(slot.id, data.shape);
-        return floats && floats.length === n ? floats : slot.floats(n);
-      });
-      if (input.shape.length !== 4)
-        throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
-      const params = spec.selfnorm ? await this.paramsOf(spec.selfnorm.paramsHash) : null;
+      const input = await this.fetchInput(job, data, spec, plane, slot);
+      const params = spec.selfnorm ? await this.runs.paramsOf(spec.selfnorm.paramsHash) : null;
       if (this.faultPause?.stage === 'compute') await this.faultPause.pause();
       const t0 = performance.now();
       const parts = await this.processor.process(input, { spec, seq, params, slot: slot.id }, (out, meta) => {
@@ -315,67 +341,92 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       const tBook = performance.now();
       // Counted once whatever happens next; a run that went meanwhile takes its result with it.
       if ((await this.state.complete(run, seq)) === -1) await plane.discard(data);
-      const stages = {
-        checkMs: round(tFetch - started),
-        fetchMs: round(t0 - tFetch),
-        kernelMs: round(kernelMs),
-        putMs: round(tBook - tPut),
-        bookMs: round(performance.now() - tBook),
-      };
       this.batches++;
       this.lastKernelMs = kernelMs;
       this.recentKernelMs = this.recentKernelMs ? 0.8 * this.recentKernelMs + 0.2 * kernelMs : kernelMs;
       const totalMs = performance.now() - started;
-      log.debug({ ...stages, totalMs: round(totalMs) }, 'batch done');
+      log.debug(
+        {
+          checkMs: round(tFetch - started),
+          fetchMs: round(t0 - tFetch),
+          kernelMs: round(kernelMs),
+          putMs: round(tBook - tPut),
+          bookMs: round(performance.now() - tBook),
+          totalMs: round(totalMs),
+        },
+        'batch done',
+      );
       this.emit('batch', { run, seq, kernelMs, totalMs });
       return { status: 'ok', kernelMs: round(kernelMs) };
     } catch (err) {
-      if (
-        err instanceof UnrecoverableError ||
-        this.processor.isPermanent(err) ||
-        err instanceof ProtocolError
-      ) {
-        const reason = (err as Error).message;
-        const record: FailureRecord = {
-          seq,
-          reason,
-          ...((err as { field?: string }).field ? { field: (err as { field: string }).field } : {}),
-          worker: this.id,
-          at: Date.now(),
-        };
-        await this.state.fail(run, record);
-        this.failed++;
-        log.warn({ reason }, 'batch failed: bad input (not retried)');
-        this.emit('failed', { run, seq, reason });
-        throw err instanceof UnrecoverableError ? err : new UnrecoverableError(reason);
-      }
-      log.warn(
-        { err: (err as Error).message, attempt: job.attemptsMade + 1 },
-        'batch failed; BullMQ will retry',
-      );
-      throw err;
+      throw await this.classifyFailure(err, data, log);
     } finally {
       this.slots.push(slot);
     }
   }
 
-  /** The run's spec, read once per worker (the caller knows the run exists). */
-  private async spec(run: string): Promise<RunSpec | null> {
-    const cached = this.specs.get(run);
-    if (cached) return cached;
-    const spec = await this.state.spec(run);
-    if (spec) this.specs.set(run, spec);
-    return spec;
+  /** The batch's input, decoded (straight into the processor's own memory when it offers a place). */
+  private async fetchInput(
+    job: Job,
+    data: BatchJobData,
+    spec: RunSpec,
+    plane: WorkerDataPlane,
+    slot: Slot,
+  ): Promise<TensorBlob> {
+    const { run, seq } = data;
+    const count = data.shape.reduce((a, b) => a * b, 1);
+    const dataOffset = data.bytes - count * bytesPerValue(spec.wire);
+    const target =
+      spec.wire === 'float32' && dataOffset > 0
+        ? (this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset) ?? null)
+        : null;
+    let bytes: Uint8Array;
+    try {
+      bytes = await plane.fetchInput(data, (length) =>
+        target && length === target.length ? target : slot.input(length),
+      );
+    } catch (err) {
+      // Redis may have lost the input, or the driver is restarting: wait (BullMQ's backoff)
+      // until the last attempt, which fails the batch.
+      if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+    if (this.faultPause?.stage === 'fetch') await this.faultPause.pause();
+    const source = `input of batch ${seq} of run ${run}`;
+    const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) => {
+      const floats = this.processor.inputFloats?.(slot.id, data.shape);
+      return floats && floats.length === n ? floats : slot.floats(n);
+    });
+    if (input.shape.length !== 4)
+      throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
+    return input;
   }
 
-  /** SelfNorm parameters by content hash, fetched once per worker and kept. */
-  private async paramsOf(hash: string): Promise<unknown> {
-    if (this.params.has(hash)) return this.params.get(hash);
-    const text = await this.redis.get(this.keys.params(hash));
-    if (text === null) throw new UnrecoverableError(`SelfNorm parameters ${hash} are missing from Redis`);
-    const params: unknown = JSON.parse(text);
-    this.params.set(hash, params);
-    return params;
+  /**
+   * A batch that can never succeed (bad input, a protocol fault, a permanent kernel error) fails once
+   * with its reason and is not retried; anything else goes back to BullMQ, which retries it.
+   */
+  private async classifyFailure(err: unknown, data: BatchJobData, log: Logger): Promise<unknown> {
+    const permanent =
+      err instanceof UnrecoverableError || this.processor.isPermanent(err) || err instanceof ProtocolError;
+    if (!permanent) {
+      log.warn({ err: (err as Error).message }, 'batch failed; BullMQ will retry');
+      return err;
+    }
+    const reason = (err as Error).message;
+    const field = (err as { field?: string }).field;
+    const record: FailureRecord = {
+      seq: data.seq,
+      reason,
+      ...(field ? { field } : {}),
+      worker: this.id,
+      at: Date.now(),
+    };
+    await this.state.fail(data.run, record);
+    this.failed++;
+    log.warn({ reason }, 'batch failed: bad input (not retried)');
+    this.emit('failed', { run: data.run, seq: data.seq, reason });
+    return err instanceof UnrecoverableError ? err : new UnrecoverableError(reason);
   }
 }
 

@@ -50,6 +50,8 @@ export interface WorkerDataPlane {
   hasResult(job: BatchJobData): Promise<boolean>;
   /** The run is gone: drop whatever the plane still holds of this batch. */
   discard(job: BatchJobData): Promise<void>;
+  /** The worker forgot the run (it ended, or went idle): drop what is held for it. */
+  forget?(run: string): void;
   close(): Promise<void>;
 }
 

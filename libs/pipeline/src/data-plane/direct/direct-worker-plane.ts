@@ -173,6 +173,27 @@ export class DirectWorkerPlane implements WorkerDataPlane {
     // The driver holds the batch; nothing of it lives elsewhere.
   }
 
+  /** Drops the run's endpoint, and the connections to a driver that no remembered run uses. */
+  forget(run: string): void {
+    this.endpoints.delete(run);
+    const used = new Set([...this.endpoints.values()].map((url) => new URL(url).origin));
+    for (const [origin, pool] of this.pools)
+      if (!used.has(origin)) {
+        this.pools.delete(origin);
+        void pool.close().catch(() => undefined);
+      }
+    for (const [origin, client] of this.clients)
+      if (!used.has(origin)) {
+        this.clients.delete(origin);
+        client.close();
+      }
+  }
+
+  /** Endpoints and connections held (a bounded-memory check). */
+  get held(): { endpoints: number; pools: number; clients: number } {
+    return { endpoints: this.endpoints.size, pools: this.pools.size, clients: this.clients.size };
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((p) => p.close().catch(() => undefined)));
     this.pools.clear();
