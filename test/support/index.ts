@@ -13,3 +13,4 @@ export { startWorkers, WorkerProcess } from './workers.js';
 export { which } from './tools.js';
 export { ClusterEnv } from './cluster-env.js';
 export { webgpuUnavailable, WEBGPU_REQUIRED } from './webgpu.js';
+export { waitUntil } from './wait.js';

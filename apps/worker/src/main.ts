@@ -102,17 +102,26 @@ const program = new Command('worker')
       prefix: flags.prefix,
       queue: flags.queue,
       concurrency: flags.concurrency,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
       logger: root,
       id,
     });
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'signal received');
+      // The runtime bounds its own stop (STOP_TIMEOUT_MS with batches in hand); this is the last
+      // guard, so that a supervisor's SIGTERM or a person's Ctrl-C always ends the process.
+      setTimeout(() => {
+        logger.error({ step: runtime.stoppingStep }, 'stop did not finish in time; exiting');
+        process.exit(1);
+      }, STOP_TIMEOUT_MS + 10_000).unref();
       void runtime
         .stop()
         .then(async () => {
           redis.disconnect();
           await local?.dispose();
           process.exitCode = 0;
+          // Reconnect timers of a Redis that is gone must not keep the process alive.
+          setTimeout(() => process.exit(0), 1000).unref();
         })
         .catch((err: Error) => {
           logger.error({ err: err.message }, 'shutdown failed');
@@ -142,8 +151,16 @@ function faultPauseFromEnv(): { faultPause?: WorkerRuntimeOptions['faultPause'] 
   const stage = process.env.CNSN_FAULT_STAGE ?? 'compute';
   if (stage !== 'fetch' && stage !== 'compute' && stage !== 'send')
     throw new Error(`CNSN_FAULT_STAGE: must be fetch, compute or send, got ${JSON.stringify(stage)}`);
-  return { faultPause: { stage, pause: () => new Promise((r) => setTimeout(r, delay)) } };
+  // Said on stderr, so that a fault test knows the worker holds a batch there before it strikes.
+  const pause = (): Promise<void> => {
+    process.stderr.write(`fault: holding a batch at stage ${stage} for ${delay} ms\n`);
+    return new Promise((r) => setTimeout(r, delay));
+  };
+  return { faultPause: { stage, pause } };
 }
+
+/** How long a stop waits for the batches in hand (see WorkerRuntimeOptions.stopTimeoutMs). */
+const STOP_TIMEOUT_MS = 10_000;
 
 function positiveInt(value: string): number {
   const n = Number(value);

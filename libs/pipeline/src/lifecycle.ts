@@ -14,6 +14,7 @@ export class Lifecycle {
   private current: LifecycleState = 'idle';
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
+  private step: string | null = null;
 
   constructor(
     private readonly name: string,
@@ -22,6 +23,11 @@ export class Lifecycle {
 
   get state(): LifecycleState {
     return this.current;
+  }
+
+  /** The cleanup step a stop is in now (for a stop that overruns its bound), or null. */
+  get stoppingStep(): string | null {
+    return this.step;
   }
 
   /** Runs `begin` once. Throws when started before, or stopped. */
@@ -54,12 +60,14 @@ export class Lifecycle {
     this.set('stopping');
     const failures: string[] = [];
     for (const [name, run] of steps()) {
+      this.step = name;
       try {
         await run();
       } catch (err) {
         failures.push(`${name}: ${(err as Error).message}`);
       }
     }
+    this.step = null;
     this.set('stopped');
     if (failures.length)
       throw new Error(`${this.name}: ${failures.length} cleanup step(s) failed: ${failures.join('; ')}`);

@@ -63,6 +63,12 @@ export interface WorkerRuntimeOptions {
    * a run that ends is forgotten at the next heartbeat. @defaultValue 60000
    */
   forgetIdleMs?: number;
+  /**
+   * How long a stop waits for the batches in hand before it hands them back (their locks expire
+   * and other workers redo them), e.g. when Redis is gone and their completion cannot be written.
+   * With nothing in hand a stop waits at most 2 s for the queue's connections. @defaultValue 10000
+   */
+  stopTimeoutMs?: number;
   /** PEM file of the CA behind the drivers' HTTPS endpoints (direct plane). @defaultValue env CNSN_REDIS_CA */
   caFile?: string;
   /**
@@ -117,6 +123,9 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly ca: Buffer | undefined;
   private readonly faultPause: WorkerRuntimeOptions['faultPause'];
   private worker: Worker | null = null;
+  private readonly stopTimeoutMs: number;
+  /** Jobs in hand now (between BullMQ handing one over and its handler returning). */
+  private inHand = 0;
   private blobs: BlobStore | null = null;
   /** Reused buffers of each concurrent batch: no allocation per batch. */
   private readonly slots: Slot[] = [];
@@ -140,6 +149,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.concurrency = concurrency;
     this.maxBlobBytes = options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES;
     this.heartbeatMs = options.heartbeatMs ?? 2000;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
     this.id = options.id ?? `${hostname()}-${process.pid}`;
     this.logger = childLogger(options.logger ?? silentLogger, { worker: this.id });
     this.state = new RunState(this.redis, this.keys, new RedisScripts(this.redis));
@@ -166,6 +176,11 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     return this.runs.size;
   }
 
+  /** The step a stop is in now ('finish the batches in hand', ...), or null. */
+  get stoppingStep(): string | null {
+    return this.lifecycle.stoppingStep;
+  }
+
   get currentState(): WorkerState {
     return SHOWN[this.lifecycle.state];
   }
@@ -184,7 +199,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
           ...(this.caFile ? { caFile: this.caFile } : {}),
         }),
       );
-      this.worker = new Worker(this.queueName, (job) => this.handle(job), {
+      this.worker = new Worker(this.queueName, (job) => this.handleCounted(job), {
         connection: this.redis,
         prefix: this.keys.prefix,
         concurrency: this.concurrency,
@@ -221,14 +236,39 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     if (this.lifecycle.state === 'running') this.logger.info({}, 'stopping: finishing the batches in hand');
     return this.lifecycle
       .stop(() => [
-        ['finish the batches in hand', () => this.worker?.close()],
+        ['finish the batches in hand', () => this.closeQueueWorker()],
         ['stop the heartbeat', () => this.heartbeat && clearInterval(this.heartbeat)],
-        ['remove the heartbeat', () => removeHeartbeat(this.redis, this.keys, this.id)],
+        // Redis may be gone: the heartbeat then expires by itself (WORKER_TTL_MS).
+        [
+          'remove the heartbeat',
+          () =>
+            this.redis.status === 'ready' && within(removeHeartbeat(this.redis, this.keys, this.id), 1000),
+        ],
         ['close the data planes', () => Promise.all([...this.planes.values()].map((p) => p.close()))],
         ['close the blob connection', () => this.blobs?.close()],
         ['release the backend', () => this.processor.close()],
       ])
       .finally(() => this.logger.info({ batches: this.batches, failed: this.failed }, 'worker stopped'));
+  }
+
+  /**
+   * Takes no new job and waits for the ones in hand, at most `stopTimeoutMs` (2 s with none in
+   * hand, for the queue's connections). Past that, BullMQ's worker is closed without waiting: the
+   * batches in hand are handed back (their locks expire, others redo them), whatever Redis does.
+   */
+  private async closeQueueWorker(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const reachable = this.redis.status === 'ready';
+    const limit = this.inHand ? this.stopTimeoutMs : reachable ? 2000 : 0;
+    if (limit && (await within(worker.close(), limit))) return;
+    if (this.inHand)
+      this.logger.warn(
+        { inHand: this.inHand, waitedMs: limit },
+        'the batches in hand could not be finished in time (is Redis reachable?); handing them back: their locks expire and other workers redo them',
+      );
+    await within(worker.close(true), 1000);
+    await within(worker.disconnect(), 500);
   }
 
   private async beat(): Promise<void> {
@@ -262,6 +302,15 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.emit('heartbeat', info.lastSeen);
     // Drivers choosing their data plane ask whether the workers reach them.
     await answerProbes(this.redis, this.keys, this.id, this.probesAnswered, this.ca).catch(() => undefined);
+  }
+
+  private async handleCounted(job: Job): Promise<{ status: string; kernelMs?: number }> {
+    this.inHand++;
+    try {
+      return await this.handle(job);
+    } finally {
+      this.inHand--;
+    }
   }
 
   /** BullMQ keeps the return value: the dashboard reads kernel time from it. */
@@ -456,6 +505,17 @@ function encodeResult(
   const bytes = slot.output(out.length * 2);
   narrowFloat32(out, wire, new Uint16Array(bytes.buffer, bytes.byteOffset, out.length));
   return [tensorBlobPrefix(shape, bytes.byteLength, meta, wire), bytes];
+}
+
+/** True when `work` settled within `ms`; it is left to settle (or not) on its own otherwise. */
+async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([work.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function round(x: number): number {
