@@ -38,7 +38,13 @@ export default [
     rules: {
       '@nx/enforce-module-boundaries': [
         'error',
-        { enforceBuildableLibDependency: false, allow: [], depConstraints, banTransitiveDependencies: false },
+        {
+          enforceBuildableLibDependency: false,
+          // The fault tests' worker entry (test/support/fault-worker.ts) runs the product's worker command.
+          allow: ['#cnsn/worker-command'],
+          depConstraints,
+          banTransitiveDependencies: false,
+        },
       ],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',

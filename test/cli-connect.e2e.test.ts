@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { freePort, LocalRedis } from '@cnsn/infra';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCnsn } from './support/index.js';
+import { REPO_ROOT, runCnsn, waitUntil } from './support/index.js';
 
 const started: LocalRedis[] = [];
 afterAll(async () => {
@@ -40,8 +40,8 @@ describe('a driver that starts while Redis is down (restarting, not up yet)', ()
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const t0 = Date.now();
-    // Redis comes up 3 s later, on the port the driver was told.
-    await new Promise((r) => setTimeout(r, 3000));
+    // Redis comes up once the driver has been refused (and said so), on the port it was told.
+    await waitUntil(() => stderr.includes('Redis not reachable yet'), 60_000, 'a refused first connection');
     started.push(await LocalRedis.start({ port }));
     const code = await exited;
     const elapsed = (Date.now() - t0) / 1000;

@@ -15,6 +15,7 @@ import {
   runCnsn,
   TESTED_PLANES,
   testBatch,
+  waitUntil,
 } from './support/index.js';
 
 const tmp = await mkdtemp(join(tmpdir(), 'cnsn-faults-'));
@@ -245,7 +246,11 @@ describe('a missing input blob', () => {
 describe.each(TESTED_PLANES)('a driver killed and restarted with --resume, on the %s plane', (plane) => {
   it('continues from the first batch not delivered: no file missing, none written twice, none half-written', async () => {
     await env.stopWorkers();
-    await env.startWorkers(2, { env: { CNSN_FAULT_DELAY_MS: '150' } });
+    // Batches 0..5 go at full speed; from batch 6 on the workers hold each (a minute): the driver
+    // can deliver six and no more, so the kill always lands mid-run.
+    const holders = await env.startWorkers(2, {
+      env: { CNSN_FAULT_DELAY_MS: '60000', CNSN_FAULT_FROM_SEQ: '6' },
+    });
     const batches = Array.from({ length: 14 }, (_, i) => testBatch(SHAPE, 500 + i));
     const files = await writeInputs(join(tmp, `resume-in-${plane}`), batches);
     const out = join(tmp, `resume-out-${plane}`);
@@ -275,20 +280,21 @@ describe.each(TESTED_PLANES)('a driver killed and restarted with --resume, on th
     ];
     const driver = spawn(process.execPath, args, { cwd: REPO_ROOT, stdio: 'ignore' });
     const exited = new Promise((r) => driver.once('exit', r));
-    for (let i = 0; i < 400; i++) {
-      const written = await readdir(out).catch(() => []);
-      if (written.filter((f) => f.endsWith('.npy')).length >= 5) break;
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    const npyWritten = async (): Promise<number> =>
+      (await readdir(out).catch(() => [] as string[])).filter((f) => f.endsWith('.npy')).length;
+    await waitUntil(async () => (await npyWritten()) >= 6, 120_000, 'six outputs written');
+    await waitUntil(() => holders.some((w) => w.log.includes('fault: holding')), 60_000, 'a held batch');
     const redis = new Redis(env.redis.url);
     const endpointOf = (): Promise<string | null> =>
       redis.hget(new Keyspace(env.prefix).run(runId), 'endpoint');
     const killedEndpoint = await endpointOf();
     driver.kill('SIGKILL');
     await exited;
-    const before = (await readdir(out)).filter((f) => f.endsWith('.npy')).length;
-    expect(before).toBeGreaterThanOrEqual(5);
-    expect(before).toBeLessThan(14);
+    expect(await npyWritten()).toBe(6);
+    // The holders go (their held batches are redone once their locks expire); plain workers come.
+    await Promise.all(holders.map((w) => w.kill()));
+    env.workers.splice(0);
+    await env.startWorkers(2);
     // What a kill in the middle of a write leaves (whether or not this kill hit one), and a file
     // of someone else's that the resumed run must not touch.
     await writeFile(join(out, `in-13.npy.${runId}.partial`), 'half a file');

@@ -1,7 +1,8 @@
 import { type Shape4 } from '@cnsn/kernels';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { digestOf, expectedDigest, PipelineEnv, testBatch } from './support/index.js';
+import { silentLogger } from '@cnsn/pipeline';
+import { digestOf, expectedDigest, PipelineEnv, testBatch, waitUntil } from './support/index.js';
 
 // A small Redis: 40 MiB, noeviction (as BullMQ requires). Batches of 1.6 MB.
 const SHAPE: Shape4 = [8, 64, 28, 28];
@@ -16,7 +17,9 @@ it('Redis out of memory: enqueue waits without half-writing anything, and the ru
   const redis = new Redis(env.redis.url);
   // Something else holds most of the memory.
   const ballast = await fill(redis, 6);
-  const pipeline = await env.pipeline();
+  const warnings: string[] = [];
+  const logger = { ...silentLogger, warn: (_: object, message: string) => void warnings.push(message) };
+  const pipeline = await env.pipeline({ logger });
   const run = await pipeline.openRun({ seed: 3, crossnorm, maxInFlight: 32 });
   const batches = Array.from({ length: 12 }, (_, i) => testBatch(SHAPE, 700 + i));
   let enqueued = 0;
@@ -27,8 +30,8 @@ it('Redis out of memory: enqueue waits without half-writing anything, and the ru
     }
     await run.end();
   })();
-  await new Promise((r) => setTimeout(r, 1500));
-  // Stuck on memory: some batches are in, the rest wait.
+  // Stuck on memory (the driver says so): some batches are in, the rest wait.
+  await waitUntil(() => warnings.some((w) => w.includes('out of memory')), 60_000, 'the OOM wait');
   expect(enqueued).toBeGreaterThan(0);
   expect(enqueued).toBeLessThan(batches.length);
   const jobs = await pipeline.queue.getJobCounts('waiting');

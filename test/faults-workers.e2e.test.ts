@@ -3,7 +3,14 @@ import type { DeliveredBatch, PipelineRun } from '@cnsn/pipeline';
 import { jobId, Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { digestOf, expectedDigest, PipelineEnv, TESTED_PLANES, testBatch } from './support/index.js';
+import {
+  digestOf,
+  expectedDigest,
+  PipelineEnv,
+  TESTED_PLANES,
+  testBatch,
+  waitUntil,
+} from './support/index.js';
 
 const SHAPE: Shape4 = [4, 8, 7, 7];
 const crossnorm = { crop: 'both', chan: true } as const;
@@ -52,12 +59,16 @@ describe.each(TESTED_PLANES)('on the %s plane', (plane) => {
     const run = await pipeline.openRun({ seed: 9, crossnorm, maxInFlight: 12 });
     expect(run.dataPlane).toBe(plane);
     const collecting = collect(run);
-    for (let i = 0; i < 400 && (await pipeline.queue.getActiveCount()) < 3; i++)
-      await new Promise((r) => setTimeout(r, 25));
+    // Each victim says when it holds its batch at its stage (the send victim: with part of its
+    // result sent); the kill comes after all three said so, never after a guessed time.
+    await waitUntil(
+      () => victims.every((v, i) => v?.log.includes(`at stage ${['fetch', 'compute', 'send'][i]}`)),
+      60_000,
+      'every victim to hold its batch at its stage',
+    );
     const held = await pipeline.queue.getActive();
     expect(held.length).toBe(3);
-    // Let the 'send' victim get its partial result out before the kill.
-    await new Promise((r) => setTimeout(r, 300));
+    if (plane === 'direct') expect(victims[2]?.log).toContain('(result partly sent)');
     const killedAt = Date.now();
     await Promise.all(victims.flatMap((v) => (v ? [v.kill()] : [])));
     await env.startWorkers(1, { tag: 'survivor' });
@@ -86,7 +97,8 @@ describe.each(TESTED_PLANES)('on the %s plane', (plane) => {
     const pipeline = await env.pipeline();
     const run = await pipeline.openRun({ seed: 2, crossnorm, maxInFlight: 12 });
     const collecting = collect(run);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The window is full and waits in the queue, with nobody to take it.
+    await waitUntil(async () => (await pipeline.queue.getWaitingCount()) >= 12, 60_000, 'a full window');
     expect(run.delivered).toBe(0);
     await env.startWorkers(2);
     const { out } = await collecting;
@@ -96,13 +108,16 @@ describe.each(TESTED_PLANES)('on the %s plane', (plane) => {
   });
 
   it('Redis killed and restarted mid-run (AOF on): driver, workers and collector reconnect; lost writes are enqueued again', async () => {
-    await env.startWorkers(2, { env: { CNSN_FAULT_DELAY_MS: '60' } });
+    await env.startWorkers(2, { env: { CNSN_FAULT_DELAY_MS: '100' } });
     const pipeline = await env.pipeline();
     const run = await pipeline.openRun({ seed: 4, crossnorm, maxInFlight: 6 });
-    const input = Array.from({ length: 30 }, (_, i) => testBatch(SHAPE, 300 + i));
+    const input = Array.from({ length: 40 }, (_, i) => testBatch(SHAPE, 300 + i));
     const collecting = collect(run, input);
-    for (let i = 0; i < 400 && run.delivered < 8; i++) await new Promise((r) => setTimeout(r, 25));
+    await waitUntil(() => run.delivered >= 8, 60_000, '8 batches delivered');
     await env.redis.kill();
+    // The fault struck mid-run: batches were in flight when Redis went.
+    expect(run.delivered).toBeLessThan(input.length);
+    expect(run.nextSeq).toBeGreaterThan(run.delivered);
     await new Promise((r) => setTimeout(r, 1000));
     await env.redis.restart();
     const { out } = await collecting;
@@ -146,16 +161,15 @@ describe.each(TESTED_PLANES)('on the %s plane', (plane) => {
     const keys = new Keyspace(env.prefix);
     const redis = new Redis(env.redis.url);
     if (plane === 'redis') await redis.del(keys.input(run.id, 2), keys.input(run.id, 4));
-    await (await pipeline.queue.getJob(jobId(run.id, 2)))?.remove();
+    await (await pipeline.queue.getJob(jobId(run.id, 2, run.spec.incarnation)))?.remove();
     redis.disconnect();
     await env.redis.stop();
     await env.redis.restart();
     const check = new Redis(env.redis.url);
     const back = async (): Promise<boolean> =>
       (plane === 'direct' || (await check.exists(keys.input(run.id, 2), keys.input(run.id, 4))) === 2) &&
-      (await pipeline.queue.getJob(jobId(run.id, 2))) !== undefined;
-    for (let i = 0; i < 200 && !(await back()); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(await back()).toBe(true);
+      (await pipeline.queue.getJob(jobId(run.id, 2, run.spec.incarnation))) !== undefined;
+    await waitUntil(back, 60_000, 'the lost job and blobs to be put back');
     check.disconnect();
     await env.startWorkers(1);
     const out: Float32Array[] = [];

@@ -46,7 +46,10 @@ describe('a worker whose Redis is gone stops on SIGTERM and SIGINT', () => {
     const b = testBatch([2, 8, 7, 7], 1);
     await run.enqueue(b.data, b.shape);
     // The worker holds the batch (it says so) before Redis goes.
-    await waitUntil(() => worker?.log.includes('fault: holding a batch at stage compute') ?? false, 60_000);
+    await waitUntil(
+      () => /fault: holding batch 0 of run \S+ at stage compute/.test(worker?.log ?? ''),
+      60_000,
+    );
     await env.redis.kill();
     expect(await redisIsGone(env.redis.url)).toBe(true);
     const t0 = Date.now();

@@ -26,12 +26,17 @@ export class WorkerProcess {
   }
 
   static start(o: WorkerProcessOptions): WorkerProcess {
+    // Held batches (CNSN_FAULT_DELAY_MS) come from the test-support entry; the product's has no hook.
+    const faults = Number(o.env?.CNSN_FAULT_DELAY_MS ?? 0) > 0;
+    const entry = faults
+      ? fileURLToPath(new URL('./fault-worker.ts', import.meta.url))
+      : fileURLToPath(import.meta.resolve('#cnsn/worker'));
     const child = spawn(
       process.execPath,
       [
         '--import',
         'tsx',
-        fileURLToPath(import.meta.resolve('#cnsn/worker')),
+        entry,
         '--redis',
         o.url,
         '--prefix',

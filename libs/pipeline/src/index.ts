@@ -9,6 +9,8 @@ export { BufferPool } from './data-plane/buffer-pool.js';
 export { Http1Client } from './data-plane/direct/http1-client.js';
 export type { Http1Answer, Http1Request } from './data-plane/direct/http1-client.js';
 export { Http1Server } from './data-plane/direct/http1-server.js';
+export { HttpTransport } from './data-plane/direct/worker-transport.js';
+export type { HttpTransportOptions, WorkerTransport } from './data-plane/direct/worker-transport.js';
 export type { Http1ServerOptions } from './data-plane/direct/http1-server.js';
 export type { Answer, Decision, RequestHead, Router } from './data-plane/direct/http-exchange.js';
 export { InputMissingError } from './data-plane/data-plane.js';

@@ -25,6 +25,7 @@ import type { BatchProcessor } from './batch-processor.js';
 import { isLastAttempt } from './control/batch-job-options.js';
 import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
 import { DirectWorkerPlane } from './data-plane/direct/direct-worker-plane.js';
+import type { WorkerTransport } from './data-plane/direct/worker-transport.js';
 import { answerProbes } from './data-plane/direct/reach-probe.js';
 import { RedisWorkerPlane } from './data-plane/redis-plane.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
@@ -71,12 +72,13 @@ export interface WorkerRuntimeOptions {
   stopTimeoutMs?: number;
   /** PEM file of the CA behind the drivers' HTTPS endpoints (direct plane). @defaultValue env CNSN_REDIS_CA */
   caFile?: string;
+  /** How the direct plane reaches drivers. @defaultValue an HttpTransport (HTTP and HTTPS, `caFile`) */
+  transport?: WorkerTransport;
   /**
-   * For fault tests only: pauses at one stage of every batch, so that a test can kill the worker
-   * there. `fetch`: the input fetched, nothing computed; `compute`: before the kernels; `send`: part
-   * of the result on its way (the direct plane has sent the request head and the blob's header).
+   * Wraps each data plane the worker opens (instrumentation; the fault tests hold batches at a
+   * stage this way). @defaultValue none
    */
-  faultPause?: { stage: 'fetch' | 'compute' | 'send'; pause: () => Promise<void> };
+  decoratePlane?: (plane: WorkerDataPlane) => WorkerDataPlane;
 }
 
 export type WorkerState = 'starting' | 'running' | 'draining' | 'stopped';
@@ -121,7 +123,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   private readonly probesAnswered = new Set<string>();
   private readonly caFile: string | undefined;
   private readonly ca: Buffer | undefined;
-  private readonly faultPause: WorkerRuntimeOptions['faultPause'];
+  private readonly transport: WorkerTransport | undefined;
+  private readonly decoratePlane: (plane: WorkerDataPlane) => WorkerDataPlane;
   private worker: Worker | null = null;
   private readonly stopTimeoutMs: number;
   /** Jobs in hand now (between BullMQ handing one over and its handler returning). */
@@ -154,7 +157,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     this.logger = childLogger(options.logger ?? silentLogger, { worker: this.id });
     this.state = new RunState(this.redis, this.keys, new RedisScripts(this.redis));
     this.caFile = options.caFile ?? process.env.CNSN_REDIS_CA;
-    this.faultPause = options.faultPause;
+    this.transport = options.transport;
+    this.decoratePlane = options.decoratePlane ?? ((plane) => plane);
     this.ca = this.caFile ? readFileSync(this.caFile) : undefined;
     this.lifecycle = new Lifecycle(`worker ${this.id}`, (s) => this.emit('state', SHOWN[s]));
     this.runs = new RunCache({
@@ -190,15 +194,16 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     return this.lifecycle.start(async () => {
       await checkRedisConfig(this.redis, this.logger);
       this.blobs = await openBlobStore(this.redis);
-      this.planes.set('redis', new RedisWorkerPlane(this.blobs, this.keys, this.maxBlobBytes));
-      this.planes.set(
-        'direct',
+      const planes = [
+        new RedisWorkerPlane(this.blobs, this.keys, this.maxBlobBytes),
         new DirectWorkerPlane({
           state: this.state,
           maxBlobBytes: this.maxBlobBytes,
+          ...(this.transport ? { transport: this.transport } : {}),
           ...(this.caFile ? { caFile: this.caFile } : {}),
         }),
-      );
+      ];
+      for (const plane of planes) this.planes.set(plane.kind, this.decoratePlane(plane));
       this.worker = new Worker(this.queueName, (job) => this.handleCounted(job), {
         connection: this.redis,
         prefix: this.keys.prefix,
@@ -367,7 +372,6 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       const tFetch = performance.now();
       const input = await this.fetchInput(job, data, spec, plane, slot);
       const params = spec.selfnorm ? await this.runs.paramsOf(spec.selfnorm.paramsHash) : null;
-      if (this.faultPause?.stage === 'compute') await this.faultPause.pause();
       const t0 = performance.now();
       const parts = await this.processor.process(input, { spec, seq, params, slot: slot.id }, (out, meta) => {
         const resultMeta: ResultMeta = {
@@ -382,11 +386,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       });
       const kernelMs = performance.now() - t0;
       const tPut = performance.now();
-      await plane.putResult(
-        data,
-        parts,
-        this.faultPause?.stage === 'send' ? this.faultPause.pause : undefined,
-      );
+      await plane.putResult(data, parts);
       const tBook = performance.now();
       // Counted once whatever happens next; a run that went meanwhile takes its result with it.
       if ((await this.state.complete(run, seq)) === -1) await plane.discard(data);
@@ -440,7 +440,6 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       if (err instanceof InputMissingError && isLastAttempt(job)) throw new UnrecoverableError(err.message);
       throw err;
     }
-    if (this.faultPause?.stage === 'fetch') await this.faultPause.pause();
     const source = `input of batch ${seq} of run ${run}`;
     const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) => {
       const floats = this.processor.inputFloats?.(slot.id, data.shape);

@@ -41,11 +41,8 @@ export interface WorkerDataPlane {
    * {@link InputMissingError} when it is not there (yet): the driver may be restarting.
    */
   fetchInput(job: BatchJobData, into: (length: number) => Uint8Array): Promise<Uint8Array>;
-  /**
-   * Hands batch `job.seq`'s result blob (in parts, never joined) to the driver. `midway` (fault
-   * tests only) is awaited with part of the blob on its way.
-   */
-  putResult(job: BatchJobData, blob: Uint8Array[], midway?: () => Promise<void>): Promise<void>;
+  /** Hands batch `job.seq`'s result blob (in parts, never joined) to the driver. */
+  putResult(job: BatchJobData, blob: Uint8Array[]): Promise<void>;
   /** Whether the driver has batch `job.seq`'s result already (a redone job then does nothing). */
   hasResult(job: BatchJobData): Promise<boolean>;
   /** The run is gone: drop whatever the plane still holds of this batch. */

@@ -82,9 +82,7 @@ export class RedisWorkerPlane implements WorkerDataPlane {
     return bytes;
   }
 
-  async putResult(job: BatchJobData, blob: Uint8Array[], midway?: () => Promise<void>): Promise<void> {
-    // A SET is stored whole or not at all: "midway" is before it.
-    await midway?.();
+  async putResult(job: BatchJobData, blob: Uint8Array[]): Promise<void> {
     // One connection, in order: the result is stored before the input goes.
     await Promise.all([
       this.blobs.command(['SET', this.keys.output(job.run, job.seq), blob]),
