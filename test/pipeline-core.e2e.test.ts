@@ -138,3 +138,20 @@ describe('the worker runtime lifecycle', () => {
     expect(worker.currentState).toBe('stopped');
   });
 });
+
+describe('options given as 0 are refused, not read as the default', () => {
+  it.each([
+    [{ direct: { stallTimeoutMs: 0 } }, 'direct.stallTimeoutMs: must be a positive number of ms, got 0'],
+    [{ direct: { probeTimeoutMs: 0 } }, 'direct.probeTimeoutMs: must be a positive number of ms, got 0'],
+  ])('Pipeline.connect(%j)', async (options, message) => {
+    await expect(env.pipeline(options)).rejects.toThrow(message);
+  });
+
+  it.each([
+    [{ wakeTimeoutMs: 0 }, 'wakeTimeoutMs: must be a positive number of ms, got 0'],
+    [{ maxInFlight: 0 }, 'maxInFlight: must be a positive integer, got 0'],
+  ])('openRun(%j)', async (options, message) => {
+    const pipeline = await env.pipeline();
+    await expect(pipeline.openRun(options)).rejects.toThrow(message);
+  });
+});

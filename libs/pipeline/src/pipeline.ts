@@ -150,6 +150,12 @@ export class Pipeline {
 
   /** Connects (or adopts a client) and checks Redis's eviction policy. */
   static async connect(options: PipelineOptions): Promise<Pipeline> {
+    // A time of 0 is refused, not read as "the default".
+    for (const name of ['stallTimeoutMs', 'probeTimeoutMs'] as const) {
+      const value = options.direct?.[name];
+      if (value !== undefined && !(value > 0))
+        throw new Error(`direct.${name}: must be a positive number of ms, got ${value}`);
+    }
     const given = options.redis;
     const owns = typeof given === 'string' || !('status' in given);
     const connect = {

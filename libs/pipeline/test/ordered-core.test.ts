@@ -1,6 +1,7 @@
 import { buildRunSpec, type OnError } from '@cnsn/protocol';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { Producer } from '../src/core/producer.js';
 import {
   BatchFailedError,
   BufferPool,
@@ -276,5 +277,43 @@ describe('the ordered core, on an in-memory plane that drops, delays, duplicates
     // Queued once, then again five times: six submissions in all.
     expect(control.submissions.get(1)).toBe(6);
     expect(delivered.map((b) => b.seq)).toEqual([0]);
+  });
+
+  it('checks each batch once per enqueue', async () => {
+    const check = vi.spyOn(Producer.prototype, 'check');
+    try {
+      const { delivered } = await drive({
+        batches: 5,
+        window: 2,
+        reuse: false,
+        onError: 'fail',
+        script: [],
+        consumerDelay: 0,
+      });
+      expect(delivered).toHaveLength(5);
+      expect(check).toHaveBeenCalledTimes(5);
+    } finally {
+      check.mockRestore();
+    }
+  });
+
+  it('close reports each step that failed, after running them all', async () => {
+    const { run, control, plane, workers } = openRun({
+      batches: 0,
+      window: 2,
+      reuse: false,
+      onError: 'fail',
+      script: [],
+      consumerDelay: 0,
+    });
+    workers.stopped = true;
+    control.close = async () => {
+      throw new Error('control boom');
+    };
+    await expect(run.close()).rejects.toThrow(
+      'run r closed with errors: close the control plane: control boom',
+    );
+    // The step after the failed one ran all the same.
+    expect(plane.closed).toBe(true);
   });
 });
