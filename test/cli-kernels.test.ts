@@ -80,6 +80,30 @@ describe('cnsn plan', () => {
     });
   });
 
+  it('streams: each (rank, epoch) its own, the same on every call; --start K continues a listing from 0', async () => {
+    const plan = async (...more: string[]): Promise<string[]> => {
+      const r = await runCnsn(['plan', '--shape', '8,64,14,14', '--seed', '3', '--batches', '5', ...more]);
+      expect(r.code, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n');
+    };
+    const [historical, r1e2, again, r0e1, r1e0, r1e2From3] = await Promise.all([
+      plan(),
+      plan('--rank', '1', '--epoch', '2'),
+      plan('--rank', '1', '--epoch', '2'),
+      plan('--epoch', '1'),
+      plan('--rank', '1'),
+      plan('--rank', '1', '--epoch', '2', '--start', '3', '--batches', '2'),
+    ]);
+    expect(again).toEqual(r1e2);
+    // Rank 0, epoch 0 is the historical stream (what makePlan gives without a stream).
+    expect(historical[0]).toBe(JSON.stringify({ seq: 0, ...makePlan([8, 64, 14, 14], 3, 0) }));
+    for (const other of [historical, r0e1, r1e0])
+      for (let i = 0; i < 5; i++) expect(r1e2[i]).not.toBe(other[i]);
+    for (let i = 0; i < 5; i++) expect(r0e1[i]).not.toBe(r1e0[i]);
+    // Byte for byte lines 4 and 5 of the listing from 0 (`seq` is the position in the stream).
+    expect(r1e2From3).toEqual(r1e2.slice(3, 5));
+  });
+
   it('refuses bad options with the flag and value', async () => {
     const r = await runCnsn(['plan', '--shape', '8,16,7', '--seed', '1']);
     expect(r.code).not.toBe(0);

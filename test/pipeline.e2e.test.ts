@@ -112,6 +112,31 @@ describe.each(TESTED_PLANES)('the pipeline with real worker processes, on the %s
     expect(digestOf(second.out.map((b) => b.data))).toBe(want);
   });
 
+  it('a trainer resuming at batch 10 (start 10) gets bitwise the outputs batches 10..19 had in a run from 0; each (rank, epoch) a stream of its own', async () => {
+    await env.startWorkers(2);
+    const pipeline = await env.pipeline();
+    const input = batches.slice(0, 20);
+    const whole = await pipeline.openRun({ seed: 11, crossnorm, selfnorm, rank: 1, epoch: 2 });
+    const fromZero = await runAll(whole, input);
+    await whole.close();
+    const resumed = await pipeline.openRun({ seed: 11, crossnorm, selfnorm, rank: 1, epoch: 2, start: 10 });
+    expect(resumed.spec.stream).toEqual({ rank: 1, epoch: 2, start: 10 });
+    const fromTen = await runAll(resumed, input.slice(10));
+    await resumed.close();
+    await env.stopWorkers();
+    expect(fromTen.map((b) => b.seq)).toEqual(input.slice(10).map((_, i) => i));
+    expect(digestOf(fromTen.map((b) => b.data))).toBe(digestOf(fromZero.slice(10).map((b) => b.data)));
+    expect(fromTen[0]?.plan).toEqual(fromZero[10]?.plan);
+    // Rank 1, epoch 2 is its own stream: as computed in process with it, not the historical one.
+    const stream = { rank: 1, epoch: 2 };
+    expect(digestOf(fromZero.map((b) => b.data))).toBe(
+      await expectedDigest(input, 11, crossnorm, selfnorm, stream),
+    );
+    expect(digestOf(fromZero.map((b) => b.data))).not.toBe(
+      await expectedDigest(input, 11, crossnorm, selfnorm),
+    );
+  });
+
   it('16 concurrent enqueue callers: numbered in call order, every batch delivered once with its own data', async () => {
     await env.startWorkers(2);
     const pipeline = await env.pipeline();

@@ -13,11 +13,14 @@ export async function expectedDigest(
   seed: number,
   crossnorm: Partial<CrossNormOptions>,
   selfnorm: SelfNormConfig | null,
+  /** The run's stream: batch k gets the plan at position start + k of (seed, rank, epoch). */
+  stream: { rank?: number; epoch?: number; start?: number } = {},
 ): Promise<string> {
   const backend = new FusedBackend();
   const hash = createHash('sha256');
+  const { rank = 0, epoch = 0, start = 0 } = stream;
   for (const [seq, b] of batches.entries()) {
-    const plan = makePlan(b.shape, seed, seq, crossnorm);
+    const plan = makePlan(b.shape, seed, start + seq, crossnorm, { rank, epoch });
     const { data } = await backend.augment(b, { plan, selfnorm });
     hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }

@@ -12,9 +12,10 @@ import {
   type Shape4,
 } from '@cnsn/kernels';
 import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline';
+import { streamOf } from '@cnsn/protocol';
 
 /**
- * The worker's augmentation: the batch's plan from (run seed, batch number), then CrossNorm and
+ * The worker's augmentation: the batch's plan from its run's stream, then CrossNorm and
  * SelfNorm on the chosen backend. With `fused`, each concurrent slot has a backend of its own: the
  * input is received straight into that backend's memory, augmented in place, and the result sent
  * from there, with no copy in or out (the slot holds its backend until the batch is handed over).
@@ -54,7 +55,9 @@ export class AugmentProcessor implements BatchProcessor {
   ): Promise<Uint8Array[]> {
     const { spec, seq } = ctx;
     const shape = input.shape as unknown as Shape4;
-    const plan: CrossNormPlan = makePlan(shape, spec.seed, seq, spec.crossnorm);
+    // Batch `seq` of the run is position `start + seq` of its stream (seed, rank, epoch).
+    const { rank, epoch, start } = streamOf(spec);
+    const plan: CrossNormPlan = makePlan(shape, spec.seed, start + seq, spec.crossnorm, { rank, epoch });
     const selfnorm: SelfNormConfig | null = spec.selfnorm
       ? { mode: spec.selfnorm.mode, params: ctx.params as SelfNormParams }
       : null;

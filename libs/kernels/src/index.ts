@@ -24,7 +24,7 @@ export type { GoldenCase } from './golden-manifest.js';
 export { CROPS, DEFAULT_CROSSNORM_OPTIONS, resolveCrossNormOptions } from './options.js';
 export type { Crop, CrossNormOptions } from './options.js';
 export { identityPlan, makePlan, validatePlan } from './plan.js';
-export type { CrossNormPlan } from './plan.js';
+export type { CrossNormPlan, PlanStream } from './plan.js';
 export { Rng } from './rng.js';
 export {
   defaultSelfNormParams,

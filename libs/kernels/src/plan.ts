@@ -32,20 +32,33 @@ export function identityPlan(n: number): CrossNormPlan {
 }
 
 /**
- * The plan of batch `seq` of a run seeded with `seed`: a pure function of its arguments. Draw order
- * follows the reference: fire?, instance permutation, style box, channel permutation, content box.
+ * Which plan stream of a seed: a data-parallel rank and an epoch. Rank 0, epoch 0 is the stream runs
+ * had before streams existed; distinct (rank, epoch) pairs never share one.
+ */
+export interface PlanStream {
+  rank: number;
+  epoch: number;
+}
+
+/**
+ * The plan at position `seq` of stream (`seed`, `stream`): a pure function of its arguments. Draw
+ * order follows the reference: fire?, instance permutation, style box, channel permutation, content
+ * box.
  */
 export function makePlan(
   shape: Shape4,
   seed: number,
   seq: number,
   options: Partial<CrossNormOptions> = {},
+  stream: PlanStream = { rank: 0, epoch: 0 },
 ): CrossNormPlan {
   const [n, c, h, w] = validateShape(shape, 'shape');
   checkCounter(seed, 'seed');
   checkCounter(seq, 'seq');
+  checkCounter(stream.rank, 'rank');
+  checkCounter(stream.epoch, 'epoch');
   const o = resolveCrossNormOptions(options);
-  const rng = new Rng(seed, seq);
+  const rng = new Rng(seed, seq, [stream.rank, stream.epoch]);
   const fires = rng.float() < o.cnProb;
   if (!fires) return { ...identityPlan(n), crop: o.crop };
   const insIdxs = rng.permutation(n);

@@ -6,18 +6,29 @@ import { xoroshiro128plusFromState } from 'pure-rand/generator/xoroshiro128plus'
  * The seeded generator every draw of a plan comes from. xoroshiro128+ (pure-rand) is pure integer
  * arithmetic, so the same (seed, seq) gives the same plan on every platform and in every process.
  */
+/** Marks the words of a stream in the key (any constant; it must never change). */
+const STREAM_TAG = 0x57e4a;
+
 export class Rng {
   private readonly gen: ReturnType<typeof xoroshiro128plusFromState>;
 
-  /** A generator keyed by a run seed and a batch number (each a safe non-negative integer). */
-  constructor(seed: number, seq = 0) {
-    // splitmix-style mixing of both 53-bit integers into a 128-bit state that is never all zero.
+  /**
+   * A generator keyed by a run seed and a batch number (each a safe non-negative integer), and a
+   * stream (`[rank, epoch]`): stream [0, 0] (or none) is the historical key (seed, seq) alone; any
+   * other adds its words (and a tag) to the key, so distinct keys feed distinct words to the mix.
+   */
+  constructor(seed: number, seq = 0, stream: readonly number[] = []) {
+    // splitmix-style mixing of the 53-bit integers into a 128-bit state that is never all zero.
     const words: number[] = [
       seed % 2 ** 32,
       Math.floor(seed / 2 ** 32),
       seq % 2 ** 32,
       Math.floor(seq / 2 ** 32),
     ];
+    if (stream.some((v) => v !== 0)) {
+      words.push(STREAM_TAG, stream.length);
+      for (const v of stream) words.push(v % 2 ** 32, Math.floor(v / 2 ** 32));
+    }
     let h = 0x9e3779b9;
     const state: number[] = [];
     for (let i = 0; i < 4; i++) {

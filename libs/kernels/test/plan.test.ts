@@ -158,3 +158,29 @@ const PINNED = {
   contentBox: [2, 0, 6, 3],
   lam: null,
 };
+
+describe('plan streams', () => {
+  it('rank 0, epoch 0 is the historical stream; other (rank, epoch) pairs draw other numbers', () => {
+    const draws = (stream?: number[]) => {
+      const rng = new Rng(7, 3, stream);
+      return Array.from({ length: 8 }, () => rng.float());
+    };
+    expect(draws([0, 0])).toEqual(draws());
+    const seen = new Set<string>();
+    for (let rank = 0; rank < 8; rank++)
+      for (let epoch = 0; epoch < 8; epoch++) seen.add(JSON.stringify(draws([rank, epoch])));
+    expect(seen.size).toBe(64);
+    // Not a shift of the batch number either: stream (0, 1) at batch 3 is not stream (0, 0) at any batch nearby.
+    const shifted = new Set(Array.from({ length: 64 }, (_, q) => JSON.stringify(new Rng(7, q).float())));
+    expect(shifted.has(JSON.stringify(draws([0, 1])[0]))).toBe(false);
+  });
+
+  it('makePlan refuses a negative or fractional rank or epoch, naming it', () => {
+    expect(() => makePlan([2, 3, 4, 4], 0, 0, {}, { rank: -1, epoch: 0 })).toThrow(
+      /rank: must be a non-negative safe integer/,
+    );
+    expect(() => makePlan([2, 3, 4, 4], 0, 0, {}, { rank: 0, epoch: 1.5 })).toThrow(
+      /epoch: must be a non-negative safe integer/,
+    );
+  });
+});

@@ -29,6 +29,21 @@ export interface RunRequest {
   allowNonFinite?: boolean;
   /** Precision of tensors on the wire, both ways. @defaultValue 'float32' (bitwise as computed) */
   wire?: WireDtype;
+  /** Data-parallel rank: its own plan stream (see `epoch`). @defaultValue 0 */
+  rank?: number;
+  /** Epoch: its own plan stream; rank 0, epoch 0 is the historical one. @defaultValue 0 */
+  epoch?: number;
+  /**
+   * Position in the stream of the run's first batch: batch k gets the plan batch `start + k` has in
+   * a run from 0 (a trainer resuming from its checkpoint). @defaultValue 0
+   */
+  start?: number;
+  /**
+   * Deliver with each batch the per-(instance, channel) mean and std (unbiased, eps 1e-12, as the
+   * paper's SelfNorm) of the CrossNorm output, computed in float64, for a trainer's own SelfNorm.
+   * Needs `selfnorm: null` (the output is then CrossNorm's). @defaultValue false
+   */
+  returnStats?: boolean;
 }
 
 /** A checked run spec, plus the SelfNorm parameters as canonical JSON when there are any. */
@@ -55,6 +70,16 @@ export function buildRunSpec(
   const wire = request.wire ?? 'float32';
   if (!WIRE_DTYPES.includes(wire))
     throw new Error(`wire: must be one of ${WIRE_DTYPES.join(', ')}, got ${JSON.stringify(wire)}`);
+  const stream = {
+    rank: counter(request.rank, 'rank'),
+    epoch: counter(request.epoch, 'epoch'),
+    start: counter(request.start, 'start'),
+  };
+  const returnStats = request.returnStats ?? false;
+  if (returnStats && request.selfnorm)
+    throw new Error(
+      'returnStats: gives the statistics of the CrossNorm output for a SelfNorm in the trainer; open the run with selfnorm null (the pipeline applying SelfNorm too would change the output they describe)',
+    );
   const crossnorm = crossNormOptionsSchema.safeParse(request.crossnorm ?? {});
   if (!crossnorm.success) throw new Error(firstIssue(crossnorm.error, 'crossnorm'));
   let selfnorm: RunSpec['selfnorm'] = null;
@@ -77,6 +102,8 @@ export function buildRunSpec(
       seed,
       crossnorm: crossnorm.data,
       selfnorm,
+      stream,
+      ...(returnStats ? { returnStats } : {}),
       onError,
       allowNonFinite: request.allowNonFinite ?? false,
       dataPlane,
@@ -85,4 +112,12 @@ export function buildRunSpec(
     },
     paramsJson,
   };
+}
+
+/** A stream counter (rank, epoch, start): a non-negative safe integer, 0 when not given. */
+function counter(value: number | undefined, field: string): number {
+  const v = value ?? 0;
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new Error(`${field}: must be a non-negative integer, got ${v}`);
+  return v;
 }

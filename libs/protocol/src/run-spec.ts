@@ -13,7 +13,8 @@ export type DataPlaneKind = (typeof DATA_PLANES)[number];
 
 /**
  * Everything a worker needs to augment any batch of a run, stored once per run in Redis. The plan
- * of batch `seq` is `makePlan(shape, seed, seq, crossnorm)`, so no plan travels with a job.
+ * of batch `seq` is `makePlan(shape, seed, start + seq, crossnorm, {rank, epoch})`, so no plan
+ * travels with a job.
  */
 export const runSpecSchema = z
   .object({
@@ -32,6 +33,20 @@ export const runSpecSchema = z
       })
       .strict()
       .nullable(),
+    /**
+     * The plan stream: batch `seq` of the run gets the plan at position `start + seq` of stream
+     * (seed, rank, epoch). Absent in specs stored before streams: rank 0, epoch 0, start 0.
+     */
+    stream: z
+      .object({
+        rank: z.number().int().nonnegative(),
+        epoch: z.number().int().nonnegative(),
+        start: z.number().int().nonnegative(),
+      })
+      .strict()
+      .optional(),
+    /** Deliver each batch's per-(instance, channel) mean and std of the CrossNorm output. */
+    returnStats: z.boolean().optional(),
     onError: z.enum(ON_ERROR),
     /** Let NaN/Inf batches through instead of failing them. */
     allowNonFinite: z.boolean(),
@@ -44,6 +59,11 @@ export const runSpecSchema = z
   .strict();
 
 export type RunSpec = z.output<typeof runSpecSchema>;
+
+/** A spec's plan stream, with the defaults of specs stored before streams. */
+export function streamOf(spec: RunSpec): { rank: number; epoch: number; start: number } {
+  return spec.stream ?? { rank: 0, epoch: 0, start: 0 };
+}
 
 /** Parses a stored spec (JSON text), checking every field. */
 export function parseRunSpec(text: string, source: string): RunSpec {

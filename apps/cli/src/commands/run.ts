@@ -33,11 +33,12 @@ import { OutputDigest } from '../digest.js';
 import { LocalWorkers } from '../local-workers.js';
 import { NpyWriter } from '../npy-writer.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
+import { addStreamOptions, type StreamFlags } from '../stream-options.js';
 import { renderBatchPreview } from '../preview/batch-preview.js';
 import { resolveRedis } from '../redis-target.js';
 import { isVerbose, stderrLogger } from '../stderr-logger.js';
 
-export interface RunFlags extends CrossNormFlags, SelfNormFlags {
+export interface RunFlags extends CrossNormFlags, SelfNormFlags, Partial<StreamFlags> {
   synthetic?: boolean;
   batches?: number;
   shape?: Shape4;
@@ -175,6 +176,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--input <files...>', 'NCHW float32 .npy files, one batch each, in order')
     .option('--out <dir>', 'write each result, in order, as .npy')
     .option('--seed <s>', 'run seed (data and plans)', parseNonNegativeInt, 0)
+
     .option('--run-id <id>', 'run id (default random)')
     .option('--resume', 'continue run --run-id from its first batch not yet delivered')
     .option(
@@ -232,6 +234,7 @@ export function addRunOptions(cmd: Command): Command {
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--json', 'last line of stdout: the summary as JSON')
     .option('--no-progress', 'no progress bar');
+  addStreamOptions(cmd);
   addCrossNormOptions(cmd);
   addSelfNormOptions(cmd);
   return cmd;
@@ -305,6 +308,9 @@ export async function executeRun(
         ...(flags.runId ? { runId: flags.runId } : {}),
         resume: flags.resume ?? false,
         seed: flags.seed,
+        rank: flags.rank ?? 0,
+        epoch: flags.epoch ?? 0,
+        start: flags.start ?? 0,
         crossnorm,
         selfnorm,
         onError: flags.onError,
