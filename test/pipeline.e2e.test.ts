@@ -1,4 +1,4 @@
-import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
+import { defaultSelfNormParams, instanceMeanStd, type Shape4 } from '@cnsn/kernels';
 import type { DeliveredBatch, PipelineRun } from '@cnsn/pipeline';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,6 +134,56 @@ describe.each(TESTED_PLANES)('the pipeline with real worker processes, on the %s
     );
     expect(digestOf(fromZero.map((b) => b.data))).not.toBe(
       await expectedDigest(input, 11, crossnorm, selfnorm),
+    );
+  });
+
+  it('SelfNorm parameters changed at batch 5: from there on, bitwise a run opened with the new ones; each result names its version', async () => {
+    await env.startWorkers(2);
+    const pipeline = await env.pipeline();
+    const input = batches.slice(0, 12);
+    const updated = { mode: 'train' as const, params: defaultSelfNormParams(16, { seed: 99 }) };
+    const changing = await pipeline.openRun({ seed: 11, crossnorm, selfnorm, maxInFlight: 4 });
+    const feeding = (async () => {
+      for (const [i, b] of input.entries()) {
+        if (i === 5) expect(await changing.setSelfNorm(updated.params)).toBe(1);
+        await changing.enqueue(b.data, b.shape);
+      }
+      await changing.end();
+    })();
+    const changed: DeliveredBatch[] = [];
+    for await (const r of changing.results()) changed.push({ ...r, data: r.data.slice() });
+    await feeding;
+    await changing.close();
+    const fresh = await pipeline.openRun({ seed: 11, crossnorm, selfnorm: updated });
+    const reference = await runAll(fresh, input);
+    await fresh.close();
+    await env.stopWorkers();
+    expect(changed.map((b) => b.selfnormVersion)).toEqual([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1]);
+    expect(digestOf(changed.slice(5).map((b) => b.data))).toBe(
+      digestOf(reference.slice(5).map((b) => b.data)),
+    );
+    expect(digestOf(changed.slice(0, 5).map((b) => b.data))).toBe(
+      await expectedDigest(input.slice(0, 5), 11, crossnorm, selfnorm),
+    );
+    // Both sets went with the runs.
+    expect((await env.pipelineKeysLeft()).filter((k) => k.includes(':params:'))).toEqual([]);
+  });
+
+  it('returnStats: each batch comes with the mean and std of its CrossNorm output, per instance and channel, in float64', async () => {
+    await env.startWorkers(1);
+    const pipeline = await env.pipeline();
+    const run = await pipeline.openRun({ seed: 11, crossnorm, selfnorm: null, returnStats: true });
+    const out = await runAll(run, batches.slice(0, 3));
+    await run.close();
+    await env.stopWorkers();
+    for (const b of out) {
+      const want = instanceMeanStd(b.data, b.shape as unknown as Shape4);
+      expect(b.stats?.mean).toEqual(want.mean);
+      expect(b.stats?.std).toEqual(want.std);
+      expect(b.stats?.mean.length).toBe(8 * 16);
+    }
+    await expect(pipeline.openRun({ selfnorm, returnStats: true })).rejects.toThrow(
+      /returnStats: .*open the run with selfnorm null/,
     );
   });
 

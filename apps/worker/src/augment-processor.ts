@@ -4,6 +4,7 @@ import {
   describeAdapter,
   type CrossNormPlan,
   FusedBackend,
+  instanceMeanStd,
   KernelInputError,
   type KernelBackend,
   makePlan,
@@ -69,10 +70,24 @@ export class AugmentProcessor implements BatchProcessor {
       if (input.data.buffer !== buffer.buffer || input.data.byteOffset !== buffer.byteOffset)
         buffer.set(input.data);
       const result = fused.augmentSync({ data: buffer, shape }, request, buffer);
-      return encode(result.data, { plan, selfnormStats: statsJson(result.selfnormStats) });
+      return encode(result.data, this.meta(spec, plan, result, shape));
     }
     const result = await this.created.backend.augment({ data: input.data, shape }, request);
-    return encode(result.data, { plan, selfnormStats: statsJson(result.selfnormStats) });
+    return encode(result.data, this.meta(spec, plan, result, shape));
+  }
+
+  /** The plan, SelfNorm's batch statistics, and with `returnStats` the output's instance statistics. */
+  private meta(
+    spec: BatchContext['spec'],
+    plan: CrossNormPlan,
+    result: { data: Float32Array; selfnormStats?: unknown },
+    shape: Shape4,
+  ): ProcessedMeta {
+    const meta: ProcessedMeta = { plan, selfnormStats: statsJson(result.selfnormStats) };
+    if (!spec.returnStats) return meta;
+    // The run has no SelfNorm of the pipeline's (buildRunSpec): the output is CrossNorm's.
+    const { mean, std } = instanceMeanStd(result.data, shape);
+    return { ...meta, stats: { mean: Array.from(mean), std: Array.from(std) } };
   }
 
   isPermanent(err: unknown): boolean {

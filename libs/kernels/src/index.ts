@@ -24,6 +24,7 @@ export type { GoldenCase } from './golden-manifest.js';
 export { CROPS, DEFAULT_CROSSNORM_OPTIONS, resolveCrossNormOptions } from './options.js';
 export type { Crop, CrossNormOptions } from './options.js';
 export { identityPlan, makePlan, validatePlan } from './plan.js';
+export { instanceMeanStd } from './instance-stats.js';
 export type { CrossNormPlan, PlanStream } from './plan.js';
 export { Rng } from './rng.js';
 export {

@@ -4,7 +4,7 @@ import type { RunSpec } from '@cnsn/protocol';
 export interface BatchContext {
   spec: RunSpec;
   seq: number;
-  /** The run's SelfNorm parameters (parsed JSON), or null without SelfNorm. */
+  /** The batch's SelfNorm parameters (the set its job names, parsed JSON), or null without SelfNorm. */
   params: unknown;
   /** The concurrent slot the batch runs in (0 .. concurrency - 1): a slot runs one batch at a time. */
   slot: number;
@@ -14,6 +14,8 @@ export interface BatchContext {
 export interface ProcessedMeta {
   plan: unknown;
   selfnormStats: unknown;
+  /** With the run's `returnStats`: per-(instance, channel) mean and std of the CrossNorm output. */
+  stats?: { mean: number[]; std: number[] };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import type { FailureRecord, RunSpec } from '@cnsn/protocol';
+import { checkSelfNormParams, type FailureRecord, type RunSpec, type SelfNormParamsSpec } from '@cnsn/protocol';
 import type { RunControl } from './control/run-control.js';
 import { Collector, type DeliveredBatch, type TakeHooks } from './core/collector.js';
 import { InFlightWindow } from './core/in-flight-window.js';
-import { Producer } from './core/producer.js';
+import { type ParamsRef, Producer } from './core/producer.js';
 import type { BufferPool } from './data-plane/buffer-pool.js';
 import type { DriverDataPlane } from './data-plane/data-plane.js';
 import { BatchFailedError } from './errors.js';
@@ -81,6 +81,8 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
    * the previous call is through, so concurrent callers get consecutive numbers with no gap.
    */
   private admission: Promise<unknown> = Promise.resolve();
+  /** The SelfNorm set of the next batch; null: the run's own (version 0). */
+  private params: ParamsRef | null = null;
 
   constructor(parts: PipelineRunParts) {
     super();
@@ -162,8 +164,8 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       await this.window.acquire(seq);
       this.next = seq + 1;
       // A resumed run: an earlier driver enqueued this batch; its result may already wait.
-      if (seq < this.parts.previouslyEnqueued) await this.producer.adopt(seq, data, dims);
-      else await this.producer.enqueue(seq, data, dims);
+      if (seq < this.parts.previouslyEnqueued) await this.producer.adopt(seq, data, dims, this.params);
+      else await this.producer.enqueue(seq, data, dims, this.params);
       this.kick();
       return seq;
     });
@@ -185,6 +187,26 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       await this.parts.control.reject(record);
       this.kick();
       return seq;
+    });
+  }
+
+  /**
+   * New SelfNorm parameters (the trainer's current weights): every batch enqueued after this call
+   * uses them. Stored once per distinct set; each job names its set, a result says which version it
+   * used (`selfnormVersion`: 0 for the parameters given at open, then 1, 2, ...), and a batch redone
+   * after a fault uses the set it was enqueued with. Resolves with the new version.
+   */
+  setSelfNorm(params: SelfNormParamsSpec): Promise<number> {
+    return this.admit(async () => {
+      this.assertOpen('setSelfNorm');
+      const channels = this.spec.selfnorm?.channels;
+      if (channels === undefined)
+        throw new Error(`run ${this.id}: setSelfNorm on a run opened without SelfNorm; open it with selfnorm`);
+      const { hash, json } = checkSelfNormParams(params, channels);
+      const version = (this.params?.version ?? 0) + 1;
+      await this.parts.control.addParams(hash, json);
+      this.params = { hash, version };
+      return version;
     });
   }
 

@@ -94,14 +94,22 @@ export class RunState {
         [FIELD.state]: 'open',
       })
       .sadd(this.keys.runs(), spec.run);
-    if (spec.selfnorm && paramsJson) {
-      tx.set(this.keys.params(spec.selfnorm.paramsHash), paramsJson).sadd(
-        this.keys.paramsUsers(spec.selfnorm.paramsHash),
-        spec.run,
-      );
-    }
     await tx.exec();
+    if (spec.selfnorm && paramsJson) await this.addParams(spec.run, spec.selfnorm.paramsHash, paramsJson);
     return true;
+  }
+
+  /**
+   * Stores a SelfNorm parameter set for the run's jobs (once per content hash, shared between runs);
+   * released with the run.
+   */
+  async addParams(run: string, hash: string, json: string): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.keys.params(hash), json)
+      .sadd(this.keys.paramsUsers(hash), run)
+      .sadd(this.keys.runParams(run), hash)
+      .exec();
   }
 
   /** The run's spec, or null when no such run is open. */
@@ -304,6 +312,8 @@ export class RunState {
    */
   async remove(run: string, spec: RunSpec | null): Promise<void> {
     await this.recordFinished(run);
+    const hashes = new Set(await this.redis.smembers(this.keys.runParams(run)));
+    if (spec?.selfnorm) hashes.add(spec.selfnorm.paramsHash);
     // The hash goes first: the scripts that workers run (complete, fail) write nothing once it is
     // gone, so a late completion (the direct plane hands a result over before its worker records
     // it) cannot re-create a key behind the scan below.
@@ -320,13 +330,8 @@ export class RunState {
       } while (cursor !== '0');
     }
     await this.redis.srem(this.keys.runs(), run);
-    if (spec?.selfnorm) {
-      const hash = spec.selfnorm.paramsHash;
-      await this.scripts.releaseParams(
-        { params: this.keys.params(hash), users: this.keys.paramsUsers(hash) },
-        run,
-      );
-    }
+    for (const hash of hashes)
+      await this.scripts.releaseParams({ params: this.keys.params(hash), users: this.keys.paramsUsers(hash) }, run);
   }
 
   /** A run that delivered every batch leaves its finished record (see FinishedRun). */

@@ -371,7 +371,10 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     try {
       const tFetch = performance.now();
       const input = await this.fetchInput(job, data, spec, plane, slot);
-      const params = spec.selfnorm ? await this.runs.paramsOf(spec.selfnorm.paramsHash) : null;
+      // The set the job names (the driver changed it), else the run's own.
+      const params = spec.selfnorm
+        ? await this.runs.paramsOf(data.paramsHash ?? spec.selfnorm.paramsHash, run)
+        : null;
       const t0 = performance.now();
       const parts = await this.processor.process(input, { spec, seq, params, slot: slot.id }, (out, meta) => {
         const resultMeta: ResultMeta = {
@@ -381,6 +384,8 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
           selfnormStats: meta.selfnormStats,
           backend: this.processor.backend,
           worker: this.id,
+          ...(spec.selfnorm ? { selfnormVersion: data.paramsVersion ?? 0 } : {}),
+          ...(meta.stats ? { stats: meta.stats } : {}),
         };
         return encodeResult(out, input.shape, resultMeta, spec.wire, slot, !this.processor.stableOutput);
       });

@@ -316,4 +316,77 @@ describe('the ordered core, on an in-memory plane that drops, delays, duplicates
     // The step after the failed one ran all the same.
     expect(plane.closed).toBe(true);
   });
+
+  it('setSelfNorm: later batches name the new set; a batch queued again keeps the set it was enqueued with', async () => {
+    const bn = {
+      weight: [1, 1, 1],
+      bias: [0, 0, 0],
+      runningMean: [0, 0, 0],
+      runningVar: [1, 1, 1],
+      eps: 1e-5,
+    };
+    const p0 = {
+      gWeight: [
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ] as Array<[number, number]>,
+      gBn: bn,
+    };
+    const p1 = {
+      ...p0,
+      gWeight: [
+        [2, 0],
+        [0, 2],
+        [2, 2],
+      ] as Array<[number, number]>,
+    };
+    const results = new BufferPool(false);
+    const plane = new MemoryDriverPlane({ run: 'r', results, maxBlobBytes: 1 << 20 });
+    const control = new MemoryControl();
+    const lost: Attempt = { kind: 'lose-job', delay: 0 };
+    const workers = new SimulatedWorkers(plane, control, (seq) => (seq === 3 ? [lost, lost] : []));
+    const { spec } = buildRunSpec({ onError: 'fail', selfnorm: { mode: 'train', params: p0 } }, 'r', 'redis');
+    const run = new PipelineRun({
+      spec,
+      plane,
+      control,
+      results,
+      maxInFlight: 2,
+      maxBatchBytes: 1 << 20,
+      maxBlobBytes: 1 << 20,
+      oomWaitMs: 1000,
+      cursor: 0,
+      previouslyEnqueued: 0,
+      resumed: null,
+      logger: silentLogger,
+      wakeTimeoutMs: 15,
+    });
+    const feeding = (async () => {
+      await run.enqueue(input(0), SHAPE);
+      await run.enqueue(input(1), SHAPE);
+      expect(await run.setSelfNorm(p1)).toBe(1);
+      // A set for another channel count is refused, naming the field; the run goes on.
+      const one = { weight: [1], bias: [0], runningMean: [0], runningVar: [1], eps: 1e-5 };
+      await expect(run.setSelfNorm({ gWeight: [[1, 0]], gBn: one })).rejects.toThrow(
+        'selfnorm.params.gWeight: the run has 3 channels, these parameters are for 1',
+      );
+      for (let seq = 2; seq < 5; seq++) await run.enqueue(input(seq), SHAPE);
+      await run.end();
+    })();
+    const seqs: number[] = [];
+    for await (const b of run.results()) seqs.push(b.seq);
+    await feeding;
+    workers.stopped = true;
+    await run.close();
+    expect(seqs).toEqual([0, 1, 2, 3, 4]);
+    const named = [0, 1, 2, 3, 4].map((seq) => control.jobs.get(seq)?.job.paramsVersion ?? 0);
+    expect(named).toEqual([0, 0, 1, 1, 1]);
+    // Batch 3 was lost twice and queued again each time, naming the same set.
+    expect(control.submissions.get(3)).toBe(3);
+    const hash = control.jobs.get(3)?.job.paramsHash;
+    expect(hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(control.params.has(hash as string)).toBe(true);
+    expect(hash).not.toBe(spec.selfnorm?.paramsHash);
+  });
 });

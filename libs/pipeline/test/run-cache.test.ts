@@ -73,7 +73,7 @@ describe('the worker run cache', () => {
     const t = setup();
     t.add('a');
     await t.cache.acquire('a');
-    await t.cache.paramsOf('h1');
+    await t.cache.paramsOf('h1', 'a');
     expect(t.cache.size.params).toBe(1);
     t.cache.release('a');
     t.specs.delete('a');

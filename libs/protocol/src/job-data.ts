@@ -23,6 +23,13 @@ export const batchJobDataSchema = z
     bytes: z.number().int().positive(),
     plane: z.enum(DATA_PLANES),
     secret: z.string().regex(RUN_SECRET_PATTERN).optional(),
+    /** The SelfNorm parameter set this batch uses (content hash), when the driver changed it. */
+    paramsHash: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    /** Which set it is: 0 for the run's own, then one more for each change. */
+    paramsVersion: z.number().int().nonnegative().optional(),
   })
   .strict()
   .refine((d) => (d.plane === 'direct') === (d.secret !== undefined), {
@@ -52,6 +59,10 @@ export interface ResultMeta {
   selfnormStats: unknown;
   backend: string;
   worker: string;
+  /** Which SelfNorm parameter set the batch used (0: the run's own). */
+  selfnormVersion?: number;
+  /** With `returnStats`: per-(instance, channel) mean and std of the CrossNorm output, N*C each. */
+  stats?: { mean: number[]; std: number[] };
 }
 
 /** The record of a batch that failed for good (stored as JSON under the failure key). */

@@ -64,6 +64,10 @@ export class Keyspace {
   preview(run: string): string {
     return `${this.prefix}:run:${run}:preview`;
   }
+  /** Set of the SelfNorm parameter sets (content hashes) a run used: released with the run. */
+  runParams(run: string): string {
+    return `${this.prefix}:run:${run}:params`;
+  }
   /** SelfNorm parameters, content-addressed. */
   params(hash: string): string {
     return `${this.prefix}:params:${hash}`;

@@ -114,6 +114,23 @@ export function buildRunSpec(
   };
 }
 
+/**
+ * A SelfNorm parameter set a driver gives mid-run (`setSelfNorm`): checked as at open (every field,
+ * one entry per channel of the run) and addressed by its content.
+ */
+export function checkSelfNormParams(
+  params: SelfNormParamsSpec,
+  channels: number,
+): { hash: string; json: string } {
+  const parsed = selfNormParamsSchema.safeParse(params);
+  if (!parsed.success) throw new Error(firstIssue(parsed.error, 'selfnorm.params'));
+  if (parsed.data.gWeight.length !== channels)
+    throw new Error(
+      `selfnorm.params.gWeight: the run has ${channels} channels, these parameters are for ${parsed.data.gWeight.length}`,
+    );
+  return contentHash(parsed.data);
+}
+
 /** A stream counter (rank, epoch, start): a non-negative safe integer, 0 when not given. */
 function counter(value: number | undefined, field: string): number {
   const v = value ?? 0;

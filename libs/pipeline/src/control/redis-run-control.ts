@@ -78,6 +78,10 @@ export class RedisRunControl implements RunControl {
     }
   }
 
+  addParams(hash: string, json: string): Promise<void> {
+    return this.o.state.addParams(this.o.run, hash, json);
+  }
+
   markEnded(total: number): Promise<void> {
     return this.o.state.markEnded(this.o.run, total);
   }

@@ -29,6 +29,8 @@ export interface RunControl {
   delivered(seq: number, skipped: boolean, bytesOut: number): Promise<void>;
   /** Waits until a worker signals progress on the run, or `timeoutMs`; true when signalled. */
   waitForProgress(timeoutMs: number): Promise<boolean>;
+  /** Stores a SelfNorm parameter set (content hash, canonical JSON) that later jobs name. */
+  addParams(hash: string, json: string): Promise<void>;
   markEnded(total: number): Promise<void>;
   markFailed(): Promise<void>;
   close(): Promise<void>;

@@ -16,6 +16,13 @@ export interface DeliveredBatch {
   plan: unknown;
   /** SelfNorm train mode: the BatchNorm batch statistics per gate. */
   selfnormStats: unknown;
+  /** Which SelfNorm parameter set it used: 0 for the run's own, n after the n-th setSelfNorm. */
+  selfnormVersion?: number;
+  /**
+   * With `returnStats`: per-(instance, channel) mean and std (unbiased, eps 1e-12) of the CrossNorm
+   * output, computed in float64; `mean[n * C + c]`.
+   */
+  stats?: { mean: Float64Array; std: Float64Array };
   /** Why a passthrough batch failed. */
   reason?: string;
   /** Worker and backend that produced it. */
@@ -127,6 +134,10 @@ export class Collector {
           status: 'ok',
           plan: meta?.plan ?? null,
           selfnormStats: meta?.selfnormStats ?? null,
+          ...(meta?.selfnormVersion !== undefined ? { selfnormVersion: meta.selfnormVersion } : {}),
+          ...(meta?.stats
+            ? { stats: { mean: Float64Array.from(meta.stats.mean), std: Float64Array.from(meta.stats.std) } }
+            : {}),
           ...(meta?.worker ? { worker: meta.worker } : {}),
           ...(meta?.backend ? { backend: meta.backend } : {}),
         },

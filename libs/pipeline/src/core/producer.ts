@@ -18,9 +18,17 @@ export interface ProducerOptions {
   logger: Logger;
 }
 
+/** The SelfNorm parameter set a batch was enqueued with (absent: the run's own, version 0). */
+export interface ParamsRef {
+  hash: string;
+  version: number;
+}
+
 interface Held {
   data: Float32Array;
   shape: number[];
+  /** Its job names this set whenever it is queued (again): a redone batch is replayed exactly. */
+  params: ParamsRef | null;
   /** Times this batch was found lost and queued again. */
   rounds: number;
 }
@@ -76,11 +84,16 @@ export class Producer {
    * Puts batch `seq` on the data plane and queues its job. Waits while Redis is out of memory. The
    * caller has passed the batch through `check`.
    */
-  async enqueue(seq: number, data: Float32Array, shape: number[]): Promise<void> {
-    this.held.set(seq, { data, shape, rounds: 0 });
+  async enqueue(
+    seq: number,
+    data: Float32Array,
+    shape: number[],
+    params: ParamsRef | null = null,
+  ): Promise<void> {
+    this.held.set(seq, { data, shape, params, rounds: 0 });
     const blob = this.encode(seq, data, shape);
     await this.withMemory(seq, () => this.o.plane.putInput(seq, blob, shape));
-    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, blob)));
+    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, blob, params)));
     await this.o.control.recordEnqueued(seq, data.byteLength);
   }
 
@@ -88,8 +101,13 @@ export class Producer {
    * Holds a batch enqueued by an earlier driver of this run (a resume) and makes sure it is on its
    * way: its result may wait already, or it is queued again. The caller has checked the batch.
    */
-  async adopt(seq: number, data: Float32Array, shape: number[]): Promise<void> {
-    this.held.set(seq, { data, shape, rounds: 0 });
+  async adopt(
+    seq: number,
+    data: Float32Array,
+    shape: number[],
+    params: ParamsRef | null = null,
+  ): Promise<void> {
+    this.held.set(seq, { data, shape, params, rounds: 0 });
     await this.repair(seq);
   }
 
@@ -136,7 +154,7 @@ export class Producer {
     const blob = this.encode(seq, held.data, held.shape);
     if (!hasInput) await this.withMemory(seq, () => plane.putInput(seq, blob, held.shape));
     if (state !== 'alive')
-      await this.withMemory(seq, () => control.submit(this.job(seq, held.shape, blob), true));
+      await this.withMemory(seq, () => control.submit(this.job(seq, held.shape, blob, held.params), true));
     this.o.logger.warn(
       { run: this.o.spec.run, seq, job: state, input: hasInput ? 'present' : 'missing' },
       'batch was lost; queued it again',
@@ -161,8 +179,9 @@ export class Producer {
     }
   }
 
-  private job(seq: number, shape: number[], blob: Uint8Array[]): BatchJobData {
+  private job(seq: number, shape: number[], blob: Uint8Array[], params: ParamsRef | null): BatchJobData {
     return {
+      ...(params ? { paramsHash: params.hash, paramsVersion: params.version } : {}),
       run: this.o.spec.run,
       ...(this.o.spec.incarnation ? { inc: this.o.spec.incarnation } : {}),
       seq,

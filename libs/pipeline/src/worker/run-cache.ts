@@ -1,5 +1,8 @@
 import type { RunSpec } from '@cnsn/protocol';
 
+/** Parameter sets a worker keeps at most (each a few KiB per channel count). */
+export const MAX_PARAM_SETS = 32;
+
 /** What a worker keeps of a run between its batches. */
 interface CachedRun {
   spec: RunSpec;
@@ -29,7 +32,8 @@ export interface RunCacheOptions {
  */
 export class RunCache {
   private readonly runs = new Map<string, CachedRun>();
-  private readonly params = new Map<string, unknown>();
+  /** Parameter sets by hash, with the runs that used them; at most MAX_PARAM_SETS, least recent go. */
+  private readonly params = new Map<string, { params: unknown; runs: Set<string> }>();
   private readonly idleMs: number;
   private readonly now: () => number;
 
@@ -71,12 +75,21 @@ export class RunCache {
     entry.lastUsed = this.now();
   }
 
-  /** A SelfNorm parameter set by content hash, read once while a run that uses it is held. */
-  async paramsOf(hash: string): Promise<unknown> {
-    if (this.params.has(hash)) return this.params.get(hash);
-    const params = await this.o.readParams(hash);
-    this.params.set(hash, params);
-    return params;
+  /**
+   * A SelfNorm parameter set by content hash for a batch of `run`, read once and kept while a run
+   * that used it is held (at most MAX_PARAM_SETS: a trainer that updates every batch makes many).
+   */
+  async paramsOf(hash: string, run: string): Promise<unknown> {
+    let entry = this.params.get(hash);
+    if (entry) this.params.delete(hash); // re-inserted below: the map's order is recency
+    else entry = { params: await this.o.readParams(hash), runs: new Set() };
+    entry.runs.add(run);
+    this.params.set(hash, entry);
+    for (const oldest of this.params.keys()) {
+      if (this.params.size <= MAX_PARAM_SETS) break;
+      this.params.delete(oldest);
+    }
+    return entry.params;
   }
 
   /**
@@ -106,8 +119,9 @@ export class RunCache {
   }
 
   private dropUnusedParams(): void {
-    const used = new Set<string>();
-    for (const { spec } of this.runs.values()) if (spec.selfnorm) used.add(spec.selfnorm.paramsHash);
-    for (const hash of this.params.keys()) if (!used.has(hash)) this.params.delete(hash);
+    for (const [hash, entry] of this.params) {
+      for (const run of entry.runs) if (!this.runs.has(run)) entry.runs.delete(run);
+      if (!entry.runs.size) this.params.delete(hash);
+    }
   }
 }

@@ -85,6 +85,12 @@ export class MemoryControl implements RunControl {
     });
   }
 
+  readonly params = new Map<string, string>();
+
+  async addParams(hash: string, json: string): Promise<void> {
+    this.params.set(hash, json);
+  }
+
   async markEnded(total: number): Promise<void> {
     this.total = total;
   }
