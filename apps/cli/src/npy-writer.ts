@@ -34,7 +34,7 @@ export class NpyWriter {
     return writer;
   }
 
-  async write(name: string, shape: readonly number[], data: Float32Array): Promise<void> {
+  async write(name: string, shape: readonly number[], data: Float32Array | Float64Array): Promise<void> {
     const path = join(this.dir, name);
     if (existsSync(path)) {
       this.kept++;

@@ -1,5 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { checkSelfNormParams, type FailureRecord, type RunSpec, type SelfNormParamsSpec } from '@cnsn/protocol';
+import {
+  checkSelfNormParams,
+  type FailureRecord,
+  type RunSpec,
+  type SelfNormParamsSpec,
+} from '@cnsn/protocol';
 import type { RunControl } from './control/run-control.js';
 import { Collector, type DeliveredBatch, type TakeHooks } from './core/collector.js';
 import { InFlightWindow } from './core/in-flight-window.js';
@@ -201,7 +206,9 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       this.assertOpen('setSelfNorm');
       const channels = this.spec.selfnorm?.channels;
       if (channels === undefined)
-        throw new Error(`run ${this.id}: setSelfNorm on a run opened without SelfNorm; open it with selfnorm`);
+        throw new Error(
+          `run ${this.id}: setSelfNorm on a run opened without SelfNorm; open it with selfnorm`,
+        );
       const { hash, json } = checkSelfNormParams(params, channels);
       const version = (this.params?.version ?? 0) + 1;
       await this.parts.control.addParams(hash, json);

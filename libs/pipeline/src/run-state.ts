@@ -331,7 +331,10 @@ export class RunState {
     }
     await this.redis.srem(this.keys.runs(), run);
     for (const hash of hashes)
-      await this.scripts.releaseParams({ params: this.keys.params(hash), users: this.keys.paramsUsers(hash) }, run);
+      await this.scripts.releaseParams(
+        { params: this.keys.params(hash), users: this.keys.paramsUsers(hash) },
+        run,
+      );
   }
 
   /** A run that delivered every batch leaves its finished record (see FinishedRun). */

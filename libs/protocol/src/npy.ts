@@ -77,9 +77,13 @@ export function parseNpy(bytes: Buffer, source: string): NpyArray {
   return { shape: shape as NpyArray['shape'], data };
 }
 
-/** Serialises a float32 array as a version 1.0 .npy file (header padded to 64 bytes, as NumPy does). */
-export function formatNpy(shape: readonly number[], data: Float32Array): Buffer {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+/**
+ * Serialises a float32 (or float64: returned statistics) array as a version 1.0 .npy file (header
+ * padded to 64 bytes, as NumPy does).
+ */
+export function formatNpy(shape: readonly number[], data: Float32Array | Float64Array): Buffer {
+  const descr = data instanceof Float64Array ? '<f8' : '<f4';
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const unpadded = 10 + dict.length + 1;
   const padded = Math.ceil(unpadded / 64) * 64;
   const header = `${dict}${' '.repeat(padded - unpadded)}\n`;

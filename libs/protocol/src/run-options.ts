@@ -122,13 +122,49 @@ export function checkSelfNormParams(
   params: SelfNormParamsSpec,
   channels: number,
 ): { hash: string; json: string } {
-  const parsed = selfNormParamsSchema.safeParse(params);
-  if (!parsed.success) throw new Error(firstIssue(parsed.error, 'selfnorm.params'));
-  if (parsed.data.gWeight.length !== channels)
+  // A trainer may update every batch: a well-formed set takes the fast check alone; anything else
+  // goes through the schema, which names what is wrong.
+  if (!wellFormedSelfNorm(params, channels)) {
+    const parsed = selfNormParamsSchema.safeParse(params);
+    if (!parsed.success) throw new Error(firstIssue(parsed.error, 'selfnorm.params'));
     throw new Error(
       `selfnorm.params.gWeight: the run has ${channels} channels, these parameters are for ${parsed.data.gWeight.length}`,
     );
-  return contentHash(parsed.data);
+  }
+  return contentHash(params);
+}
+
+/** What selfNormParamsSchema accepts, for `channels` channels, checked in plain loops. */
+function wellFormedSelfNorm(p: SelfNormParamsSpec, channels: number): boolean {
+  const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+  const pairs = (w: unknown): boolean =>
+    Array.isArray(w) &&
+    w.length === channels &&
+    w.every((x) => Array.isArray(x) && x.length === 2 && finite(x[0]) && finite(x[1]));
+  const values = (a: unknown, min = -Infinity): boolean =>
+    Array.isArray(a) && a.length === channels && a.every((v) => finite(v) && (v as number) >= min);
+  const bn = (b: unknown): boolean => {
+    if (!b || typeof b !== 'object') return false;
+    const o = b as Record<string, unknown>;
+    return (
+      Object.keys(o).length === 5 &&
+      values(o.weight) &&
+      values(o.bias) &&
+      values(o.runningMean) &&
+      values(o.runningVar, 0) &&
+      finite(o.eps) &&
+      (o.eps as number) > 0
+    );
+  };
+  if (!p || typeof p !== 'object') return false;
+  const keys = Object.keys(p);
+  const two = p.fWeight !== undefined || p.fBn !== undefined;
+  return (
+    keys.length === (two ? 4 : 2) &&
+    pairs(p.gWeight) &&
+    bn(p.gBn) &&
+    (!two || (pairs(p.fWeight) && bn(p.fBn)))
+  );
 }
 
 /** A stream counter (rank, epoch, start): a non-negative safe integer, 0 when not given. */

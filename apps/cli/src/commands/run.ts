@@ -1,4 +1,4 @@
-import { type BackendName, type Shape4 } from '@cnsn/kernels';
+import { type BackendName, type SelfNormParams, type Shape4 } from '@cnsn/kernels';
 import {
   BatchFailedError,
   type DataPlaneChoice,
@@ -54,6 +54,9 @@ export interface RunFlags extends CrossNormFlags, SelfNormFlags, Partial<StreamF
   /** Publish a picture of every K-th delivered batch for the dashboard. */
   previewEvery?: number;
   allowNonFinite?: boolean;
+  returnStats?: boolean;
+  /** Measuring: new SelfNorm parameters every K batches, as a trainer whose weights learn. */
+  selfnormUpdateEvery?: number;
   redis?: string;
   prefix: string;
   queue: string;
@@ -193,6 +196,15 @@ export function addRunOptions(cmd: Command): Command {
     .option('--max-in-flight <n>', 'batches enqueued and not yet delivered, at most', parsePositiveInt)
     .option('--allow-non-finite', 'let NaN/Inf batches through instead of failing them')
     .option(
+      '--selfnorm-update-every <k>',
+      'new SelfNorm parameters every K batches (slightly changed each time), as from a trainer whose SelfNorm learns; for measuring what updates cost',
+      parsePositiveInt,
+    )
+    .option(
+      '--return-stats',
+      "each batch's per-(instance, channel) mean and std of the CrossNorm output (float64); with --out, NAME.stats.npy of shape (2, N, C); needs --selfnorm off",
+    )
+    .option(
       '--preview-every <k>',
       'publish a picture of every K-th delivered batch (input beside output) for the dashboard',
       parsePositiveInt,
@@ -257,6 +269,10 @@ export async function executeRun(
 ): Promise<RunSummary> {
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
+  if (flags.returnStats && flags.selfnorm !== 'off')
+    throw new CliError(
+      '--return-stats gives the statistics of the CrossNorm output, for a SelfNorm in your trainer; add --selfnorm off',
+    );
   const source = sourceOf(flags);
   const first = await firstReadable(source, flags.onError);
   const selfnorm = await selfNormConfigFrom(flags, first.batch.shape[1], flags.seed);
@@ -315,6 +331,7 @@ export async function executeRun(
         selfnorm,
         onError: flags.onError,
         allowNonFinite: flags.allowNonFinite ?? false,
+        returnStats: flags.returnStats ?? false,
         ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
         reuseResultBuffers: true,
         dataPlane: flags.dataPlane ?? 'auto',
@@ -342,7 +359,9 @@ export async function executeRun(
       ? await NpyWriter.open(
           flags.out,
           run.id,
-          Array.from({ length: source.count }, (_, seq) => source.name(seq)),
+          Array.from({ length: source.count }, (_, seq) => source.name(seq)).flatMap((name) =>
+            flags.returnStats ? [name, statsName(name)] : [name],
+          ),
         )
       : null;
     if (writer?.removedPartials.length)
@@ -388,6 +407,8 @@ export async function executeRun(
           await activeRun.reject((err as Error).message);
           continue;
         }
+        if (flags.selfnormUpdateEvery && selfnorm && seq > from && seq % flags.selfnormUpdateEvery === 0)
+          await activeRun.setSelfNorm(nudged(selfnorm.params, seq));
         try {
           await activeRun.enqueue(batch.data, batch.shape);
           inputBytes += batch.data.byteLength;
@@ -421,6 +442,7 @@ export async function executeRun(
       for await (const batch of activeRun.results()) {
         if (!arena?.keep(batch.data)) digest.update(batch.data);
         await writer?.write(source.name(batch.seq), batch.shape, batch.data);
+        if (writer && batch.stats) await writeStats(writer, statsName(source.name(batch.seq)), batch);
         if (flags.previewEvery && batch.seq % flags.previewEvery === 0 && batch.status === 'ok') {
           // The preview's own load is the preview's time, not made-on-demand time to subtract twice.
           const made = source.makeMs ?? 0;
@@ -470,6 +492,32 @@ export async function executeRun(
     await pipeline?.close().catch(() => undefined);
     await redis.dispose();
   }
+}
+
+/** The parameters a learning trainer might have at batch `seq`: each gate weight moved a little. */
+function nudged(params: SelfNormParams, seq: number): SelfNormParams {
+  const scale = 1 + seq * 1e-6;
+  const move = (w: Array<[number, number]>): Array<[number, number]> =>
+    w.map(([a, b]) => [a * scale, b * scale]);
+  return {
+    ...params,
+    gWeight: move(params.gWeight),
+    ...(params.fWeight ? { fWeight: move(params.fWeight) } : {}),
+  };
+}
+
+/** `in-03.npy` -> `in-03.stats.npy`: where a batch's returned statistics go with --out. */
+function statsName(name: string): string {
+  return `${name.replace(/\.npy$/, '')}.stats.npy`;
+}
+
+/** Mean then std, each (N, C), as one float64 array of shape (2, N, C). */
+async function writeStats(writer: NpyWriter, name: string, batch: DeliveredBatch): Promise<void> {
+  const { mean, std } = batch.stats as { mean: Float64Array; std: Float64Array };
+  const both = new Float64Array(mean.length * 2);
+  both.set(mean);
+  both.set(std, mean.length);
+  await writer.write(name, [2, batch.shape[0] as number, batch.shape[1] as number], both);
 }
 
 /** What `--resume` of a finished run prints: what it delivered, its digest when known. */

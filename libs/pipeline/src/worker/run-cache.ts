@@ -81,7 +81,8 @@ export class RunCache {
    */
   async paramsOf(hash: string, run: string): Promise<unknown> {
     let entry = this.params.get(hash);
-    if (entry) this.params.delete(hash); // re-inserted below: the map's order is recency
+    if (entry)
+      this.params.delete(hash); // re-inserted below: the map's order is recency
     else entry = { params: await this.o.readParams(hash), runs: new Set() };
     entry.runs.add(run);
     this.params.set(hash, entry);
