@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultSelfNormParams, type Shape4 } from '@cnsn/kernels';
+import { defaultSelfNormParams, instanceMeanStd, type Shape4 } from '@cnsn/kernels';
 import { formatNpy, parseNpy } from '@cnsn/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestOf, expectedDigest, PipelineEnv, runCnsn, testBatch, which } from './support/index.js';
@@ -47,6 +47,56 @@ describe('cnsn run', () => {
     );
     expect(written.map((w) => w.shape)).toEqual(shapes);
     expect(digestOf(written.map((w) => w.data))).toBe(want);
+  });
+
+  it('--rank, --epoch, --start choose the plan stream; --return-stats writes NAME.stats.npy (mean, std of the CrossNorm output)', async () => {
+    const out = join(tmp, 'out-stream');
+    const r = await runCnsn([
+      'run',
+      '--input',
+      ...files,
+      '--out',
+      out,
+      '--seed',
+      '7',
+      '--rank',
+      '1',
+      '--epoch',
+      '2',
+      '--start',
+      '5',
+      '--selfnorm',
+      'off',
+      '--return-stats',
+      '--json',
+      '--no-progress',
+      '--backend',
+      'fused',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const stream = { rank: 1, epoch: 2, start: 5 };
+    const want = await expectedDigest(batches, 7, { crop: 'both', chan: true }, null, stream);
+    expect((r.json as { digest: string }).digest).toBe(want);
+    expect((await readdir(out)).sort()).toEqual([
+      'feat-0.npy',
+      'feat-0.stats.npy',
+      'feat-1.npy',
+      'feat-1.stats.npy',
+      'feat-2.npy',
+      'feat-2.stats.npy',
+    ]);
+    for (const [i, shape] of shapes.entries()) {
+      const output = parseNpy(await readFile(join(out, `feat-${i}.npy`)), 'out');
+      const stats = await readFile(join(out, `feat-${i}.stats.npy`));
+      const header = stats.subarray(10, 10 + stats.readUInt16LE(8)).toString('latin1');
+      expect(header).toContain(`'descr': '<f8'`);
+      expect(header).toContain(`'shape': (2, ${shape[0]}, ${shape[1]})`);
+      const values = new Float64Array(
+        stats.buffer.slice(stats.byteOffset + 10 + stats.readUInt16LE(8), stats.byteOffset + stats.length),
+      );
+      const { mean, std } = instanceMeanStd(output.data, shape);
+      expect(Array.from(values)).toEqual([...mean, ...std]);
+    }
   });
 
   it('--selfnorm-params: the model parameters from a JSON file (golden manifest form); a bad file names the field', async () => {
