@@ -131,6 +131,10 @@ describe('the dashboard server', () => {
     expect(text).toContain('# TYPE cnsn_run_batches_delivered_total counter');
     expect(text).toMatch(/cnsn_worker_batches_total\{worker="[^"]+",host="[^"]+",backend="fused"\} \d+/);
     expect(text).toMatch(/cnsn_worker_kernel_seconds\{[^}]+\} [\d.e-]+/);
+    // Each worker's memory and the runs it holds (a pool that serves for weeks is watched by these).
+    expect(text).toMatch(/cnsn_worker_resident_memory_bytes\{[^}]+\} [1-9][\d.e+]*/);
+    expect(text).toMatch(/cnsn_worker_heap_used_bytes\{[^}]+\} [1-9][\d.e+]*/);
+    expect(text).toMatch(/cnsn_worker_runs_held\{[^}]+\} \d+/);
     expect(text).toMatch(/cnsn_redis_used_memory_bytes \d+/);
     expect(text).toMatch(/cnsn_queue_jobs\{queue="[^"]+",state="failed"\} 1/);
     expect(text).toContain('# TYPE cnsn_batch_latency_seconds histogram');

@@ -14,6 +14,7 @@ import {
   REPO_ROOT,
   runCnsn,
   testBatch,
+  waitUntil,
 } from './support/index.js';
 
 // A real Redis Cluster (3 primaries, 3 replicas, AOF, 1 s node timeout) on loopback ports, started
@@ -109,7 +110,11 @@ describe('on a Redis Cluster', () => {
   it('status, the dashboard and --resume work against a cluster node', async () => {
     const tmp = await mkdtemp(join(tmpdir(), 'cnsn-cluster-resume-'));
     try {
-      await env.startWorkers(1, { env: { CNSN_FAULT_DELAY_MS: '400' } });
+      // Batches 0..2 at full speed, then each held a minute: the run stays open while status and
+      // the dashboard look at it, and the driver's kill always lands mid-run.
+      const [holder] = await env.startWorkers(1, {
+        env: { CNSN_FAULT_DELAY_MS: '60000', CNSN_FAULT_FROM_SEQ: '3' },
+      });
       const out = join(tmp, 'out');
       const common = ['--redis', env.url, '--prefix', env.prefix, '--queue', env.queue, '--run-id', 'clr'];
       const args = [
@@ -133,10 +138,9 @@ describe('on a Redis Cluster', () => {
         },
       );
       const exited = new Promise((r) => driver.once('exit', r));
-      for (let i = 0; i < 400; i++) {
-        if ((await readdir(out).catch(() => [])).filter((f) => f.endsWith('.npy')).length >= 3) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const written = async (): Promise<number> =>
+        (await readdir(out).catch(() => [] as string[])).filter((f) => f.endsWith('.npy')).length;
+      await waitUntil(async () => (await written()) >= 3, 120_000, 'three outputs');
       // status while the run is open: the run, its plane, the worker.
       const status = await runCnsn([
         'status',
@@ -167,8 +171,13 @@ describe('on a Redis Cluster', () => {
       } finally {
         await dashboard.stop();
       }
+      expect(await written()).toBe(3);
       driver.kill('SIGKILL');
       await exited;
+      // The holder goes (its held batch is redone once its lock expires); a plain worker comes.
+      await holder?.kill();
+      env.workers.splice(0);
+      await env.startWorkers(1);
       const resumed = await runCnsn([...args, ...common, '--resume', '--json', '--no-progress']);
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(resumed.stderr).toMatch(/resuming at batch \d+/);

@@ -126,6 +126,24 @@ export class DashboardMetrics {
       'Recent kernel time per batch of a live worker (moving average)',
       (w) => w.recentKernelMs / 1000,
     );
+    perWorker(
+      'gauge',
+      'cnsn_worker_resident_memory_bytes',
+      'Resident set of a live worker',
+      (w) => w.rssBytes,
+    );
+    perWorker(
+      'gauge',
+      'cnsn_worker_heap_used_bytes',
+      'V8 heap in use by a live worker',
+      (w) => w.heapUsedBytes,
+    );
+    perWorker(
+      'gauge',
+      'cnsn_worker_runs_held',
+      'Runs a live worker holds (spec, parameters, connections)',
+      (w) => w.runsHeld,
+    );
     new Gauge({
       name: 'cnsn_redis_used_memory_bytes',
       help: 'Redis used_memory',

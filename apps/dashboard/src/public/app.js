@@ -115,9 +115,11 @@ function render(s) {
         (w) => `<tr><td>${esc(w.id)}<div class="muted">${esc(w.host)} pid ${w.pid}</div></td>
           <td><b>${esc(w.backend)}</b><div class="muted">${esc(w.adapter || w.backendDetail.split(';')[0])}</div></td>
           <td><span class="pill ${esc(w.state)}">${esc(w.state)}</span></td><td class="num">${fmt(w.batches)}</td>
-          <td class="num">${fmt(w.failed)}</td><td class="num">${fmt(w.recentKernelMs, 1)}</td></tr>`,
+          <td class="num">${fmt(w.failed)}</td><td class="num">${fmt(w.recentKernelMs, 1)}</td>
+          <td class="num">${size(w.rssBytes)}<div class="muted">heap ${size(w.heapUsedBytes)}</div></td>
+          <td class="num">${fmt(w.runsHeld)}</td></tr>`,
       )
-      .join('') || '<tr><td colspan="6" class="muted">no live worker</td></tr>';
+      .join('') || '<tr><td colspan="8" class="muted">no live worker</td></tr>';
   $('queue').innerHTML = ['waiting', 'active', 'delayed', 'completed', 'failed']
     .map((k) => `<span class="chip"><b>${fmt(s.jobs[k] ?? 0)}</b>${k}</span>`)
     .join('');
