@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   buildRunSpec,
+  DATA_PLANES,
   type DataPlaneKind,
   DEFAULT_MAX_BLOB_BYTES,
   DEFAULT_PREFIX,
@@ -16,10 +17,9 @@ import type { RedisClient } from './redis/redis-connection.js';
 import { RedisRunControl } from './control/redis-run-control.js';
 import { BufferPool } from './data-plane/buffer-pool.js';
 import type { DriverDataPlane, DriverPlaneContext } from './data-plane/data-plane.js';
-import { DirectDriverPlane } from './data-plane/direct/direct-driver-plane.js';
 import { DirectServer } from './data-plane/direct/direct-server.js';
 import { probeWorkers } from './data-plane/direct/reach-probe.js';
-import { RedisDriverPlane } from './data-plane/redis-plane.js';
+import { PLANE_REGISTRY } from './data-plane/plane-registry.js';
 import { RunExistsError, RunFinishedError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { PipelineRun, type ResumeInfo } from './pipeline-run.js';
@@ -314,19 +314,14 @@ export class Pipeline {
     return this.closing;
   }
 
-  private async openDriverPlane(spec: RunSpec, ctx: DriverPlaneContext): Promise<DriverDataPlane> {
-    switch (spec.dataPlane) {
-      case 'redis':
-        return new RedisDriverPlane(this.blobs, this.keys, ctx);
-      case 'direct': {
-        const server = await this.directServer();
-        // The secret stays with the run: jobs queued by an earlier driver of it carry it.
-        const secret = (await this.state.secret(spec.run)) ?? randomBytes(32).toString('base64url');
-        const plane = new DirectDriverPlane(server, { ...ctx, secret, wire: spec.wire });
-        await this.state.setEndpoint(spec.run, server.url, secret);
-        return plane;
-      }
-    }
+  private openDriverPlane(spec: RunSpec, ctx: DriverPlaneContext): Promise<DriverDataPlane> {
+    const host = {
+      blobs: this.blobs,
+      keys: this.keys,
+      state: this.state,
+      directServer: () => this.directServer(),
+    };
+    return PLANE_REGISTRY[spec.dataPlane].openDriver(host, spec, ctx);
   }
 
   /** The driver's endpoint for direct-plane runs, started once. */
@@ -362,12 +357,15 @@ export class Pipeline {
     requested: DataPlaneChoice,
     logger: Logger,
   ): Promise<{ plane: DataPlaneKind; why: string }> {
-    if (requested === 'redis' || requested === 'direct') {
+    if (requested !== 'auto' && !(DATA_PLANES as readonly string[]).includes(requested))
+      throw new Error(
+        `dataPlane: must be one of ${[...DATA_PLANES, 'auto'].join(', ')}, got ${JSON.stringify(requested)}`,
+      );
+    if (requested !== 'auto') {
+      // A direct run serves from the start; its endpoint must be up before the run is registered.
       if (requested === 'direct') await this.directServer();
       return { plane: requested, why: 'requested' };
     }
-    if (requested !== 'auto')
-      throw new Error(`dataPlane: must be one of redis, direct, auto, got ${JSON.stringify(requested)}`);
     // Workers on this host reach a loopback endpoint; an address the user gave is verified instead.
     if (!this.directOptions.advertise && (await this.workersAllLocal())) {
       const server = await this.directServer();

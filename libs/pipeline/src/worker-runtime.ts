@@ -24,10 +24,9 @@ import type { RedisClient } from './redis/redis-connection.js';
 import type { BatchProcessor } from './batch-processor.js';
 import { isLastAttempt } from './control/batch-job-options.js';
 import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
-import { DirectWorkerPlane } from './data-plane/direct/direct-worker-plane.js';
 import type { WorkerTransport } from './data-plane/direct/worker-transport.js';
 import { answerProbes } from './data-plane/direct/reach-probe.js';
-import { RedisWorkerPlane } from './data-plane/redis-plane.js';
+import { registeredPlanes } from './data-plane/plane-registry.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
 import { RunCache } from './worker/run-cache.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
@@ -194,15 +193,15 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     return this.lifecycle.start(async () => {
       await checkRedisConfig(this.redis, this.logger);
       this.blobs = await openBlobStore(this.redis);
-      const planes = [
-        new RedisWorkerPlane(this.blobs, this.keys, this.maxBlobBytes),
-        new DirectWorkerPlane({
-          state: this.state,
-          maxBlobBytes: this.maxBlobBytes,
-          ...(this.transport ? { transport: this.transport } : {}),
-          ...(this.caFile ? { caFile: this.caFile } : {}),
-        }),
-      ];
+      const host = {
+        blobs: this.blobs,
+        keys: this.keys,
+        state: this.state,
+        maxBlobBytes: this.maxBlobBytes,
+        ...(this.transport ? { transport: this.transport } : {}),
+        ...(this.caFile ? { caFile: this.caFile } : {}),
+      };
+      const planes = registeredPlanes().map((plane) => plane.openWorker(host));
       for (const plane of planes) this.planes.set(plane.kind, this.decoratePlane(plane));
       this.worker = new Worker(this.queueName, (job) => this.handleCounted(job), {
         connection: this.redis,

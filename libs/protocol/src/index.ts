@@ -29,7 +29,7 @@ export type { NpyArray } from './npy.js';
 export { canonicalJson, contentHash } from './params-hash.js';
 export { buildRunSpec, checkSelfNormParams } from './run-options.js';
 export type { BuiltRunSpec, RunRequest } from './run-options.js';
-export { DATA_PLANES, ON_ERROR, parseRunSpec, runSpecSchema, streamOf } from './run-spec.js';
+export { DATA_PLANE_JOBS, DATA_PLANES, ON_ERROR, parseRunSpec, runSpecSchema, streamOf } from './run-spec.js';
 export type { DataPlaneKind, OnError, RunSpec } from './run-spec.js';
 export {
   decodeTensorBlob,

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { firstIssue } from './augment-options.js';
 import { ProtocolError } from './errors.js';
 import { INCARNATION_PATTERN, RUN_ID_PATTERN } from './keys.js';
-import { DATA_PLANES } from './run-spec.js';
+import { DATA_PLANE_JOBS, DATA_PLANES } from './run-spec.js';
 
 /** A run's secret on the direct plane: URL-safe, 32 to 128 characters. */
 export const RUN_SECRET_PATTERN = /^[A-Za-z0-9_-]{32,128}$/;
@@ -32,8 +32,8 @@ export const batchJobDataSchema = z
     paramsVersion: z.number().int().nonnegative().optional(),
   })
   .strict()
-  .refine((d) => (d.plane === 'direct') === (d.secret !== undefined), {
-    message: 'a direct-plane job carries the run secret, a redis-plane job none',
+  .refine((d) => DATA_PLANE_JOBS[d.plane].secret === (d.secret !== undefined), {
+    message: `the run secret goes with jobs of the ${DATA_PLANES.filter((p) => DATA_PLANE_JOBS[p].secret).join(', ')} plane, with no other`,
     path: ['secret'],
   });
 

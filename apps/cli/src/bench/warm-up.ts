@@ -1,4 +1,5 @@
 import { listWorkers, type Pipeline } from '@cnsn/pipeline';
+import { DATA_PLANES, type DataPlaneKind } from '@cnsn/protocol';
 
 /**
  * Runs tiny batches on `plane` until every worker in `workerIds` has done one: the connections of a
@@ -16,7 +17,7 @@ export async function warmUp(
   const shape = [2, 1, 1, 2];
   for (;;) {
     const run = await pipeline.openRun({
-      dataPlane: plane === 'direct' ? 'direct' : 'redis',
+      dataPlane: (DATA_PLANES as readonly string[]).includes(plane) ? (plane as DataPlaneKind) : 'redis',
       crossnorm: { crop: 'neither' },
       selfnorm: null,
       onError: 'skip',

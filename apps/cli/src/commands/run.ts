@@ -9,6 +9,7 @@ import {
   type PipelineRun,
 } from '@cnsn/pipeline';
 import {
+  DATA_PLANES,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
   ON_ERROR,
@@ -223,7 +224,7 @@ export function addRunOptions(cmd: Command): Command {
         '--data-plane <plane>',
         'how tensors travel: straight between driver and workers, or through Redis',
       )
-        .choices(['direct', 'redis', 'auto'])
+        .choices([...DATA_PLANES, 'auto'])
         .default('auto'),
     )
     .option(

@@ -6,9 +6,10 @@ import type { BufferPool } from './buffer-pool.js';
  * ordering, windowing, resume and fault logic (core/) talk only to these two interfaces; Redis
  * and BullMQ carry the jobs and the run state either way (control/).
  *
- * To add a plane: implement both sides, name it in `DATA_PLANES` (protocol) and in
- * `openDriverPlane` / `WorkerPlanes`, and add it to `TESTED_PLANES` (libs/pipeline/test): the
- * conformance suite and the e2e suites then run on it.
+ * To add a plane: name it in protocol's `DATA_PLANE_JOBS`, implement both sides and its
+ * `PlaneDefinition` in one file, and add it to `PLANE_REGISTRY` (plane-registry.ts): the pipeline,
+ * the worker runtime, the CLI and every plane suite (plane-conformance.test.ts, the e2e suites) take
+ * it from there.
  */
 export interface DriverDataPlane {
   /** `redis` or `direct` (an in-memory plane in the unit tests). */

@@ -6,6 +6,7 @@ import {
   InputMissingError,
   type WorkerDataPlane,
 } from './data-plane.js';
+import type { PlaneDefinition } from './plane-definition.js';
 
 const size = (parts: Uint8Array[]): number => parts.reduce((n, p) => n + p.byteLength, 0);
 
@@ -106,3 +107,11 @@ export class RedisWorkerPlane implements WorkerDataPlane {
     // The blob connection belongs to the worker runtime.
   }
 }
+
+/** The redis plane: tensors as blobs in Redis (workers need reach nothing else). */
+export const redisPlane: PlaneDefinition & { kind: 'redis' } = {
+  kind: 'redis',
+  summary: 'tensors as blobs in Redis, four crossings a batch (for workers that cannot reach the driver)',
+  openDriver: async (host, _spec, ctx) => new RedisDriverPlane(host.blobs, host.keys, ctx),
+  openWorker: (host) => new RedisWorkerPlane(host.blobs, host.keys, host.maxBlobBytes),
+};
