@@ -4,9 +4,19 @@ import {
   resolveCrossNormOptions,
   validateSelfNormParams,
 } from '@cnsn/kernels';
-import { crossNormOptionsSchema, selfNormParamsSchema } from '@cnsn/protocol';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  buildRunSpec,
+  crossNormOptionsSchema,
+  RUN_OPTIONS,
+  runOptionDefault,
+  runOptionTable,
+  selfNormParamsSchema,
+} from '@cnsn/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { REPO_ROOT, runCnsn, SHARED_DIR } from './support/index.js';
 
 // The protocol checks a run's options where the driver opens it (it may not load the maths); the
 // kernels check them again where they compute. The two must agree, defaults included.
@@ -86,6 +96,69 @@ describe('the wire schemas agree with the kernels', () => {
         : 0;
       const maths = accepts(() => validateSelfNormParams(params as never, channels));
       expect(wire, JSON.stringify(params).slice(0, 200)).toBe(maths);
+    }
+  });
+});
+
+describe('run options are declared once (RUN_OPTIONS)', () => {
+  const cells = (table: string): string[][] =>
+    table
+      .trim()
+      .split('\n')
+      .filter((line) => line.startsWith('|') && !/^\|\s*-+/.test(line))
+      .map((line) =>
+        line
+          .split(/(?<!\\)\|/)
+          .slice(1, -1)
+          .map((c) => c.trim()),
+      );
+
+  it("the README's table is the declarations' (npm run cnsn -- options prints it)", async () => {
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = /<!-- run-options:start -->([\s\S]*?)<!-- run-options:end -->/.exec(readme)?.[1] ?? '';
+    expect(cells(section), `README.md's run options; expected:\n${runOptionTable()}`).toEqual(
+      cells(runOptionTable()),
+    );
+  });
+
+  it("PYTHON.md's open_run names are the declared ones, and the kernels' CrossNorm defaults too", async () => {
+    const python = await readFile(join(SHARED_DIR, 'PYTHON.md'), 'utf8');
+    // open_run's keyword arguments and the keys of its crossnorm dict, as PYTHON.md spells them.
+    const call = /p\.open_run\(([\s\S]*?)\n {4}\)/.exec(python)?.[1] ?? '';
+    const crossnorm = /crossnorm=\{([^}]*)\}/.exec(call)?.[1] ?? '';
+    const named = [...call.matchAll(/(\w+)=/g), ...crossnorm.matchAll(/"(\w+)":/g)].map(
+      (m) => m[1] as string,
+    );
+    expect(named.length).toBeGreaterThan(15);
+    const declared = new Set(RUN_OPTIONS.map((o) => o.python));
+    for (const name of named.filter((n) => n !== 'crossnorm'))
+      expect(declared.has(name), `PYTHON.md's ${name} is declared in RUN_OPTIONS`).toBe(true);
+    for (const o of RUN_OPTIONS.filter((d) => d.group === 'crossnorm'))
+      expect(DEFAULT_CROSSNORM_OPTIONS[o.key as keyof typeof DEFAULT_CROSSNORM_OPTIONS], o.key).toEqual(
+        o.default,
+      );
+    expect(buildRunSpec({}, 'r', 'redis').spec).toMatchObject({
+      seed: runOptionDefault('seed'),
+      onError: runOptionDefault('onError'),
+      wire: runOptionDefault('wire'),
+      allowNonFinite: runOptionDefault('allowNonFinite'),
+      stream: {
+        rank: runOptionDefault('rank'),
+        epoch: runOptionDefault('epoch'),
+        start: runOptionDefault('start'),
+      },
+    });
+  });
+
+  it('cnsn run takes every option, with its declared default', async () => {
+    const help = await runCnsn(['run', '--help']);
+    expect(help.code).toBe(0);
+    const text = help.stdout.replace(/\s+/g, ' ');
+    for (const o of RUN_OPTIONS) {
+      expect(text, `run --help lists ${o.flag}`).toContain(o.flag);
+      const fallback = o.cliDefault ?? o.default;
+      if (o.kind !== 'flag' && o.kind !== 'negatable' && fallback !== null)
+        expect(text, `${o.flag} defaults to ${fallback}`).toContain(`default: ${JSON.stringify(fallback)})`);
     }
   });
 });

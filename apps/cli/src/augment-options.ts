@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import {
-  CROPS,
   type CrossNormOptions,
   defaultSelfNormParams,
   resolveCrossNormOptions,
@@ -9,29 +8,21 @@ import {
   validateSelfNormParams,
   type SelfNormParams,
 } from '@cnsn/kernels';
-import { type Command, Option } from 'commander';
+import { RUN_OPTIONS } from '@cnsn/protocol';
+import type { Command } from 'commander';
 import { CliError } from './cli-error.js';
-import { parseNumber } from './parse-options.js';
+import { addOptionFlags } from './option-flags.js';
+
+/** The CrossNorm options of a run, as RUN_OPTIONS declares them. */
+export const CROSSNORM_KEYS = RUN_OPTIONS.filter((o) => o.group === 'crossnorm').map((o) => o.key);
 
 /** The augmentation flags shared by `run`, `plan` and `bench kernel` (CLI.md). */
 export function addCrossNormOptions(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--crop <mode>', 'crop mode').choices(CROPS).default('both'))
-    .option('--chan', 'shuffle channels too (default)')
-    .option('--no-chan', 'do not shuffle channels')
-    .option('--beta <b>', 'Beta(b, b) of the box sampler', parseNumber, 1)
-    .option('--bbx-thres <t>', 'minimum box area ratio (exclusive)', parseNumber, 0.1)
-    .option('--lam <l>', 'out = lam * x + (1 - lam) * crossnormed', parseNumber)
-    .option('--cn-prob <p>', 'probability that CrossNorm fires on a batch', parseNumber, 1);
+  return addOptionFlags(cmd, CROSSNORM_KEYS);
 }
 
-export function addSelfNormOptions(cmd: Command, defaultMode = 'train'): Command {
-  return cmd
-    .addOption(
-      new Option('--selfnorm <mode>', 'SelfNorm after CrossNorm')
-        .choices(['off', 'train', 'eval'])
-        .default(defaultMode),
-    )
+export function addSelfNormOptions(cmd: Command): Command {
+  return addOptionFlags(cmd, ['selfnorm'])
     .option('--selfnorm-two', 'the two-gate SelfNorm variant')
     .option(
       '--selfnorm-params <file>',

@@ -7,6 +7,7 @@ import { benchPipelineCommand } from './commands/bench-pipeline.js';
 import { benchTransportCommand } from './commands/bench-transport.js';
 import { gpuCheckCommand } from './commands/gpu-check.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
+import { optionsCommand } from './commands/options.js';
 import { planCommand } from './commands/plan.js';
 import { previewCommand } from './commands/preview.js';
 import { runCommand } from './commands/run.js';
@@ -22,6 +23,7 @@ const program = new Command('cnsn')
 
 program.addCommand(goldenCheckCommand());
 program.addCommand(gpuCheckCommand());
+program.addCommand(optionsCommand());
 program.addCommand(planCommand());
 program.addCommand(previewCommand());
 program.addCommand(runCommand());

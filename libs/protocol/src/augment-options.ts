@@ -1,28 +1,30 @@
 import { z } from 'zod';
+import { CROPS } from './choices.js';
+import { runOptionDefault } from './run-option-declarations.js';
 
 /**
  * The augmentation options as they travel (run spec): CrossNorm's options with their defaults, and
  * SelfNorm's parameters. The wire contract checks form and ranges; the kernels check them again
  * where they compute (a test keeps the two in agreement, defaults included).
  */
-export const CROPS = ['neither', 'style', 'content', 'both'] as const;
+export { CROPS } from './choices.js';
 
 const finite = z.number().finite();
 
 export const crossNormOptionsSchema = z
   .object({
-    /** Which regions are cropped. @defaultValue 'both' */
-    crop: z.enum(CROPS).default('both'),
-    /** Shuffle channels too. @defaultValue true */
-    chan: z.boolean().default(true),
-    /** Beta(beta, beta) parameter of the box sampler. @defaultValue 1 */
-    beta: finite.positive().default(1),
-    /** Minimum box area ratio (exclusive). @defaultValue 0.1 */
-    bbxThres: z.number().min(0).lt(1).default(0.1),
-    /** Mix weight; null for none. @defaultValue null */
-    lam: z.number().min(0).max(1).nullable().default(null),
-    /** Probability that CrossNorm fires on a batch. @defaultValue 1 */
-    cnProb: z.number().min(0).max(1).default(1),
+    /** Which regions are cropped. @defaultValue 'both' (RUN_OPTIONS) */
+    crop: z.enum(CROPS).default(runOptionDefault<(typeof CROPS)[number]>('crop')),
+    /** Shuffle channels too. @defaultValue true (RUN_OPTIONS) */
+    chan: z.boolean().default(runOptionDefault<boolean>('chan')),
+    /** Beta(beta, beta) parameter of the box sampler. @defaultValue 1 (RUN_OPTIONS) */
+    beta: finite.positive().default(runOptionDefault<number>('beta')),
+    /** Minimum box area ratio (exclusive). @defaultValue 0.1 (RUN_OPTIONS) */
+    bbxThres: z.number().min(0).lt(1).default(runOptionDefault<number>('bbxThres')),
+    /** Mix weight; null for none. @defaultValue null (RUN_OPTIONS) */
+    lam: z.number().min(0).max(1).nullable().default(runOptionDefault<number | null>('lam')),
+    /** Probability that CrossNorm fires on a batch. @defaultValue 1 (RUN_OPTIONS) */
+    cnProb: z.number().min(0).max(1).default(runOptionDefault<number>('cnProb')),
   })
   .strict();
 
@@ -81,8 +83,8 @@ export const selfNormParamsSchema = z
 
 export type SelfNormParamsSpec = z.output<typeof selfNormParamsSchema>;
 
-export const SELFNORM_MODES = ['train', 'eval'] as const;
-export type SelfNormModeSpec = (typeof SELFNORM_MODES)[number];
+export { SELFNORM_MODES } from './choices.js';
+export type { SelfNormModeSpec } from './choices.js';
 
 /** The first problem zod found, as `path: message` (paths joined with dots). */
 export function firstIssue(error: z.ZodError, prefix = ''): string {

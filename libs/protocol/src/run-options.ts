@@ -9,6 +9,7 @@ import {
   type SelfNormParamsSpec,
 } from './augment-options.js';
 import { RUN_ID_PATTERN } from './keys.js';
+import { runOptionDefault } from './run-option-declarations.js';
 import { contentHash } from './params-hash.js';
 import { type DataPlaneKind, ON_ERROR, type OnError, type RunSpec } from './run-spec.js';
 import { WIRE_DTYPES, type WireDtype } from './wire-dtype.js';
@@ -61,13 +62,13 @@ export function buildRunSpec(
 ): BuiltRunSpec {
   if (!RUN_ID_PATTERN.test(runId))
     throw new Error(`runId: must match ${RUN_ID_PATTERN}, got ${JSON.stringify(runId)}`);
-  const seed = request.seed ?? 0;
+  const seed = request.seed ?? runOptionDefault<number>('seed');
   if (!Number.isSafeInteger(seed) || seed < 0)
     throw new Error(`seed: must be a non-negative integer, got ${seed}`);
-  const onError = request.onError ?? 'fail';
+  const onError = request.onError ?? runOptionDefault<OnError>('onError');
   if (!ON_ERROR.includes(onError))
     throw new Error(`onError: must be one of ${ON_ERROR.join(', ')}, got ${JSON.stringify(onError)}`);
-  const wire = request.wire ?? 'float32';
+  const wire = request.wire ?? runOptionDefault<WireDtype>('wire');
   if (!WIRE_DTYPES.includes(wire))
     throw new Error(`wire: must be one of ${WIRE_DTYPES.join(', ')}, got ${JSON.stringify(wire)}`);
   const stream = {
@@ -75,7 +76,7 @@ export function buildRunSpec(
     epoch: counter(request.epoch, 'epoch'),
     start: counter(request.start, 'start'),
   };
-  const returnStats = request.returnStats ?? false;
+  const returnStats = request.returnStats ?? runOptionDefault<boolean>('returnStats');
   if (returnStats && request.selfnorm)
     throw new Error(
       'returnStats: gives the statistics of the CrossNorm output for a SelfNorm in the trainer; open the run with selfnorm null (the pipeline applying SelfNorm too would change the output they describe)',
@@ -105,7 +106,7 @@ export function buildRunSpec(
       stream,
       ...(returnStats ? { returnStats } : {}),
       onError,
-      allowNonFinite: request.allowNonFinite ?? false,
+      allowNonFinite: request.allowNonFinite ?? runOptionDefault<boolean>('allowNonFinite'),
       dataPlane,
       wire,
       createdAt: now,
@@ -169,7 +170,7 @@ function wellFormedSelfNorm(p: SelfNormParamsSpec, channels: number): boolean {
 
 /** A stream counter (rank, epoch, start): a non-negative safe integer, 0 when not given. */
 function counter(value: number | undefined, field: string): number {
-  const v = value ?? 0;
+  const v = value ?? runOptionDefault<number>(field);
   if (!Number.isSafeInteger(v) || v < 0)
     throw new Error(`${field}: must be a non-negative integer, got ${v}`);
   return v;

@@ -1,23 +1,11 @@
 import { z } from 'zod';
-import { crossNormOptionsSchema, firstIssue, SELFNORM_MODES } from './augment-options.js';
+import { crossNormOptionsSchema, firstIssue } from './augment-options.js';
+import { DATA_PLANES, ON_ERROR, SELFNORM_MODES } from './choices.js';
+
+export { DATA_PLANE_JOBS, DATA_PLANES, ON_ERROR } from './choices.js';
+export type { DataPlaneKind, OnError } from './choices.js';
 import { INCARNATION_PATTERN, RUN_ID_PATTERN } from './keys.js';
 import { WIRE_DTYPES } from './wire-dtype.js';
-
-/** What a failed batch becomes: `fail` stops the run, `skip` drops it, `passthrough` delivers it unaugmented. */
-export const ON_ERROR = ['fail', 'skip', 'passthrough'] as const;
-export type OnError = (typeof ON_ERROR)[number];
-
-/**
- * How a run's tensor bytes travel (through Redis, or straight between driver and workers), each
- * with what its jobs carry: the one place a plane is named (its code registers in the pipeline's
- * PLANE_REGISTRY, which the type system holds to this list).
- */
-export const DATA_PLANE_JOBS = {
-  redis: { secret: false },
-  direct: { secret: true },
-} as const satisfies Record<string, { secret: boolean }>;
-export type DataPlaneKind = keyof typeof DATA_PLANE_JOBS;
-export const DATA_PLANES = Object.keys(DATA_PLANE_JOBS) as [DataPlaneKind, ...DataPlaneKind[]];
 
 /**
  * Everything a worker needs to augment any batch of a run, stored once per run in Redis. The plan

@@ -16,7 +16,6 @@ export function planCommand(): Command {
   const cmd = new Command('plan')
     .description('print the CrossNorm plans a run would apply, one JSON line per batch')
     .requiredOption('--shape <N,C,H,W>', 'batch shape', parseShape)
-    .option('--seed <s>', 'run seed', parseNonNegativeInt, 0)
     .option('--batches <k>', 'how many batches', parsePositiveInt, 1)
     .option('--first-seq <q>', 'first position in the stream (as --start)', parseNonNegativeInt);
   addStreamOptions(cmd);

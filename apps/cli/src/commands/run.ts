@@ -8,17 +8,9 @@ import {
   Pipeline,
   type PipelineRun,
 } from '@cnsn/pipeline';
-import {
-  DATA_PLANES,
-  DEFAULT_PREFIX,
-  DEFAULT_QUEUE,
-  ON_ERROR,
-  type OnError,
-  WIRE_DTYPES,
-  type WireDtype,
-} from '@cnsn/protocol';
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, type OnError, RUN_OPTIONS, type WireDtype } from '@cnsn/protocol';
 import cliProgress from 'cli-progress';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import {
   addCrossNormOptions,
   addSelfNormOptions,
@@ -34,6 +26,7 @@ import { OutputDigest } from '../digest.js';
 import { LocalWorkers } from '../local-workers.js';
 import { NpyWriter } from '../npy-writer.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
+import { addOptionFlags } from '../option-flags.js';
 import { addStreamOptions, type StreamFlags } from '../stream-options.js';
 import { renderBatchPreview } from '../preview/batch-preview.js';
 import { resolveRedis } from '../redis-target.js';
@@ -179,31 +172,16 @@ export function addRunOptions(cmd: Command): Command {
     .option('--shape <N,C,H,W>', 'shape of synthetic batches', parseShape)
     .option('--input <files...>', 'NCHW float32 .npy files, one batch each, in order')
     .option('--out <dir>', 'write each result, in order, as .npy')
-    .option('--seed <s>', 'run seed (data and plans)', parseNonNegativeInt, 0)
-
-    .option('--run-id <id>', 'run id (default random)')
-    .option('--resume', 'continue run --run-id from its first batch not yet delivered')
     .option(
       '--workers-local <n>',
       'local worker processes for this run (default 2 with a private Redis, else 0)',
       parseNonNegativeInt,
     )
     .addOption(backendOption('auto', 'backend of the local workers'))
-    .addOption(
-      new Option('--on-error <policy>', 'what a failed batch does to the run')
-        .choices(ON_ERROR)
-        .default('fail'),
-    )
-    .option('--max-in-flight <n>', 'batches enqueued and not yet delivered, at most', parsePositiveInt)
-    .option('--allow-non-finite', 'let NaN/Inf batches through instead of failing them')
     .option(
       '--selfnorm-update-every <k>',
       'new SelfNorm parameters every K batches (slightly changed each time), as from a trainer whose SelfNorm learns; for measuring what updates cost',
       parsePositiveInt,
-    )
-    .option(
-      '--return-stats',
-      "each batch's per-(instance, channel) mean and std of the CrossNorm output (float64); with --out, NAME.stats.npy of shape (2, N, C); needs --selfnorm off",
     )
     .option(
       '--preview-every <k>',
@@ -219,14 +197,6 @@ export function addRunOptions(cmd: Command): Command {
       parseNonNegativeInt,
       30,
     )
-    .addOption(
-      new Option(
-        '--data-plane <plane>',
-        'how tensors travel: straight between driver and workers, or through Redis',
-      )
-        .choices([...DATA_PLANES, 'auto'])
-        .default('auto'),
-    )
     .option(
       '--listen <host:port>',
       'where the driver serves its batches (direct plane; default a free loopback port with local workers, else all interfaces)',
@@ -235,11 +205,6 @@ export function addRunOptions(cmd: Command): Command {
       '--advertise <host:port>',
       'what workers are told (default the listen host, else the host name; port 0: the bound one)',
     )
-    .addOption(
-      new Option('--wire <dtype>', 'precision of tensors on the wire, both ways')
-        .choices(WIRE_DTYPES)
-        .default('float32'),
-    )
     .option(
       '--tls-cert <file>',
       'serve the direct plane over HTTPS with this certificate (PEM; with --tls-key)',
@@ -247,6 +212,10 @@ export function addRunOptions(cmd: Command): Command {
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--json', 'last line of stdout: the summary as JSON')
     .option('--no-progress', 'no progress bar');
+  addOptionFlags(
+    cmd,
+    RUN_OPTIONS.filter((o) => o.group === 'run').map((o) => o.key),
+  );
   addStreamOptions(cmd);
   addCrossNormOptions(cmd);
   addSelfNormOptions(cmd);

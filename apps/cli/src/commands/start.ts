@@ -1,4 +1,6 @@
+import { DEFAULT_PREFIX, DEFAULT_QUEUE, RUN_OPTIONS } from '@cnsn/protocol';
 import { Command } from 'commander';
+import { cliDefault } from '../option-flags.js';
 import { executeRun, printSummary, type RunFlags } from './run.js';
 
 /** `npm start`: the main job on embedded defaults (CLI.md). */
@@ -13,20 +15,26 @@ export function mainJobFlags(overrides: Partial<RunFlags> = {}): RunFlags {
     synthetic: true,
     batches: START_DEFAULTS.batches,
     shape: START_DEFAULTS.shape,
-    seed: 0,
+    // Every run option at its command-line default (RUN_OPTIONS): `cnsn run`'s own defaults.
+    ...(Object.fromEntries(
+      RUN_OPTIONS.map((o) => [o.key, cliDefault(o.key)]).filter(([, v]) => v !== undefined),
+    ) as unknown as Pick<
+      RunFlags,
+      | 'seed'
+      | 'onError'
+      | 'crop'
+      | 'chan'
+      | 'beta'
+      | 'bbxThres'
+      | 'cnProb'
+      | 'selfnorm'
+      | 'dataPlane'
+      | 'wire'
+    >),
     workersLocal: 2,
     backend: 'auto',
-    onError: 'fail',
-    prefix: '{cnsn}',
-    queue: 'augment',
-    crop: 'both',
-    chan: true,
-    beta: 1,
-    bbxThres: 0.1,
-    cnProb: 1,
-    selfnorm: 'train',
-    dataPlane: 'auto',
-    wire: 'float32',
+    prefix: DEFAULT_PREFIX,
+    queue: DEFAULT_QUEUE,
     // A private server even when REDIS_URL is set: `npm start` must need nothing else.
     privateRedis: true,
     ...overrides,
