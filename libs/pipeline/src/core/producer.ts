@@ -3,6 +3,7 @@ import { withBackoff } from '../backoff.js';
 import type { RunControl } from '../control/run-control.js';
 import type { DriverDataPlane } from '../data-plane/data-plane.js';
 import { EnqueueRefusedError } from '../errors.js';
+import { isOutOfMemory } from '../redis/redis-errors.js';
 import type { Logger } from '../logger.js';
 
 export interface ProducerOptions {
@@ -193,7 +194,7 @@ export class Producer {
 
   /** Runs a write, waiting with backoff while Redis answers OOM (maxmemory with noeviction). */
   private async withMemory<T>(seq: number, write: () => Promise<T>): Promise<T> {
-    const isOom = (err: unknown): boolean => /OOM/.test((err as Error).message);
+    const isOom = isOutOfMemory;
     try {
       return await withBackoff(write, {
         retryable: isOom,

@@ -3,12 +3,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { RedisConnectionError } from '../errors.js';
 import { withBackoff } from '../backoff.js';
-import {
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  isFatalConnectionError,
-  redactUrl,
-  type RedisTarget,
-} from './redis-connection.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, redactUrl, type RedisTarget } from './redis-connection.js';
+import { isRefusedForGood } from './redis-errors.js';
 import { type BulkSink, RespError, RespParser, type RespReply } from './resp-parser.js';
 
 /** One argument of a command: text, bytes, or bytes in parts (sent with one writev, never joined). */
@@ -56,7 +52,6 @@ export interface BlobCommandOptions {
    */
   retryForMs?: number;
 }
-const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username/i;
 
 /**
  * A Redis connection for tensor blobs only. ioredis joins every Buffer argument into one new
@@ -91,7 +86,7 @@ export class BlobConnection implements BlobStore {
     try {
       await withBackoff(() => c.ensure(), {
         deadline: Date.now() + timeoutMs,
-        retryable: (err) => !isFatalConnectionError(err),
+        retryable: (err) => !isRefusedForGood(err),
       });
     } catch (err) {
       if (err instanceof RedisConnectionError) throw err;
@@ -226,17 +221,23 @@ export class BlobConnection implements BlobStore {
     this.socket = socket;
     const user = decodeURIComponent(url.username);
     const password = decodeURIComponent(url.password);
+    let step = 'AUTH';
     try {
       if (password) await this.send(user ? ['AUTH', user, password] : ['AUTH', password]);
+      step = 'SELECT';
       const db = url.pathname.replace(/^\//, '');
       if (db) await this.send(['SELECT', db]);
       await this.send(['CLIENT', 'SETNAME', 'cnsn-blobs']);
     } catch (err) {
       socket.destroy();
       this.socket = null;
-      const message = (err as Error).message;
-      if (err instanceof RespError && FATAL.test(message))
-        throw new RedisConnectionError(`cannot connect to ${redactUrl(this.target.url)}: ${message}`);
+      // The server refused us (any refusal of AUTH, whatever its code: servers before Redis 6 say
+      // ERR), as opposed to a connection that broke meanwhile.
+      if (err instanceof RespError && (step === 'AUTH' || isRefusedForGood(err)))
+        throw new RedisConnectionError(
+          `cannot connect to ${redactUrl(this.target.url)}: ${(err as Error).message}`,
+          { cause: err },
+        );
       throw err;
     }
   }

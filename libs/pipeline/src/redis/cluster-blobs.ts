@@ -2,7 +2,8 @@ import calculateSlot from 'cluster-key-slot';
 import { RedisConnectionError } from '../errors.js';
 import { sleep } from '../backoff.js';
 import { type BlobArg, BlobConnection, type BlobStore } from './blob-connection.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, isRefusedForGood, type RedisTarget } from './redis-connection.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type RedisTarget } from './redis-connection.js';
+import { isRefusedForGood, isRetryLater, redirection } from './redis-errors.js';
 import { type BulkSink, RespError, type RespReply } from './resp-parser.js';
 
 /** Options of {@link ClusterBlobs}. */
@@ -21,7 +22,6 @@ const SLOTS = 16384;
 const MAX_REDIRECTIONS = 16;
 /** A lost node connection is retried this long before the slot map is asked again. */
 const NODE_RETRY_MS = 500;
-const RETRY_LATER = /^(CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN)/;
 
 /**
  * Tensor blobs on a Redis Cluster: each blob key carries its batch's hash tag, so batches spread
@@ -85,17 +85,16 @@ export class ClusterBlobs implements BlobStore {
         return await node.command(args, sink, { asking: ask, retryForMs: NODE_RETRY_MS });
       } catch (err) {
         if (err instanceof RespError) {
-          const redirect = /^(MOVED|ASK) (\d+) (\S+)/.exec(err.message);
+          const redirect = redirection(err);
           if (redirect && ++redirections <= MAX_REDIRECTIONS) {
-            const [, kind, movedSlot, to] = redirect as unknown as [string, string, string, string];
-            if (kind === 'ASK') asking = to;
+            if (redirect.kind === 'ASK') asking = redirect.to;
             else {
-              this.slots[Number(movedSlot)] = to;
+              this.slots[redirect.slot] = redirect.to;
               void this.refresh().catch(() => undefined);
             }
             continue;
           }
-          if (!RETRY_LATER.test(err.message) || Date.now() > deadline) throw err;
+          if (!isRetryLater(err) || Date.now() > deadline) throw err;
         } else if (isRefusedForGood(err) || this.closed || Date.now() > deadline) throw err;
         // The node is gone or the cluster is failing over: wait a little, then ask for the map.
         await sleep(Math.min(100 * 2 ** Math.min(attempt, 4), 1000));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { RedisConnectionError } from '../errors.js';
 import { throttled } from '../backoff.js';
+import { isRefusedForGood } from './redis-errors.js';
 import { type Logger, silentLogger } from '../logger.js';
 
 /** How to reach Redis. */
@@ -65,8 +66,6 @@ export function targetOf(client: RedisClient): RedisTarget {
   return { url: `${o.tls ? 'rediss' : 'redis'}://${auth}${host}:${o.port ?? 6379}/${o.db ?? 0}` };
 }
 
-const FATAL = /WRONGPASS|NOAUTH|NOPERM|invalid password|invalid username|certificate|self[- ]signed|SSL|TLS/i;
-
 /** Hides the password of a Redis URL for logs and errors. */
 export function redactUrl(url: string): string {
   try {
@@ -98,18 +97,8 @@ export interface ConnectOptions {
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
-/**
- * True when the server refused us for good (authentication, permissions, TLS trust), whatever
- * wrapped the error; a node that is down is not such a refusal.
- */
-export function isRefusedForGood(err: unknown): boolean {
-  return FATAL.test((err as Error)?.message ?? '');
-}
-
-/** True for errors that retrying cannot fix: authentication, permissions, TLS trust. */
-export function isFatalConnectionError(err: unknown): boolean {
-  return err instanceof RedisConnectionError || FATAL.test((err as Error)?.message ?? '');
-}
+/** True for errors that retrying cannot fix: authentication, permissions, TLS trust (redis-errors.ts). */
+export { isRefusedForGood, isRefusedForGood as isFatalConnectionError } from './redis-errors.js';
 
 /** Checks a Redis URL's form; the error names the flag and the value. */
 export function parseRedisUrl(target: RedisTarget): URL {
@@ -187,7 +176,7 @@ async function connectServer(target: RedisTarget, name: string, options: Connect
       };
       const onReady = (): void => done();
       const onError = (err: Error): void => {
-        if (FATAL.test(err.message)) {
+        if (isRefusedForGood(err)) {
           fatal = err;
           done(err);
         } else notice(err);
@@ -200,11 +189,11 @@ async function connectServer(target: RedisTarget, name: string, options: Connect
     await client.ping();
   } catch (err) {
     client.disconnect();
-    throw new RedisConnectionError(`cannot connect to ${where}: ${(err as Error).message}`);
+    throw new RedisConnectionError(`cannot connect to ${where}: ${(err as Error).message}`, { cause: err });
   }
   // Later faults are reconnected by ioredis; the owner listens to 'error' if it cares.
   client.on('error', (err: Error) => {
-    if (FATAL.test(err.message)) fatal = err;
+    if (isRefusedForGood(err)) fatal = err;
   });
   return client;
 }
