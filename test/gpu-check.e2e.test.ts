@@ -42,7 +42,7 @@ function expectPassed(s: Record<string, unknown>): void {
   expect(bench[0]?.gpuMs).toBeGreaterThan(0);
   expect(bench[0]?.fusedMs).toBeGreaterThan(0);
   expect(s.e2e).toMatchObject({ batches: 4, delivered: 4 });
-  expect((s.e2e as { workers: string[] }).workers[0]).toMatch(/^tfjs-webgpu \(WGSL on /);
+  expect((s.e2e as { workers: string[] }).workers[0]).toMatch(/^webgpu \(WGSL on /);
   expect((s.adapters as unknown[]).length).toBeGreaterThan(0);
 }
 
@@ -51,7 +51,7 @@ const small = ['--shape', '8,64,7,7', '--iters', '2', '--batches', '4'];
 describe.skipIf(unavailable && !required)('the GPU check', () => {
   let dir: string;
   beforeAll(async () => {
-    expect(unavailable, 'CNSN_REQUIRE_WEBGPU is set but tfjs-webgpu is unavailable').toBeNull();
+    expect(unavailable, 'CNSN_REQUIRE_WEBGPU is set but webgpu is unavailable').toBeNull();
     dir = await mkdtemp(join(tmpdir(), 'cnsn-gpu-check-test-'));
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -61,7 +61,7 @@ describe.skipIf(unavailable && !required)('the GPU check', () => {
     const strict = await sh('bash', ['tools/gpu-check.sh', ...small, '--require-gpu'], process.env);
     const lavapipe = strict.stderr.includes('CPU adapter');
     expect(strict.code).toBe(lavapipe ? 1 : 0);
-    if (lavapipe) expect(strict.stderr).toMatch(/--require-gpu: tfjs-webgpu runs on a CPU adapter/);
+    if (lavapipe) expect(strict.stderr).toMatch(/--require-gpu: webgpu runs on a CPU adapter/);
   });
 
   it('runs from its bundle with no node and no redis-server on PATH', async () => {

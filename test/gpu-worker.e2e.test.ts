@@ -12,16 +12,16 @@ import {
 const unavailable = await webgpuUnavailable();
 const required = WEBGPU_REQUIRED;
 
-describe.skipIf(unavailable && !required)('a worker on tfjs-webgpu', () => {
+describe.skipIf(unavailable && !required)('a worker on webgpu', () => {
   let env: PipelineEnv;
   beforeAll(async () => {
-    expect(unavailable, 'CNSN_REQUIRE_WEBGPU is set but tfjs-webgpu is unavailable').toBeNull();
+    expect(unavailable, 'CNSN_REQUIRE_WEBGPU is set but webgpu is unavailable').toBeNull();
     env = await PipelineEnv.start();
   });
   afterAll(() => env?.dispose());
 
   it('augments batches within the golden tolerance of fused, and shows its adapter in status', async () => {
-    const [worker] = await env.startWorkers(1, { backend: 'tfjs-webgpu' });
+    const [worker] = await env.startWorkers(1, { backend: 'webgpu' });
     const shape: Shape4 = [4, 8, 7, 7];
     const batches = Array.from({ length: 4 }, (_, i) => testBatch(shape, 60 + i));
     const pipeline = await env.pipeline();
@@ -32,7 +32,7 @@ describe.skipIf(unavailable && !required)('a worker on tfjs-webgpu', () => {
     })();
     const got: Float32Array[] = [];
     for await (const r of run.results()) {
-      expect(r.backend).toBe('tfjs-webgpu');
+      expect(r.backend).toBe('webgpu');
       got.push(r.data.slice());
     }
     await producing;
@@ -60,7 +60,7 @@ describe.skipIf(unavailable && !required)('a worker on tfjs-webgpu', () => {
       '--json',
     ]);
     const w = (status.json as { workers: Array<{ backend: string; adapter: string }> }).workers[0];
-    expect(w?.backend).toBe('tfjs-webgpu');
+    expect(w?.backend).toBe('webgpu');
     expect(w?.adapter).toMatch(/^(GPU|CPU adapter) \S+/);
     await worker?.stop();
   });
@@ -77,12 +77,12 @@ describe.skipIf(unavailable && !required)('a worker on tfjs-webgpu', () => {
     expect(line).toBeDefined();
     if (/CPU adapter/.test(line ?? ''))
       expect(line).toMatch(
-        /backend fused: auto: fused, because tfjs-webgpu: passed over CPU adapter .*a CPU Vulkan driver is slower than fused/,
+        /backend fused: auto: fused, because webgpu: passed over CPU adapter .*a CPU Vulkan driver is slower than fused/,
       );
-    else expect(line).toMatch(/backend tfjs-webgpu: auto: tfjs-webgpu on GPU /);
+    else expect(line).toMatch(/backend webgpu: auto: webgpu on GPU /);
   });
 });
 
-describe.runIf(unavailable && !required)('tfjs-webgpu here', () => {
+describe.runIf(unavailable && !required)('webgpu here', () => {
   it.skip(`is unavailable: ${unavailable}`, () => undefined);
 });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check (README, "GPU workers"): the adapters Dawn sees, the golden cases on tfjs-webgpu,
-# tfjs-webgpu beside fused per batch, and a short end-to-end run with a GPU worker; the last line of
+# The GPU check (README, "GPU workers"): the adapters Dawn sees, the golden cases on webgpu,
+# webgpu beside fused per batch, and a short end-to-end run with a GPU worker; the last line of
 # stdout is one JSON summary, the exit status 0 when every check passed. Extra arguments go to
 # `cnsn gpu-check` (e.g. --require-gpu, --iters 50, --shape 128,512,14,14).
 #

@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The GPU worker: tfjs-webgpu (WGSL on Dawn) on the NVIDIA driver's Vulkan ICD (README, "GPU workers").
+# The GPU worker: webgpu (WGSL on Dawn) on the NVIDIA driver's Vulkan ICD (README, "GPU workers").
 #   docker build -f infra/docker/worker-gpu.Dockerfile -t cnsn-worker-gpu .
 #   docker run --gpus all -e REDIS_URL=redis://queue-host:6379 cnsn-worker-gpu
 # The NVIDIA container runtime mounts the driver and its Vulkan ICD only for the capabilities asked:
@@ -37,5 +37,5 @@ USER node
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["node", "/srv/cnsn/healthcheck.mjs"]
 ENTRYPOINT ["/srv/cnsn/entrypoint.sh"]
-# auto takes tfjs-webgpu on a hardware GPU and logs the adapter, or says why it fell back to fused.
+# auto takes webgpu on a hardware GPU and logs the adapter, or says why it fell back to fused.
 CMD ["worker", "--backend", "auto"]

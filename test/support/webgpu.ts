@@ -1,12 +1,12 @@
 import { BackendUnavailableError, createBackend } from '@cnsn/kernels';
 
 /**
- * Why tfjs-webgpu cannot run here (no Vulkan driver), or null when it can: lavapipe on CI
+ * Why webgpu cannot run here (no Vulkan driver), or null when it can: lavapipe on CI
  * (tools/install-vulkan.sh), the GPU's own on a GPU node. Suites skip on a reason, unless
  * CNSN_REQUIRE_WEBGPU is set (CI sets it): then their first check fails with it.
  */
 export async function webgpuUnavailable(): Promise<string | null> {
-  return createBackend('tfjs-webgpu').then(
+  return createBackend('webgpu').then(
     async ({ backend }) => {
       await backend.dispose();
       return null;

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolveRedis } from '@cnsn/infra';
-import { BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
+import { BACKEND_ALIASES, BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
 import { connectRedis, redactUrl, WorkerRuntime, type WorkerRuntimeOptions } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -31,7 +31,11 @@ export function workerCommand(
   return new Command('worker')
     .description('take augmentation batches from Redis, apply CrossNorm and SelfNorm, store the results')
     .option('--redis <url>', 'Redis URL (redis:// or rediss://); default REDIS_URL')
-    .addOption(new Option('--backend <name>', 'kernel backend').choices(BACKEND_NAMES).default('auto'))
+    .addOption(
+      new Option('--backend <name>', 'kernel backend')
+        .choices([...BACKEND_NAMES, ...Object.keys(BACKEND_ALIASES)])
+        .default('auto'),
+    )
     .option('--concurrency <n>', 'batches processed at once', positiveInt, 1)
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
     .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)

@@ -6,19 +6,25 @@ import { type FeatureBatch, validateBatch } from './tensor.js';
 import type { GpuAdapterInfo } from './webgpu-adapter.js';
 
 /**
- * Backends a worker can be asked for. `auto`: a GPU backend on a hardware GPU (tfjs-webgpu, or
+ * Backends a worker can be asked for. `auto`: a GPU backend on a hardware GPU (webgpu, or
  * tfjs-tensorflow on tfjs-node-gpu), never on a CPU Vulkan driver; else fused.
  */
 export const BACKEND_NAMES = [
   'auto',
   'fused',
   'fused-js',
-  'tfjs-webgpu',
+  'webgpu',
   'tfjs-tensorflow',
   'tfjs-wasm',
   'tfjs-cpu',
 ] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/**
+ * Names a backend had before: still taken (with one notice), so deployments that pass them keep
+ * working. `tfjs-webgpu` ran WGSL on Dawn and no tfjs: it is `webgpu`.
+ */
+export const BACKEND_ALIASES: Readonly<Record<string, BackendName>> = { 'tfjs-webgpu': 'webgpu' };
 export type ConcreteBackendName = Exclude<BackendName, 'auto'>;
 
 /** What to do to one batch: the CrossNorm plan and, optionally, SelfNorm. */
@@ -50,7 +56,7 @@ export interface KernelBackend {
   readonly name: ConcreteBackendName;
   /** Human-readable detail, e.g. "fused (wasm-simd)" or "tfjs-tensorflow (GPU)". */
   readonly description: string;
-  /** The WebGPU adapter it runs on (tfjs-webgpu); absent for the others. */
+  /** The WebGPU adapter it runs on (webgpu); absent for the others. */
   readonly adapter?: GpuAdapterInfo;
   /** Applies the request; `out` (same length as the input, may be the input itself) avoids an allocation. */
   augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult>;

@@ -1,4 +1,15 @@
-import { BACKEND_NAMES, type BackendName, type KernelBackend } from './backend.js';
+import { BACKEND_ALIASES, BACKEND_NAMES, type BackendName, type KernelBackend } from './backend.js';
+
+const noticed = new Set<string>();
+
+/** An old backend name: its new one, said once per process on stderr. */
+function renamed(old: string, now: BackendName): BackendName {
+  if (!noticed.has(old)) {
+    noticed.add(old);
+    process.stderr.write(`cnsn: backend ${old} is now called ${now}; the old name still works, for now\n`);
+  }
+  return now;
+}
 import { BackendUnavailableError, KernelInputError, show } from './errors.js';
 import { FusedBackend } from './fused-backend.js';
 import { TfjsBackend } from './tfjs-backend.js';
@@ -14,6 +25,7 @@ export interface CreatedBackend {
 
 /** Checks a backend name. */
 export function parseBackendName(name: unknown): BackendName {
+  if (typeof name === 'string' && BACKEND_ALIASES[name]) return renamed(name, BACKEND_ALIASES[name]);
   if (typeof name !== 'string' || !(BACKEND_NAMES as readonly string[]).includes(name)) {
     throw new KernelInputError('backend', `must be one of ${BACKEND_NAMES.join(', ')}, got ${show(name)}`);
   }
@@ -22,7 +34,7 @@ export function parseBackendName(name: unknown): BackendName {
 
 /**
  * Makes a backend by name. A concrete backend that cannot load throws {@link BackendUnavailableError}
- * (saying what to install). `auto` takes a GPU backend only on a hardware GPU: tfjs-webgpu on a
+ * (saying what to install). `auto` takes a GPU backend only on a hardware GPU: webgpu on a
  * discrete or integrated adapter (never on lavapipe, llvmpipe or SwiftShader), else tfjs-tensorflow
  * on tfjs-node-gpu, else `fused`; `reason` says which adapter it found or why it passed each over.
  */
@@ -37,11 +49,11 @@ export async function createBackend(name: BackendName = 'auto'): Promise<Created
       return { backend: new TfjsBackend('tfjs-cpu', await loadTfjs('cpu')), reason: 'requested tfjs-cpu' };
     case 'tfjs-wasm':
       return { backend: new TfjsBackend('tfjs-wasm', await loadTfjs('wasm')), reason: 'requested tfjs-wasm' };
-    case 'tfjs-webgpu': {
+    case 'webgpu': {
       const backend = await WebGpuBackend.open();
       return {
         backend,
-        reason: `requested tfjs-webgpu${backend.adapter.kind === 'cpu' ? ' (on a CPU adapter: slower than fused; auto would not take it)' : ''}`,
+        reason: `requested webgpu${backend.adapter.kind === 'cpu' ? ' (on a CPU adapter: slower than fused; auto would not take it)' : ''}`,
       };
     }
     case 'tfjs-tensorflow':
@@ -60,13 +72,13 @@ async function chooseAuto(): Promise<CreatedBackend> {
   try {
     const backend = await WebGpuBackend.open();
     if (backend.adapter.kind === 'hardware')
-      return { backend, reason: `auto: tfjs-webgpu on ${describeAdapter(backend.adapter)}` };
+      return { backend, reason: `auto: webgpu on ${describeAdapter(backend.adapter)}` };
     await backend.dispose();
     passed.push(
-      `tfjs-webgpu: passed over ${describeAdapter(backend.adapter)} (a CPU Vulkan driver is slower than fused)`,
+      `webgpu: passed over ${describeAdapter(backend.adapter)} (a CPU Vulkan driver is slower than fused)`,
     );
   } catch (err) {
-    passed.push(`tfjs-webgpu: ${err instanceof BackendUnavailableError ? err.message : String(err)}`);
+    passed.push(`webgpu: ${err instanceof BackendUnavailableError ? err.message : String(err)}`);
   }
   try {
     const loaded = await loadTfjs('tensorflow');

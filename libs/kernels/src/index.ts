@@ -1,5 +1,5 @@
 // Public API of @cnsn/kernels: the CrossNorm / SelfNorm maths. No I/O, nothing of Redis.
-export { BACKEND_NAMES, validateRequest } from './backend.js';
+export { BACKEND_ALIASES, BACKEND_NAMES, validateRequest } from './backend.js';
 export type {
   AugmentRequest,
   AugmentResult,

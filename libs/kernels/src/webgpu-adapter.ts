@@ -53,7 +53,7 @@ export async function openWebGpu(): Promise<OpenedWebGpu> {
     (await gpu.requestAdapter({ powerPreference: 'high-performance' })) ?? (await gpu.requestAdapter());
   if (!adapter)
     throw new BackendUnavailableError(
-      'tfjs-webgpu',
+      'webgpu',
       'Dawn found no WebGPU adapter (no Vulkan driver)',
       WEBGPU_INSTALL_HINT,
     );
@@ -98,7 +98,7 @@ async function loadDawn(): Promise<GPU> {
     dawn = (await import('webgpu')) as unknown as typeof dawn;
   } catch (err) {
     throw new BackendUnavailableError(
-      'tfjs-webgpu',
+      'webgpu',
       `the webgpu package (Dawn) did not load: ${(err as Error).message.split('\n')[0]}`,
       'npm ci installs it (an optional dependency with dawn.node for linux-x64); it needs libstdc++ and, at run time, libvulkan1',
     );

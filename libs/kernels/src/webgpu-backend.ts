@@ -44,12 +44,12 @@ export type WebGpuPhase = 'upload' | 'stats' | 'coefficients' | 'apply';
  * float64 exactly as the `fused` backend computes them. Per batch the input goes up once and the
  * output comes down once; the GPU buffers are kept across batches of the same shape.
  *
- * Named `tfjs-webgpu`, the CLI's name for the WebGPU backend. The same algebra as tfjs ops on
+ * Named `webgpu`, the CLI's name for the WebGPU backend. The same algebra as tfjs ops on
  * @tensorflow/tfjs-backend-webgpu was measured beside it and was 7x slower (README, "Backends"), so
  * that version left the tree.
  */
 export class WebGpuBackend implements KernelBackend {
-  readonly name = 'tfjs-webgpu' as const;
+  readonly name = 'webgpu' as const;
   readonly description: string;
   private current: BatchBuffers | null = null;
   private readonly buffers: GpuBufferSet;
@@ -65,7 +65,7 @@ export class WebGpuBackend implements KernelBackend {
     segmentBytes: number | undefined,
     private readonly onPhase: WebGpuOptions['onPhase'],
   ) {
-    this.description = `tfjs-webgpu (WGSL on ${describeAdapter(adapter)})`;
+    this.description = `webgpu (WGSL on ${describeAdapter(adapter)})`;
     this.buffers = new GpuBufferSet(device);
     this.bindingLimit = Math.min(
       segmentBytes ?? Infinity,

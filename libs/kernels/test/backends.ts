@@ -10,7 +10,7 @@ import {
 
 /**
  * Every backend the kernel tests run on (tfjs-tensorflow needs libtensorflow, absent on CI).
- * tfjs-webgpu needs a Vulkan driver: lavapipe on CI (tools/install-vulkan.sh), the GPU's own on a
+ * webgpu needs a Vulkan driver: lavapipe on CI (tools/install-vulkan.sh), the GPU's own on a
  * GPU node.
  */
 export const TESTED_BACKENDS: ConcreteBackendName[] = [
@@ -18,11 +18,11 @@ export const TESTED_BACKENDS: ConcreteBackendName[] = [
   'fused-js',
   'tfjs-cpu',
   'tfjs-wasm',
-  'tfjs-webgpu',
+  'webgpu',
 ];
 
 /** Backends whose absence is reported rather than failed, unless the environment requires them. */
-const MAY_BE_ABSENT: Partial<Record<ConcreteBackendName, string>> = { 'tfjs-webgpu': 'CNSN_REQUIRE_WEBGPU' };
+const MAY_BE_ABSENT: Partial<Record<ConcreteBackendName, string>> = { webgpu: 'CNSN_REQUIRE_WEBGPU' };
 
 export interface BackendContext {
   backend: KernelBackend;
@@ -48,8 +48,8 @@ function unavailable(name: ConcreteBackendName): Promise<string | null> {
 /**
  * Runs one suite per backend against the same expectations. For tfjs backends it also checks, after
  * the suite, that no tensor outlived it (tf.memory().numTensors back to where it started); for
- * tfjs-webgpu, that it holds one batch shape's GPU buffers at most and none after dispose. A backend
- * that cannot load here (no Vulkan driver for tfjs-webgpu) gets one skipped test that says why;
+ * webgpu, that it holds one batch shape's GPU buffers at most and none after dispose. A backend
+ * that cannot load here (no Vulkan driver for webgpu) gets one skipped test that says why;
  * with its environment variable set (CI sets CNSN_REQUIRE_WEBGPU=1) that is a failure instead.
  */
 export function describeEachBackend(title: string, suite: (ctx: BackendContext) => void): void {

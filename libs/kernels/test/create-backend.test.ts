@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
-import { BackendUnavailableError, createBackend, isCpuAdapter } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BackendUnavailableError, createBackend, isCpuAdapter, parseBackendName } from '../src/index.js';
 
 const require = createRequire(import.meta.url);
 const hasTfjsNode = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'].some((pkg) => {
@@ -32,11 +32,26 @@ describe('choosing a backend', () => {
       expect(backend.name).toBe('fused');
       // No hardware GPU here: lavapipe (a CPU Vulkan driver) is passed over, or no adapter at all.
       expect(reason).toMatch(
-        /^auto: fused, because tfjs-webgpu: (passed over CPU adapter .* \(a CPU Vulkan driver is slower than fused\)|backend tfjs-webgpu is unavailable: .*)/,
+        /^auto: fused, because webgpu: (passed over CPU adapter .* \(a CPU Vulkan driver is slower than fused\)|backend webgpu is unavailable: .*)/,
       );
       expect(reason).toContain('tfjs-tensorflow: backend tfjs-tensorflow is unavailable');
     },
   );
+
+  it("takes a backend's old name with one notice: tfjs-webgpu is webgpu", () => {
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(parseBackendName('tfjs-webgpu')).toBe('webgpu');
+      expect(parseBackendName('tfjs-webgpu')).toBe('webgpu');
+      const notices = write.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('tfjs-webgpu'));
+      expect(notices).toEqual([
+        'cnsn: backend tfjs-webgpu is now called webgpu; the old name still works, for now\n',
+      ]);
+    } finally {
+      write.mockRestore();
+    }
+    expect(() => parseBackendName('tfjs-webgl')).toThrow(/backend: must be one of auto, fused/);
+  });
 
   it('tells CPU Vulkan drivers from GPUs', () => {
     expect(
@@ -60,14 +75,14 @@ describe('choosing a backend', () => {
     ).toBe(false);
   });
 
-  it('tfjs-webgpu says which adapter it runs on, and that auto would not take a CPU one', async () => {
-    const created = await createBackend('tfjs-webgpu').catch((e: unknown) => e);
+  it('webgpu says which adapter it runs on, and that auto would not take a CPU one', async () => {
+    const created = await createBackend('webgpu').catch((e: unknown) => e);
     if (created instanceof BackendUnavailableError) {
       expect(created.message).toMatch(/install the Vulkan loader \(libvulkan1\) and a Vulkan driver/);
       return;
     }
     const { backend, reason } = created as Awaited<ReturnType<typeof createBackend>>;
-    expect(backend.description).toMatch(/^tfjs-webgpu \(WGSL on (GPU|CPU adapter) /);
+    expect(backend.description).toMatch(/^webgpu \(WGSL on (GPU|CPU adapter) /);
     expect(backend.adapter?.kind).toBe(backend.description.includes('CPU adapter') ? 'cpu' : 'hardware');
     if (backend.description.includes('CPU adapter')) expect(reason).toContain('auto would not take it');
     await backend.dispose();

@@ -23,7 +23,7 @@ const unavailable = await WebGpuBackend.open().then(
 const required = Boolean(process.env.CNSN_REQUIRE_WEBGPU);
 
 describe.skipIf(unavailable !== null && !required)(
-  `tfjs-webgpu segments and buffers${unavailable ? ` (unavailable: ${unavailable})` : ''}`,
+  `webgpu segments and buffers${unavailable ? ` (unavailable: ${unavailable})` : ''}`,
   () => {
     const shape: Shape4 = [4, 6, 9, 7];
     const batch = randomBatch(shape, 7);
@@ -34,7 +34,7 @@ describe.skipIf(unavailable !== null && !required)(
     let segmented: WebGpuBackend;
 
     beforeAll(async () => {
-      expect(unavailable, 'CNSN_REQUIRE_WEBGPU is set but tfjs-webgpu is unavailable').toBeNull();
+      expect(unavailable, 'CNSN_REQUIRE_WEBGPU is set but webgpu is unavailable').toBeNull();
       whole = await WebGpuBackend.open();
       segmented = await WebGpuBackend.open({ maxSegmentBytes: 5 * 63 * 4 + 3 });
     });

@@ -8,7 +8,7 @@ export interface WorkerInfo {
   pid: number;
   /** Backend name, e.g. `fused` or `tfjs-tensorflow`. */
   backend: string;
-  /** Detail, e.g. `fused (wasm-simd)` or `tfjs-webgpu (WGSL on GPU NVIDIA ...)`. */
+  /** Detail, e.g. `fused (wasm-simd)` or `webgpu (WGSL on GPU NVIDIA ...)`. */
   backendDetail: string;
   /** The adapter a GPU backend runs on (vendor, device, driver); '' for CPU backends. */
   adapter: string;

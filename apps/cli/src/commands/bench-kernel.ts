@@ -34,7 +34,7 @@ export function benchKernelCommand(): Command {
     .addOption(
       new Option(
         '--beside <name>',
-        'also time this backend on the same batches in the same run, and give the ratio (e.g. --backend tfjs-webgpu --beside fused)',
+        'also time this backend on the same batches in the same run, and give the ratio (e.g. --backend webgpu --beside fused)',
       ).choices(BACKEND_NAMES),
     )
     .option('--iters <i>', 'timed iterations', parsePositiveInt, 50)

@@ -44,14 +44,14 @@ interface GpuCheckFlags {
 
 /**
  * `cnsn gpu-check`: what a person runs on a GPU node (tools/gpu-check.sh wraps it for machines
- * without Node): the adapters Dawn sees, the golden cases on tfjs-webgpu, tfjs-webgpu beside fused
- * per batch (transfers included), and a short run with a tfjs-webgpu worker compared with fused.
+ * without Node): the adapters Dawn sees, the golden cases on webgpu, webgpu beside fused
+ * per batch (transfers included), and a short run with a webgpu worker compared with fused.
  * Prints one JSON summary on stdout; exit 1 when a check fails.
  */
 export function gpuCheckCommand(): Command {
   return new Command('gpu-check')
     .description(
-      'check tfjs-webgpu on this node: adapters, golden cases, speed beside fused, a short end-to-end run; one JSON summary',
+      'check webgpu on this node: adapters, golden cases, speed beside fused, a short end-to-end run; one JSON summary',
     )
     .option('--golden <dir>', 'golden cases (format: ../shared/golden)', DEFAULT_GOLDEN)
     .option(
@@ -66,7 +66,7 @@ export function gpuCheckCommand(): Command {
       20,
     )
     .option('--batches <k>', 'batches of the end-to-end run', parsePositiveInt, 12)
-    .option('--require-gpu', 'fail unless tfjs-webgpu runs on a hardware GPU (not lavapipe)')
+    .option('--require-gpu', 'fail unless webgpu runs on a hardware GPU (not lavapipe)')
     .action(async (flags: Omit<GpuCheckFlags, 'shape'> & { shape?: Shape4[] }) => {
       const summary = await gpuCheck({ ...flags, shape: flags.shape ?? DEFAULT_SHAPES });
       process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -89,7 +89,7 @@ interface GpuCheckSummary {
     gpuMs: number;
     fusedMs: number;
     speedupVsFused: number;
-    /** Median milliseconds of each phase of a tfjs-webgpu batch (upload, stats, coefficients, apply). */
+    /** Median milliseconds of each phase of a webgpu batch (upload, stats, coefficients, apply). */
     gpuPhasesMs: Record<string, number>;
   }>;
   e2e: { batches: number; delivered: number; seconds: number; workers: string[]; maxAbsDiffVsFused: number };
@@ -108,12 +108,12 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   const gpu = await WebGpuBackend.open({
     onPhase: (name, ms) => (phases[name] ??= []).push(ms),
   }).catch((err: unknown) => {
-    throw new CliError(`tfjs-webgpu cannot open: ${(err as Error).message}`, 1);
+    throw new CliError(`webgpu cannot open: ${(err as Error).message}`, 1);
   });
   const onCpu = gpu.adapter.kind === 'cpu';
-  say(`tfjs-webgpu on ${gpu.description}`);
+  say(`webgpu on ${gpu.description}`);
   if (onCpu && flags.requireGpu)
-    failures.push(`--require-gpu: tfjs-webgpu runs on a CPU adapter (${gpu.adapter.device})`);
+    failures.push(`--require-gpu: webgpu runs on a CPU adapter (${gpu.adapter.device})`);
 
   // 1. The golden cases.
   const { cases, read } = await openGoldenDir(flags.golden);
@@ -157,20 +157,19 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
       gpuPhasesMs: phasesMs,
     });
     say(
-      `${shape.join('x')}: tfjs-webgpu ${gpuMs.toFixed(2)} ms, fused ${fusedMs.toFixed(2)} ms per batch (${(fusedMs / gpuMs).toFixed(2)}x); tfjs-webgpu phases ${JSON.stringify(phasesMs)}`,
+      `${shape.join('x')}: webgpu ${gpuMs.toFixed(2)} ms, fused ${fusedMs.toFixed(2)} ms per batch (${(fusedMs / gpuMs).toFixed(2)}x); webgpu phases ${JSON.stringify(phasesMs)}`,
     );
   }
   await fused.dispose();
   await gpu.dispose();
 
-  // 3. A short run with one tfjs-webgpu worker, its outputs against a fused worker's.
+  // 3. A short run with one webgpu worker, its outputs against a fused worker's.
   const e2e = await endToEnd(flags.batches, say);
   if (e2e.delivered !== e2e.batches)
     failures.push(`e2e: ${e2e.delivered} of ${e2e.batches} batches delivered`);
   if (!(e2e.maxAbsDiffVsFused <= E2E_TOLERANCE))
     failures.push(`e2e: outputs differ from fused by ${e2e.maxAbsDiffVsFused} (> ${E2E_TOLERANCE})`);
-  if (!e2e.workers.some((w) => w.startsWith('tfjs-webgpu')))
-    failures.push('e2e: no worker reported tfjs-webgpu');
+  if (!e2e.workers.some((w) => w.startsWith('webgpu'))) failures.push('e2e: no worker reported webgpu');
 
   const seconds = round((performance.now() - started) / 1000);
   say(failures.length ? `FAILED: ${failures.join('; ')}` : `passed in ${seconds} s`);
@@ -214,7 +213,7 @@ async function endToEnd(batches: number, say: (line: string) => boolean): Promis
     });
     let workers: string[] = [];
     const gpuRun = await executeRun(
-      { ...base, backend: 'tfjs-webgpu', out: join(dir, 'gpu') },
+      { ...base, backend: 'webgpu', out: join(dir, 'gpu') },
       {
         after: async (ctx) => {
           workers = (await listWorkers(ctx.pipeline.redis, ctx.pipeline.keys)).map((w) => w.backendDetail);
