@@ -1,4 +1,10 @@
-import { type BackendName, type SelfNormParams, type Shape4 } from '@cnsn/kernels';
+import {
+  type BackendName,
+  type CrossNormOptions,
+  type SelfNormConfig,
+  type SelfNormParams,
+  type Shape4,
+} from '@cnsn/kernels';
 import {
   BatchFailedError,
   type DataPlaneChoice,
@@ -231,237 +237,345 @@ function sourceOf(flags: RunFlags): BatchSource {
   return syntheticSource(flags.shape, flags.batches, flags.seed);
 }
 
+/** What a run needs before it connects: its batches, the first of them read, its options. */
+interface PreparedRun {
+  flags: RunFlags;
+  source: BatchSource;
+  first: { seq: number; batch: Awaited<ReturnType<BatchSource['load']>> };
+  crossnorm: CrossNormOptions;
+  selfnorm: SelfNormConfig | null;
+  redis: Awaited<ReturnType<typeof resolveRedis>>;
+  workerCount: number;
+}
+
+/** What a run holds open, closed in reverse order whatever happened. */
+interface RunSession {
+  pipeline: Pipeline | null;
+  workers: LocalWorkers | null;
+  run: PipelineRun | null;
+  bar: cliProgress.SingleBar | null;
+}
+
 /** Runs the whole job; throws CliError (with the exit status) when it cannot do all it was asked. */
 export async function executeRun(
   flags: RunFlags,
   /** Called on the run's Redis just before the clock starts and after the last delivery (benchmarks). */
   around?: RunHooks,
 ): Promise<RunSummary> {
+  const job = await prepareRun(flags);
+  const session: RunSession = { pipeline: null, workers: null, run: null, bar: progressBar(flags) };
+  try {
+    const pipeline = await connect(job, session);
+    const opened = await openJobRun(job, pipeline);
+    if ('finished' in opened) return opened.finished;
+    session.run = opened.run;
+    return await driveRun(job, session, pipeline, opened.run, around);
+  } finally {
+    session.bar?.stop();
+    await session.run?.close().catch(() => undefined);
+    await session.workers?.stop();
+    await session.pipeline?.close().catch(() => undefined);
+    await job.redis.dispose();
+  }
+}
+
+/** Checks the flags that go together, reads the first batch, resolves Redis. */
+async function prepareRun(flags: RunFlags): Promise<PreparedRun> {
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
   if (flags.returnStats && flags.selfnorm !== 'off')
     throw new CliError(
       '--return-stats gives the statistics of the CrossNorm output, for a SelfNorm in your trainer; add --selfnorm off',
     );
+  if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey))
+    throw new CliError('--tls-cert and --tls-key go together');
   const source = sourceOf(flags);
   const first = await firstReadable(source, flags.onError);
   const selfnorm = await selfNormConfigFrom(flags, first.batch.shape[1], flags.seed);
   const redis = await resolveRedis(flags.privateRedis ? undefined : flags.redis, flags.privateRedis ?? false);
   const workerCount = flags.workersLocal ?? (redis.local ? 2 : 0);
-  let pipeline: Pipeline | null = null;
-  let workers: LocalWorkers | null = null;
-  let run: PipelineRun | null = null;
-  const bar =
-    flags.progress === false
-      ? null
-      : new cliProgress.SingleBar(
-          {
-            stream: process.stderr,
-            format: ' {bar} {value}/{total} batches | {rate} | ETA {eta}s',
-            hideCursor: true,
-          },
-          cliProgress.Presets.shades_classic,
-        );
-  try {
-    if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey))
-      throw new CliError('--tls-cert and --tls-key go together');
-    const listen = flags.listen ?? (workerCount > 0 ? '127.0.0.1:0' : undefined);
-    pipeline = await Pipeline.connect({
-      redis: redis.url,
+  return { flags, source, first, crossnorm, selfnorm, redis, workerCount };
+}
+
+function progressBar(flags: RunFlags): cliProgress.SingleBar | null {
+  if (flags.progress === false) return null;
+  return new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: ' {bar} {value}/{total} batches | {rate} | ETA {eta}s',
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
+/** The pipeline, and the local workers when the run has its own. */
+async function connect(job: PreparedRun, session: RunSession): Promise<Pipeline> {
+  const { flags, redis, workerCount } = job;
+  const listen = flags.listen ?? (workerCount > 0 ? '127.0.0.1:0' : undefined);
+  const pipeline = await Pipeline.connect({
+    redis: redis.url,
+    prefix: flags.prefix,
+    queue: flags.queue,
+    connectTimeoutMs: (flags.connectTimeout ?? 30) * 1000,
+    logger: stderrLogger(isVerbose()),
+    direct: {
+      ...(listen ? { listen } : {}),
+      ...(flags.advertise ? { advertise: flags.advertise } : {}),
+      ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
+    },
+  });
+  session.pipeline = pipeline;
+  if (workerCount > 0) {
+    session.workers = LocalWorkers.start({
+      count: workerCount,
+      redisUrl: redis.url,
+      backend: flags.backend,
       prefix: flags.prefix,
       queue: flags.queue,
-      connectTimeoutMs: (flags.connectTimeout ?? 30) * 1000,
-      logger: stderrLogger(isVerbose()),
-      direct: {
-        ...(listen ? { listen } : {}),
-        ...(flags.advertise ? { advertise: flags.advertise } : {}),
-        ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
-      },
+      tag: String(process.pid),
     });
-    if (workerCount > 0) {
-      workers = LocalWorkers.start({
-        count: workerCount,
-        redisUrl: redis.url,
-        backend: flags.backend,
-        prefix: flags.prefix,
-        queue: flags.queue,
-        tag: String(process.pid),
-      });
-      await workers.ready(pipeline);
-    }
-    try {
-      run = await pipeline.openRun({
-        ...(flags.runId ? { runId: flags.runId } : {}),
-        resume: flags.resume ?? false,
-        seed: flags.seed,
-        rank: flags.rank ?? 0,
-        epoch: flags.epoch ?? 0,
-        start: flags.start ?? 0,
-        crossnorm,
-        selfnorm,
-        onError: flags.onError,
-        allowNonFinite: flags.allowNonFinite ?? false,
-        returnStats: flags.returnStats ?? false,
-        ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
-        reuseResultBuffers: true,
-        dataPlane: flags.dataPlane ?? 'auto',
-        wire: flags.wire ?? 'float32',
-      });
-    } catch (err) {
-      // A supervisor that always passes --resume, restarting a driver that had just finished.
-      if (err instanceof RunFinishedError && err.resume) return finishedSummary(err, source, flags);
-      if (err instanceof RunFinishedError) throw new CliError(err.message, 1);
-      throw err;
-    }
-    const activeRun = run;
-    const from = run.nextSeq;
-    if (from > source.count)
-      throw new CliError(`run ${run.id} has delivered ${from} batches; this input has only ${source.count}`);
-    if (run.resumed && !run.resumed.known)
-      process.stderr.write(
-        `run ${run.id}: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0${flags.out ? '; files already in --out are kept' : ''}\n`,
-      );
-    process.stderr.write(
-      `run ${run.id}: ${source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${workerCount} local workers, window ${run.maxInFlight}\n` +
-        `data plane ${run.planeChoice}; wire ${run.spec.wire}\n`,
-    );
-    const writer = flags.out
-      ? await NpyWriter.open(
-          flags.out,
-          run.id,
-          Array.from({ length: source.count }, (_, seq) => source.name(seq)).flatMap((name) =>
-            flags.returnStats ? [name, statsName(name)] : [name],
-          ),
-        )
-      : null;
-    if (writer?.removedPartials.length)
-      process.stderr.write(
-        `removed ${writer.removedPartials.length} half-written file(s) an earlier invocation of run ${run.id} left: ${writer.removedPartials.join(', ')}\n`,
-      );
-    const named = (seq: number): string => {
-      const file = source.file(seq);
-      return file ? `batch ${seq} (${file})` : `batch ${seq}`;
-    };
-    const note = (seq: number, reason: string): BatchNote => {
-      const file = source.file(seq);
-      return { seq, ...(file ? { file } : {}), reason };
-    };
-    const skipped: BatchNote[] = [];
-    const passthrough: BatchNote[] = [];
-    const digest = new OutputDigest();
-    bar?.start(source.count, from, { rate: '' });
-    let inputBytes = 0;
-    // Time spent drawing previews is the dashboard's, not the pipeline's: kept out of the figures.
-    let previewMs = 0;
-    let failed = 0;
-    let delivered = 0;
-    const hookContext: RunContext = {
-      redisUrl: redis.url,
-      pipeline,
-      run: activeRun,
-      workerPids: workers?.pids ?? [],
-      workerIds: workers?.ids ?? [],
-    };
-    const arena = OutputArena.fit(source, from, around?.deferDigestBytes ?? 0);
-    await around?.before?.(hookContext);
-    const t0 = performance.now();
-    let tLast = t0;
-    const producing = (async () => {
-      for (let seq = from; seq < source.count; seq++) {
-        // Under skip/passthrough a batch that cannot be read or is refused keeps its number, as a failed batch.
-        let batch;
-        try {
-          batch = seq === first.seq ? first.batch : await source.load(seq);
-        } catch (err) {
-          if (flags.onError === 'fail') throw new CliError(`batch ${seq}: ${(err as Error).message}`, 1);
-          await activeRun.reject((err as Error).message);
-          continue;
-        }
-        if (flags.selfnormUpdateEvery && selfnorm && seq > from && seq % flags.selfnormUpdateEvery === 0)
-          await activeRun.setSelfNorm(nudged(selfnorm.params, seq));
-        try {
-          await activeRun.enqueue(batch.data, batch.shape);
-          inputBytes += batch.data.byteLength;
-        } catch (err) {
-          if (!(err instanceof EnqueueRefusedError)) throw err;
-          if (flags.onError === 'fail')
-            throw new CliError(`${named(seq)} refused at enqueue: ${err.reason}`, 1);
-          await activeRun.reject(err.message);
-        }
-      }
-      await activeRun.end();
-    })();
-    // A batch that cannot be read stops the run: the collector would wait for it forever.
-    let producerError: unknown = null;
-    producing.catch((err: unknown) => {
-      producerError = err;
-      void activeRun.close();
-    });
-    activeRun.on('skipped', (seq, reason) => {
-      failed++;
-      skipped.push(note(seq, reason));
-      process.stderr.write(`\nskipped ${named(seq)}: ${reason}\n`);
-      bar?.increment();
-    });
-    activeRun.on('passthrough', (seq, reason) => {
-      failed++;
-      passthrough.push(note(seq, reason));
-      process.stderr.write(`\n${named(seq)} delivered unaugmented (passthrough): ${reason}\n`);
-    });
-    try {
-      for await (const batch of activeRun.results()) {
-        if (!arena?.keep(batch.data)) digest.update(batch.data);
-        await writer?.write(source.name(batch.seq), batch.shape, batch.data);
-        if (writer && batch.stats) await writeStats(writer, statsName(source.name(batch.seq)), batch);
-        if (flags.previewEvery && batch.seq % flags.previewEvery === 0 && batch.status === 'ok') {
-          // The preview's own load is the preview's time, not made-on-demand time to subtract twice.
-          const made = source.makeMs ?? 0;
-          previewMs += (await publishPreview(activeRun, source, batch)) - ((source.makeMs ?? 0) - made);
-        }
-        delivered++;
-        tLast = performance.now();
-        const seconds = (tLast - t0 - digest.ms - previewMs - (source.makeMs ?? 0)) / 1000;
-        bar?.increment({ rate: `${((inputBytes / Math.max(seconds, 1e-9)) * 1e-9).toFixed(2)} GB/s` });
-      }
-      await producing;
-    } catch (err) {
-      // The collector's failure, or the producer's (a batch it could not read), whichever came first.
-      const first = producerError ?? err;
-      if (first instanceof BatchFailedError)
-        throw new CliError(`run ${first.run}: ${named(first.seq)} failed: ${first.reason}`, 1);
-      throw first;
-    }
-    if (producerError) throw producerError;
-    bar?.stop();
-    const seconds = Math.max((tLast - t0 - digest.ms - previewMs - (source.makeMs ?? 0)) / 1000, 1e-9);
-    if (skipped.length)
-      process.stderr.write(`skipped batches: ${skipped.map((s) => named(s.seq)).join(', ')}\n`);
-    await around?.after?.(hookContext);
-    arena?.hashInto(digest);
-    // The digest covers the whole run only when this invocation delivered it from batch 0.
-    const hex = digest.hex();
-    if (from === 0) await activeRun.recordDigest(hex);
-    return {
-      run: activeRun.id,
-      batches: source.count,
-      delivered: delivered + (from > 0 ? from : 0),
-      failed,
-      seconds: round(seconds, 3),
-      gbPerSec: round(inputBytes / seconds / 1e9, 4),
-      digest: hex,
-      dataPlane: activeRun.dataPlane,
-      wire: activeRun.spec.wire,
-      planeBytes: activeRun.planeBytes,
-      skipped,
-      passthrough,
-    };
-  } finally {
-    bar?.stop();
-    await run?.close().catch(() => undefined);
-    await workers?.stop();
-    await pipeline?.close().catch(() => undefined);
-    await redis.dispose();
+    await session.workers.ready(pipeline);
   }
+  return pipeline;
+}
+
+/** Opens (or resumes) the run; a finished one under --resume is its summary instead. */
+async function openJobRun(
+  job: PreparedRun,
+  pipeline: Pipeline,
+): Promise<{ run: PipelineRun } | { finished: RunSummary }> {
+  const { flags } = job;
+  try {
+    const run = await pipeline.openRun({
+      ...(flags.runId ? { runId: flags.runId } : {}),
+      resume: flags.resume ?? false,
+      seed: flags.seed,
+      rank: flags.rank ?? 0,
+      epoch: flags.epoch ?? 0,
+      start: flags.start ?? 0,
+      crossnorm: job.crossnorm,
+      selfnorm: job.selfnorm,
+      onError: flags.onError,
+      allowNonFinite: flags.allowNonFinite ?? false,
+      returnStats: flags.returnStats ?? false,
+      ...(flags.maxInFlight ? { maxInFlight: flags.maxInFlight } : {}),
+      reuseResultBuffers: true,
+      dataPlane: flags.dataPlane ?? 'auto',
+      wire: flags.wire ?? 'float32',
+    });
+    return { run };
+  } catch (err) {
+    // A supervisor that always passes --resume, restarting a driver that had just finished.
+    if (err instanceof RunFinishedError && err.resume)
+      return { finished: finishedSummary(err, job.source, flags) };
+    if (err instanceof RunFinishedError) throw new CliError(err.message, 1);
+    throw err;
+  }
+}
+
+/** What the collector counts while the run goes; the clock leaves out what is not the pipeline's. */
+class RunTally {
+  inputBytes = 0;
+  /** Time spent drawing previews is the dashboard's, not the pipeline's: kept out of the figures. */
+  previewMs = 0;
+  failed = 0;
+  delivered = 0;
+  readonly skipped: BatchNote[] = [];
+  readonly passthrough: BatchNote[] = [];
+  readonly digest = new OutputDigest();
+  readonly t0 = performance.now();
+  tLast = this.t0;
+
+  constructor(private readonly source: BatchSource) {}
+
+  /** Seconds the pipeline had, up to the last delivery. */
+  seconds(): number {
+    return Math.max(
+      (this.tLast - this.t0 - this.digest.ms - this.previewMs - (this.source.makeMs ?? 0)) / 1000,
+      1e-9,
+    );
+  }
+
+  named(seq: number): string {
+    const file = this.source.file(seq);
+    return file ? `batch ${seq} (${file})` : `batch ${seq}`;
+  }
+
+  note(seq: number, reason: string): BatchNote {
+    const file = this.source.file(seq);
+    return { seq, ...(file ? { file } : {}), reason };
+  }
+}
+
+/** From the first batch not yet delivered to the last: says what it does, feeds, collects, sums up. */
+async function driveRun(
+  job: PreparedRun,
+  session: RunSession,
+  pipeline: Pipeline,
+  run: PipelineRun,
+  around: RunHooks | undefined,
+): Promise<RunSummary> {
+  const { source } = job;
+  const from = run.nextSeq;
+  if (from > source.count)
+    throw new CliError(`run ${run.id} has delivered ${from} batches; this input has only ${source.count}`);
+  announce(job, run, from);
+  const writer = await openWriter(job, run);
+  const context: RunContext = {
+    redisUrl: job.redis.url,
+    pipeline,
+    run,
+    workerPids: session.workers?.pids ?? [],
+    workerIds: session.workers?.ids ?? [],
+  };
+  const arena = OutputArena.fit(source, from, around?.deferDigestBytes ?? 0);
+  session.bar?.start(source.count, from, { rate: '' });
+  await around?.before?.(context);
+  const tally = new RunTally(source);
+  watchFailures(run, tally, session.bar);
+  await collect(job, run, produce(job, run, from, tally), { tally, writer, arena, bar: session.bar });
+  session.bar?.stop();
+  if (tally.skipped.length)
+    process.stderr.write(`skipped batches: ${tally.skipped.map((s) => tally.named(s.seq)).join(', ')}\n`);
+  await around?.after?.(context);
+  arena?.hashInto(tally.digest);
+  // The digest covers the whole run only when this invocation delivered it from batch 0.
+  const hex = tally.digest.hex();
+  if (from === 0) await run.recordDigest(hex);
+  const seconds = tally.seconds();
+  return {
+    run: run.id,
+    batches: source.count,
+    delivered: tally.delivered + from,
+    failed: tally.failed,
+    seconds: round(seconds, 3),
+    gbPerSec: round(tally.inputBytes / seconds / 1e9, 4),
+    digest: hex,
+    dataPlane: run.dataPlane,
+    wire: run.spec.wire,
+    planeBytes: run.planeBytes,
+    skipped: tally.skipped,
+    passthrough: tally.passthrough,
+  };
+}
+
+function announce(job: PreparedRun, run: PipelineRun, from: number): void {
+  if (run.resumed && !run.resumed.known)
+    process.stderr.write(
+      `run ${run.id}: nothing to resume (Redis never saw this run; its driver died before registering it): starting from batch 0${job.flags.out ? '; files already in --out are kept' : ''}\n`,
+    );
+  process.stderr.write(
+    `run ${run.id}: ${job.source.count} batches${from ? ` (resuming at batch ${from})` : ''}, ${job.workerCount} local workers, window ${run.maxInFlight}\n` +
+      `data plane ${run.planeChoice}; wire ${run.spec.wire}\n`,
+  );
+}
+
+/** With --out: the writer, after it removed what a killed invocation of the run left half-written. */
+async function openWriter(job: PreparedRun, run: PipelineRun): Promise<NpyWriter | null> {
+  const { flags, source } = job;
+  if (!flags.out) return null;
+  const names = Array.from({ length: source.count }, (_, seq) => source.name(seq));
+  const writer = await NpyWriter.open(
+    flags.out,
+    run.id,
+    names.flatMap((name) => (flags.returnStats ? [name, statsName(name)] : [name])),
+  );
+  if (writer.removedPartials.length)
+    process.stderr.write(
+      `removed ${writer.removedPartials.length} half-written file(s) an earlier invocation of run ${run.id} left: ${writer.removedPartials.join(', ')}\n`,
+    );
+  return writer;
+}
+
+/** Skipped and passed-through batches, counted and named as they come. */
+function watchFailures(run: PipelineRun, tally: RunTally, bar: cliProgress.SingleBar | null): void {
+  run.on('skipped', (seq, reason) => {
+    tally.failed++;
+    tally.skipped.push(tally.note(seq, reason));
+    process.stderr.write(`\nskipped ${tally.named(seq)}: ${reason}\n`);
+    bar?.increment();
+  });
+  run.on('passthrough', (seq, reason) => {
+    tally.failed++;
+    tally.passthrough.push(tally.note(seq, reason));
+    process.stderr.write(`\n${tally.named(seq)} delivered unaugmented (passthrough): ${reason}\n`);
+  });
+}
+
+/**
+ * Feeds batches `from`.. in order, then ends the run. Under skip or passthrough a batch that cannot
+ * be read or is refused keeps its number, as a failed batch.
+ */
+async function produce(job: PreparedRun, run: PipelineRun, from: number, tally: RunTally): Promise<void> {
+  const { source, flags, first, selfnorm } = job;
+  for (let seq = from; seq < source.count; seq++) {
+    let batch;
+    try {
+      batch = seq === first.seq ? first.batch : await source.load(seq);
+    } catch (err) {
+      if (flags.onError === 'fail') throw new CliError(`batch ${seq}: ${(err as Error).message}`, 1);
+      await run.reject((err as Error).message);
+      continue;
+    }
+    if (flags.selfnormUpdateEvery && selfnorm && seq > from && seq % flags.selfnormUpdateEvery === 0)
+      await run.setSelfNorm(nudged(selfnorm.params, seq));
+    try {
+      await run.enqueue(batch.data, batch.shape);
+      tally.inputBytes += batch.data.byteLength;
+    } catch (err) {
+      if (!(err instanceof EnqueueRefusedError)) throw err;
+      if (flags.onError === 'fail')
+        throw new CliError(`${tally.named(seq)} refused at enqueue: ${err.reason}`, 1);
+      await run.reject(err.message);
+    }
+  }
+  await run.end();
+}
+
+/** Takes every result in order: digest, files, previews, progress; the first failure ends the run. */
+async function collect(
+  job: PreparedRun,
+  run: PipelineRun,
+  producing: Promise<void>,
+  o: {
+    tally: RunTally;
+    writer: NpyWriter | null;
+    arena: OutputArena | null;
+    bar: cliProgress.SingleBar | null;
+  },
+): Promise<void> {
+  const { source, flags } = job;
+  const { tally, writer, arena, bar } = o;
+  // A batch that cannot be read stops the run: the collector would wait for it forever.
+  let producerError: unknown = null;
+  producing.catch((err: unknown) => {
+    producerError = err;
+    void run.close();
+  });
+  try {
+    for await (const batch of run.results()) {
+      if (!arena?.keep(batch.data)) tally.digest.update(batch.data);
+      await writer?.write(source.name(batch.seq), batch.shape, batch.data);
+      if (writer && batch.stats) await writeStats(writer, statsName(source.name(batch.seq)), batch);
+      if (flags.previewEvery && batch.seq % flags.previewEvery === 0 && batch.status === 'ok') {
+        // The preview's own load is the preview's time, not made-on-demand time to subtract twice.
+        const made = source.makeMs ?? 0;
+        tally.previewMs += (await publishPreview(run, source, batch)) - ((source.makeMs ?? 0) - made);
+      }
+      tally.delivered++;
+      tally.tLast = performance.now();
+      bar?.increment({ rate: `${((tally.inputBytes / tally.seconds()) * 1e-9).toFixed(2)} GB/s` });
+    }
+    await producing;
+  } catch (err) {
+    // The collector's failure, or the producer's (a batch it could not read), whichever came first.
+    const first = producerError ?? err;
+    if (first instanceof BatchFailedError)
+      throw new CliError(`run ${first.run}: ${tally.named(first.seq)} failed: ${first.reason}`, 1);
+    throw first;
+  }
+  if (producerError) throw producerError;
 }
 
 /** The parameters a learning trainer might have at batch `seq`: each gate weight moved a little. */
