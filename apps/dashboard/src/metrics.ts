@@ -5,6 +5,106 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 type RunRow = PipelineStatus['runs'][number];
 type WorkerRow = PipelineStatus['workers'][number];
 
+/** One series per run or per worker, read from the scrape's status. */
+interface SeriesMetric<Row> {
+  kind: 'gauge' | 'counter';
+  name: string;
+  help: string;
+  pick: (row: Row) => number;
+}
+
+const RUN_METRICS: Array<SeriesMetric<RunRow>> = [
+  {
+    kind: 'counter',
+    name: 'cnsn_run_batches_enqueued_total',
+    help: 'Batches enqueued by the run',
+    pick: (x) => x.counters.enqueued,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_run_batches_delivered_total',
+    help: 'Batches delivered in order to the driver',
+    pick: (x) => x.counters.delivered,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_run_batches_failed_total',
+    help: 'Batches that failed for good',
+    pick: (x) => x.counters.failed,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_run_batches_in_flight',
+    help: 'Batches enqueued and not yet delivered',
+    pick: (x) => x.inFlight,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_run_reorder_buffer_batches',
+    help: 'Finished batches waiting for their turn',
+    pick: (x) => x.reorderBuffer,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_run_tensor_input_bytes_total',
+    help: "Tensor bytes the run's driver put on its data plane",
+    pick: (x) => x.counters.bytesIn,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_run_tensor_output_bytes_total',
+    help: "Tensor bytes the run's driver took from its data plane",
+    pick: (x) => x.counters.bytesOut,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_run_batch_rate',
+    help: 'Batches finished per second over the last minute',
+    pick: (x) => x.batchesPerSec,
+  },
+];
+
+const WORKER_METRICS: Array<SeriesMetric<WorkerRow>> = [
+  {
+    kind: 'counter',
+    name: 'cnsn_worker_batches_total',
+    help: 'Batches a live worker has done',
+    pick: (w) => w.batches,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_worker_failed_batches_total',
+    help: 'Batches a live worker failed',
+    pick: (w) => w.failed,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_worker_kernel_seconds',
+    help: 'Recent kernel time per batch of a live worker (moving average)',
+    pick: (w) => w.recentKernelMs / 1000,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_worker_resident_memory_bytes',
+    help: 'Resident set of a live worker',
+    pick: (w) => w.rssBytes,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_worker_heap_used_bytes',
+    help: 'V8 heap in use by a live worker',
+    pick: (w) => w.heapUsedBytes,
+  },
+  {
+    kind: 'gauge',
+    name: 'cnsn_worker_runs_held',
+    help: 'Runs a live worker holds (spec, parameters, connections)',
+    pick: (w) => w.runsHeld,
+  },
+];
+
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 /**
  * Prometheus metrics, all prefixed `cnsn_`, in base units (seconds, bytes); what only grows is a
  * counter named `_total` (`promtool check metrics` passes). Gauges and counters are read from one
@@ -16,179 +116,89 @@ export class DashboardMetrics {
   private snapshot: { at: number; status: Promise<PipelineStatus> } | null = null;
 
   constructor(private readonly pipeline: Pipeline) {
-    const r = this.registry;
     const queue = pipeline.queue.name;
+    this.statusGauge('cnsn_queue_jobs', 'Jobs in the queue by state', ['queue', 'state'], (s, set) => {
+      for (const [state, n] of Object.entries(s.jobs)) set({ queue, state }, n);
+    });
+    for (const m of RUN_METRICS)
+      this.series(m, ['run', 'plane'], (s) =>
+        s.runs.map((run) => [{ run: run.run, plane: run.dataPlane }, m.pick(run)]),
+      );
+    this.statusGauge(
+      'cnsn_worker_info',
+      'A live worker, its backend and the adapter a GPU backend runs on (value 1)',
+      ['worker', 'host', 'backend', 'adapter'],
+      (s, set) => {
+        for (const w of s.workers)
+          set({ worker: w.id, host: w.host, backend: w.backend, adapter: w.adapter }, 1);
+      },
+    );
+    for (const m of WORKER_METRICS)
+      this.series(m, ['worker', 'host', 'backend'], (s) =>
+        s.workers.map((w) => [{ worker: w.id, host: w.host, backend: w.backend }, m.pick(w)]),
+      );
+    this.statusGauge('cnsn_redis_used_memory_bytes', 'Redis used_memory', [], (s, set) =>
+      set({}, s.redis.usedMemory),
+    );
+    this.statusGauge('cnsn_redis_max_memory_bytes', 'Redis maxmemory (0: no limit)', [], (s, set) =>
+      set({}, s.redis.maxMemory),
+    );
+    this.events = this.observeJobs(queue);
+  }
+
+  /** A gauge set from the scrape's status. */
+  private statusGauge(
+    name: string,
+    help: string,
+    labelNames: string[],
+    fill: (s: PipelineStatus, set: (labels: Record<string, string>, value: number) => void) => void,
+  ): void {
     const status = (): Promise<PipelineStatus> => this.status();
     new Gauge({
-      name: 'cnsn_queue_jobs',
-      help: 'Jobs in the queue by state',
-      labelNames: ['queue', 'state'],
-      registers: [r],
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
       async collect() {
-        const s = await status();
-        for (const [state, n] of Object.entries(s.jobs)) this.set({ queue, state }, n);
+        this.reset();
+        fill(await status(), (labels, value) => this.set(labels, value));
       },
     });
-    const perRun = (kind: 'gauge' | 'counter', name: string, help: string, pick: (x: RunRow) => number) => {
-      const labelNames = ['run', 'plane'] as const;
-      const collect = async function (
-        this: Gauge<(typeof labelNames)[number]> | Counter<(typeof labelNames)[number]>,
-      ): Promise<void> {
-        this.reset();
-        for (const run of (await status()).runs) {
-          const labels = { run: run.run, plane: run.dataPlane };
-          if (this instanceof Gauge) this.set(labels, pick(run));
-          else this.inc(labels, Math.max(0, pick(run)));
-        }
-      };
-      if (kind === 'gauge') new Gauge({ name, help, labelNames, registers: [r], collect });
-      else new Counter({ name, help, labelNames, registers: [r], collect });
+  }
+
+  /** One series per row of the status (a run, a worker); a counter takes the row's running total. */
+  private series<Row>(
+    m: SeriesMetric<Row>,
+    labelNames: string[],
+    rows: (s: PipelineStatus) => Array<[Record<string, string>, number]>,
+  ): void {
+    const status = (): Promise<PipelineStatus> => this.status();
+    const collect = async function (this: Gauge | Counter): Promise<void> {
+      this.reset();
+      for (const [labels, value] of rows(await status())) {
+        if (this instanceof Gauge) this.set(labels, value);
+        else this.inc(labels, Math.max(0, value));
+      }
     };
-    perRun(
-      'counter',
-      'cnsn_run_batches_enqueued_total',
-      'Batches enqueued by the run',
-      (x) => x.counters.enqueued,
-    );
-    perRun(
-      'counter',
-      'cnsn_run_batches_delivered_total',
-      'Batches delivered in order to the driver',
-      (x) => x.counters.delivered,
-    );
-    perRun(
-      'counter',
-      'cnsn_run_batches_failed_total',
-      'Batches that failed for good',
-      (x) => x.counters.failed,
-    );
-    perRun(
-      'gauge',
-      'cnsn_run_batches_in_flight',
-      'Batches enqueued and not yet delivered',
-      (x) => x.inFlight,
-    );
-    perRun(
-      'gauge',
-      'cnsn_run_reorder_buffer_batches',
-      'Finished batches waiting for their turn',
-      (x) => x.reorderBuffer,
-    );
-    for (const direction of ['in', 'out'] as const)
-      perRun(
-        'counter',
-        `cnsn_run_tensor_${direction === 'in' ? 'input' : 'output'}_bytes_total`,
-        `Tensor bytes the run's driver ${direction === 'in' ? 'put on its data plane' : 'took from it'}`,
-        (x) => (direction === 'in' ? x.counters.bytesIn : x.counters.bytesOut),
-      );
-    perRun(
-      'gauge',
-      'cnsn_run_batch_rate',
-      'Batches finished per second over the last minute',
-      (x) => x.batchesPerSec,
-    );
-    const perWorker = (
-      kind: 'gauge' | 'counter',
-      name: string,
-      help: string,
-      pick: (w: WorkerRow) => number,
-    ) => {
-      const labelNames = ['worker', 'host', 'backend'] as const;
-      const collect = async function (
-        this: Gauge<(typeof labelNames)[number]> | Counter<(typeof labelNames)[number]>,
-      ): Promise<void> {
-        this.reset();
-        for (const w of (await status()).workers) {
-          const labels = { worker: w.id, host: w.host, backend: w.backend };
-          if (this instanceof Gauge) this.set(labels, pick(w));
-          else this.inc(labels, Math.max(0, pick(w)));
-        }
-      };
-      if (kind === 'gauge') new Gauge({ name, help, labelNames, registers: [r], collect });
-      else new Counter({ name, help, labelNames, registers: [r], collect });
-    };
-    new Gauge({
-      name: 'cnsn_worker_info',
-      help: 'A live worker, its backend and the adapter a GPU backend runs on (value 1)',
-      labelNames: ['worker', 'host', 'backend', 'adapter'],
-      registers: [r],
-      async collect() {
-        this.reset();
-        for (const w of (await status()).workers)
-          this.set({ worker: w.id, host: w.host, backend: w.backend, adapter: w.adapter }, 1);
-      },
+    const options = { name: m.name, help: m.help, labelNames, registers: [this.registry], collect };
+    if (m.kind === 'gauge') new Gauge(options);
+    else new Counter(options);
+  }
+
+  /** Histograms of every completed job: latency, queue wait, kernel time. */
+  private observeJobs(queue: string): QueueEvents {
+    const histogram = (name: string, help: string): Histogram =>
+      new Histogram({ name, help, labelNames: ['queue'], buckets: BUCKETS, registers: [this.registry] });
+    const latency = histogram('cnsn_batch_latency_seconds', 'Enqueue to result stored');
+    const wait = histogram('cnsn_queue_wait_seconds', 'Enqueue to a worker taking the batch');
+    const kernel = histogram('cnsn_kernel_seconds', 'Kernel time of a batch in a worker');
+    const events = new QueueEvents(queue, {
+      connection: duplicateClient(this.pipeline.redis),
+      prefix: this.pipeline.keys.prefix,
     });
-    perWorker('counter', 'cnsn_worker_batches_total', 'Batches a live worker has done', (w) => w.batches);
-    perWorker('counter', 'cnsn_worker_failed_batches_total', 'Batches a live worker failed', (w) => w.failed);
-    perWorker(
-      'gauge',
-      'cnsn_worker_kernel_seconds',
-      'Recent kernel time per batch of a live worker (moving average)',
-      (w) => w.recentKernelMs / 1000,
-    );
-    perWorker(
-      'gauge',
-      'cnsn_worker_resident_memory_bytes',
-      'Resident set of a live worker',
-      (w) => w.rssBytes,
-    );
-    perWorker(
-      'gauge',
-      'cnsn_worker_heap_used_bytes',
-      'V8 heap in use by a live worker',
-      (w) => w.heapUsedBytes,
-    );
-    perWorker(
-      'gauge',
-      'cnsn_worker_runs_held',
-      'Runs a live worker holds (spec, parameters, connections)',
-      (w) => w.runsHeld,
-    );
-    new Gauge({
-      name: 'cnsn_redis_used_memory_bytes',
-      help: 'Redis used_memory',
-      registers: [r],
-      async collect() {
-        this.set((await status()).redis.usedMemory);
-      },
-    });
-    new Gauge({
-      name: 'cnsn_redis_max_memory_bytes',
-      help: 'Redis maxmemory (0: no limit)',
-      registers: [r],
-      async collect() {
-        this.set((await status()).redis.maxMemory);
-      },
-    });
-    const buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-    const latency = new Histogram({
-      name: 'cnsn_batch_latency_seconds',
-      help: 'Enqueue to result stored',
-      labelNames: ['queue'],
-      buckets,
-      registers: [r],
-    });
-    const wait = new Histogram({
-      name: 'cnsn_queue_wait_seconds',
-      help: 'Enqueue to a worker taking the batch',
-      labelNames: ['queue'],
-      buckets,
-      registers: [r],
-    });
-    const kernel = new Histogram({
-      name: 'cnsn_kernel_seconds',
-      help: 'Kernel time of a batch in a worker',
-      labelNames: ['queue'],
-      buckets,
-      registers: [r],
-    });
-    this.events = new QueueEvents(queue, {
-      connection: duplicateClient(pipeline.redis),
-      prefix: pipeline.keys.prefix,
-    });
-    this.events.on('error', () => undefined);
-    this.events.on('completed', ({ jobId }) => {
-      void pipeline.queue.getJob(jobId).then((job: Job | undefined) => {
+    events.on('error', () => undefined);
+    events.on('completed', ({ jobId }) => {
+      void this.pipeline.queue.getJob(jobId).then((job: Job | undefined) => {
         if (!job?.finishedOn || !job.processedOn) return;
         latency.observe({ queue }, (job.finishedOn - job.timestamp) / 1000);
         wait.observe({ queue }, Math.max(0, job.processedOn - job.timestamp) / 1000);
@@ -196,6 +206,7 @@ export class DashboardMetrics {
         if (typeof ms === 'number') kernel.observe({ queue }, ms / 1000);
       });
     });
+    return events;
   }
 
   /** One status read per scrape, shared by every metric (a scrape runs the collectors together). */
