@@ -3,7 +3,13 @@ import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolveRedis } from '@cnsn/infra';
 import { BACKEND_ALIASES, BACKEND_NAMES, type BackendName, createBackend } from '@cnsn/kernels';
-import { connectRedis, redactUrl, WorkerRuntime, type WorkerRuntimeOptions } from '@cnsn/pipeline';
+import {
+  connectRedis,
+  type Logger,
+  redactUrl,
+  WorkerRuntime,
+  type WorkerRuntimeOptions,
+} from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE } from '@cnsn/protocol';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
@@ -60,96 +66,123 @@ export function workerCommand(
         .choices(['debug', 'info', 'warn', 'error'])
         .default('info'),
     )
-    .action(async (flags: WorkerFlags) => {
-      const id = flags.id ?? `${hostname()}-${process.pid}`;
-      const root = pino({ level: flags.logLevel, base: null }, pino.destination(2));
-      // The runtime adds the worker id to its own lines; this one is for the lines of start-up.
-      const logger = root.child({ worker: id });
-      // CLI.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
-      let resolved;
-      try {
-        resolved = await resolveRedis(flags.redis);
-      } catch (err) {
-        logger.error({}, (err as Error).message);
-        process.exitCode = 2;
-        return;
-      }
-      const { url, local } = resolved;
-      if (local) {
-        logger.warn(
-          { redis: url },
-          `no --redis or REDIS_URL: started a private redis-server; drivers on this machine can use --redis ${url}`,
-        );
-      }
-      let created;
-      try {
-        created = await createBackend(flags.backend);
-      } catch (err) {
-        logger.error({ backend: flags.backend }, (err as Error).message);
-        process.exitCode = 1;
-        return;
-      }
-      logger.info(
-        { backend: created.backend.name, detail: created.backend.description },
-        `backend ${created.backend.name}: ${created.reason}`,
+    .action((flags: WorkerFlags) => runWorker(flags, customize));
+}
+
+/** A start-up step failed: said (one line) and the exit status set; the worker does not start. */
+class StartFailed extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Resolves Redis, makes the backend, connects, starts the runtime and its signal handling. */
+async function runWorker(
+  flags: WorkerFlags,
+  customize: (options: WorkerRuntimeOptions) => WorkerRuntimeOptions,
+): Promise<void> {
+  const id = flags.id ?? `${hostname()}-${process.pid}`;
+  const root = pino({ level: flags.logLevel, base: null }, pino.destination(2));
+  // The runtime adds the worker id to its own lines; this one is for the lines of start-up.
+  const logger = root.child({ worker: id });
+  try {
+    const { url, local } = await step(() => resolveRedis(flags.redis), 2);
+    // CLI.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
+    if (local)
+      logger.warn(
+        { redis: url },
+        `no --redis or REDIS_URL: started a private redis-server; drivers on this machine can use --redis ${url}`,
       );
-      let redis;
-      try {
-        redis = await connectRedis({ url }, `cnsn-worker-${process.pid}`, {
+    const created = await step(() => createBackend(flags.backend), 1);
+    logger.info(
+      { backend: created.backend.name, detail: created.backend.description },
+      `backend ${created.backend.name}: ${created.reason}`,
+    );
+    const redis = await step(
+      () =>
+        connectRedis({ url }, `cnsn-worker-${process.pid}`, {
           connectTimeoutMs: flags.connectTimeout * 1000,
           logger,
-        });
-      } catch (err) {
-        logger.error({}, (err as Error).message);
-        process.exitCode = 1;
-        return;
-      }
-      logger.info({ redis: redactUrl(url) }, 'connected to Redis');
-      const runtime = new WorkerRuntime(
-        customize({
-          redis,
-          processor: new AugmentProcessor(created),
-          prefix: flags.prefix,
-          queue: flags.queue,
-          concurrency: flags.concurrency,
-          stopTimeoutMs: STOP_TIMEOUT_MS,
-          logger: root,
-          id,
         }),
-      );
-      const shutdown = (signal: string): void => {
-        logger.info({ signal }, 'signal received');
-        // The runtime bounds its own stop (STOP_TIMEOUT_MS with batches in hand); this is the last
-        // guard, so that a supervisor's SIGTERM or a person's Ctrl-C always ends the process.
-        setTimeout(() => {
-          logger.error({ step: runtime.stoppingStep }, 'stop did not finish in time; exiting');
-          process.exit(1);
-        }, STOP_TIMEOUT_MS + 10_000).unref();
-        void runtime
-          .stop()
-          .then(async () => {
-            redis.disconnect();
-            await local?.dispose();
-            process.exitCode = 0;
-            // Reconnect timers of a Redis that is gone must not keep the process alive.
-            setTimeout(() => process.exit(0), 1000).unref();
-          })
-          .catch((err: Error) => {
-            logger.error({ err: err.message }, 'shutdown failed');
-            process.exit(1);
-          });
-      };
-      const healthFile = flags.healthFile ?? process.env.CNSN_HEALTH_FILE;
-      if (healthFile)
-        runtime.on('heartbeat', (at) => {
-          void writeFile(healthFile, `${new Date(at).toISOString()}\n`).catch((err: Error) =>
-            logger.warn({ file: healthFile, err: err.message }, 'cannot write the health file'),
-          );
-        });
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      await runtime.start();
+      1,
+    );
+    logger.info({ redis: redactUrl(url) }, 'connected to Redis');
+    const runtime = new WorkerRuntime(
+      customize({
+        redis,
+        processor: new AugmentProcessor(created),
+        prefix: flags.prefix,
+        queue: flags.queue,
+        concurrency: flags.concurrency,
+        stopTimeoutMs: STOP_TIMEOUT_MS,
+        logger: root,
+        id,
+      }),
+    );
+    writeHealthFile(runtime, flags.healthFile ?? process.env.CNSN_HEALTH_FILE, logger);
+    const shutdown = stopOnSignal(runtime, logger, async () => {
+      redis.disconnect();
+      await local?.dispose();
     });
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    await runtime.start();
+  } catch (err) {
+    if (!(err instanceof StartFailed)) throw err;
+    logger.error({ backend: flags.backend }, err.message);
+    process.exitCode = err.exitCode;
+  }
+}
+
+async function step<T>(work: () => Promise<T>, exitCode: number): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw new StartFailed((err as Error).message, exitCode);
+  }
+}
+
+/**
+ * SIGTERM and SIGINT: the runtime's bounded stop (STOP_TIMEOUT_MS with batches in hand), then exit
+ * 0; and a last guard, so that a supervisor's SIGTERM or a person's Ctrl-C always ends the process.
+ */
+function stopOnSignal(
+  runtime: WorkerRuntime,
+  logger: Logger,
+  release: () => Promise<void>,
+): (signal: string) => void {
+  return (signal) => {
+    logger.info({ signal }, 'signal received');
+    setTimeout(() => {
+      logger.error({ step: runtime.stoppingStep }, 'stop did not finish in time; exiting');
+      process.exit(1);
+    }, STOP_TIMEOUT_MS + 10_000).unref();
+    void runtime
+      .stop()
+      .then(async () => {
+        await release();
+        process.exitCode = 0;
+        // Reconnect timers of a Redis that is gone must not keep the process alive.
+        setTimeout(() => process.exit(0), 1000).unref();
+      })
+      .catch((err: Error) => {
+        logger.error({ err: err.message }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+}
+
+/** Touches the health file at every heartbeat that reached Redis (container probes read its age). */
+function writeHealthFile(runtime: WorkerRuntime, file: string | undefined, logger: Logger): void {
+  if (!file) return;
+  runtime.on('heartbeat', (at) => {
+    void writeFile(file, `${new Date(at).toISOString()}\n`).catch((err: Error) =>
+      logger.warn({ file, err: err.message }, 'cannot write the health file'),
+    );
+  });
 }
 
 /** How long a stop waits for the batches in hand (see WorkerRuntimeOptions.stopTimeoutMs). */
