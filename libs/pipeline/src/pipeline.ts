@@ -75,6 +75,15 @@ export interface DirectPlaneOptions {
   readInPlace?: boolean;
 }
 
+/** Where a run starts: its spec, its cursor, and how it was found (new, or resumed). */
+interface RunStart {
+  spec: RunSpec;
+  cursor: number;
+  previouslyEnqueued: number;
+  resumed: ResumeInfo | null;
+  planeChoice: string;
+}
+
 /** `redis`, `direct`, or `auto`: direct when the workers can reach the driver, else redis. */
 export type DataPlaneChoice = DataPlaneKind | 'auto';
 
@@ -179,74 +188,25 @@ export class Pipeline {
     if (this.closing) throw new Error('the pipeline is closed');
     const runId = options.runId ?? `run-${randomBytes(6).toString('hex')}`;
     const logger = childLogger(this.logger, { run: runId });
-    let spec: RunSpec;
-    let cursor = 0;
-    let previouslyEnqueued = 0;
-    let resumed: ResumeInfo | null = null;
-    let planeChoice: string;
-    const existing = options.resume ? await this.state.spec(runId) : null;
-    const counters = existing ? await this.state.counters(runId) : null;
-    if (!existing) {
-      // A finished run's id: nothing to resume, and not to be used again while its record is kept.
-      const finished = await this.state.finished(runId);
-      if (finished) throw new RunFinishedError(finished, options.resume ?? false);
-    }
-    if (existing && counters) {
-      spec = existing;
-      cursor = counters.delivered;
-      previouslyEnqueued = counters.enqueued;
-      await this.state.reopen(runId);
-      resumed = { from: cursor, known: true };
-      planeChoice = `${spec.dataPlane}: the run's own plane (resumed)`;
-      if (spec.dataPlane === 'direct') planeChoice += `; serving at ${(await this.directServer()).url}`;
-      logger.info({ from: cursor, enqueued: previouslyEnqueued }, 'resuming run');
-    } else {
-      const choice = await this.choosePlane(options.dataPlane ?? this.defaultPlane, logger);
-      planeChoice = `${choice.plane}: ${choice.why}`;
-      // A driver killed before it registered its run leaves nothing to resume: start it afresh,
-      // so a supervisor that always passes resume works after an early crash too.
-      const built = buildRunSpec(options, runId, choice.plane);
-      spec = built.spec;
-      if (!(await this.state.create(spec, built.paramsJson))) throw new RunExistsError(runId);
-      if (options.resume) {
-        resumed = { from: 0, known: false };
-        logger.warn({}, 'nothing to resume (Redis never saw this run): starting it from batch 0');
-      }
-    }
+    const start =
+      (await this.resumeRun(runId, options, logger)) ?? (await this.createRun(runId, options, logger));
     const maxInFlight = options.maxInFlight ?? (await this.defaultWindow());
     if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)
       throw new Error(`maxInFlight: must be a positive integer, got ${maxInFlight}`);
     if (options.wakeTimeoutMs !== undefined && !(options.wakeTimeoutMs > 0))
       throw new Error(`wakeTimeoutMs: must be a positive number of ms, got ${options.wakeTimeoutMs}`);
+    const { spec } = start;
     const results = new BufferPool(options.reuseResultBuffers ?? false);
-    const plane = await this.openDriverPlane(spec, {
-      run: runId,
-      results,
-      maxBlobBytes: this.maxBlobBytes,
-    });
-    const blocking = duplicateClient(this.redis, `cnsn-collector-${runId}`);
-    blocking.on('error', () => undefined); // reconnects by itself; the collector re-checks the plane
-    const control = new RedisRunControl({
-      run: runId,
-      queue: this.queue,
-      state: this.state,
-      keys: this.keys,
-      blocking,
-      ...(spec.incarnation ? { incarnation: spec.incarnation } : {}),
-    });
+    const plane = await this.openDriverPlane(spec, { run: runId, results, maxBlobBytes: this.maxBlobBytes });
     const run = new PipelineRun({
-      spec,
+      ...start,
       plane,
-      control,
+      control: this.runControl(spec),
       results,
       maxInFlight,
       maxBatchBytes: options.maxBatchBytes ?? DEFAULT_MAX_BLOB_BYTES,
       maxBlobBytes: this.maxBlobBytes,
       oomWaitMs: options.oomWaitMs ?? 600_000,
-      cursor,
-      previouslyEnqueued,
-      resumed,
-      planeChoice,
       logger,
       ...(options.wakeTimeoutMs !== undefined ? { wakeTimeoutMs: options.wakeTimeoutMs } : {}),
       ...(options.removeOnClose === false ? {} : { remove: () => this.state.remove(runId, spec) }),
@@ -256,6 +216,64 @@ export class Pipeline {
     });
     this.runs.add(run);
     return run;
+  }
+
+  /**
+   * With `resume`, the run as Redis holds it (spec, cursor, what was enqueued); null when there is
+   * none to resume. A finished run's id (its record is kept) is refused either way.
+   */
+  private async resumeRun(runId: string, options: OpenRunOptions, logger: Logger): Promise<RunStart | null> {
+    const existing = options.resume ? await this.state.spec(runId) : null;
+    const counters = existing ? await this.state.counters(runId) : null;
+    if (!existing || !counters) {
+      // A finished run's id: nothing to resume, and not to be used again while its record is kept.
+      const finished = await this.state.finished(runId);
+      if (finished) throw new RunFinishedError(finished, options.resume ?? false);
+      return null;
+    }
+    await this.state.reopen(runId);
+    let planeChoice = `${existing.dataPlane}: the run's own plane (resumed)`;
+    if (existing.dataPlane === 'direct') planeChoice += `; serving at ${(await this.directServer()).url}`;
+    logger.info({ from: counters.delivered, enqueued: counters.enqueued }, 'resuming run');
+    return {
+      spec: existing,
+      cursor: counters.delivered,
+      previouslyEnqueued: counters.enqueued,
+      resumed: { from: counters.delivered, known: true },
+      planeChoice,
+    };
+  }
+
+  /** A new run: its plane chosen, its spec built and registered. */
+  private async createRun(runId: string, options: OpenRunOptions, logger: Logger): Promise<RunStart> {
+    const choice = await this.choosePlane(options.dataPlane ?? this.defaultPlane, logger);
+    const built = buildRunSpec(options, runId, choice.plane);
+    if (!(await this.state.create(built.spec, built.paramsJson))) throw new RunExistsError(runId);
+    // A driver killed before it registered its run leaves nothing to resume: start it afresh,
+    // so a supervisor that always passes resume works after an early crash too.
+    if (options.resume)
+      logger.warn({}, 'nothing to resume (Redis never saw this run): starting it from batch 0');
+    return {
+      spec: built.spec,
+      cursor: 0,
+      previouslyEnqueued: 0,
+      resumed: options.resume ? { from: 0, known: false } : null,
+      planeChoice: `${choice.plane}: ${choice.why}`,
+    };
+  }
+
+  /** The run's control plane: its jobs, its state, a blocking connection of its own for wake-ups. */
+  private runControl(spec: RunSpec): RedisRunControl {
+    const blocking = duplicateClient(this.redis, `cnsn-collector-${spec.run}`);
+    blocking.on('error', () => undefined); // reconnects by itself; the collector re-checks the plane
+    return new RedisRunControl({
+      run: spec.run,
+      queue: this.queue,
+      state: this.state,
+      keys: this.keys,
+      blocking,
+      ...(spec.incarnation ? { incarnation: spec.incarnation } : {}),
+    });
   }
 
   /**
