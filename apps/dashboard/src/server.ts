@@ -5,7 +5,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Pipeline } from '@cnsn/pipeline';
 import { RUN_ID_PATTERN } from '@cnsn/protocol';
-import express, { type Request, type Response } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import { isLoopback, requireToken, TOKEN_COOKIE } from './auth.js';
 import { DashboardMetrics } from './metrics.js';
 
@@ -69,45 +69,8 @@ export class Dashboard {
     });
     app.use(requireToken(token, LOGIN_PAGE));
 
-    const board = new ExpressAdapter();
-    board.setBasePath('/queues');
-    createBullBoard({
-      queues: [new BullMQAdapter(pipeline.queue, { readOnlyMode: readOnly })],
-      serverAdapter: board,
-    });
-    app.use('/queues', board.getRouter());
-
     const metrics = new DashboardMetrics(pipeline);
-    app.get('/metrics', async (_req, res) => {
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
-    app.get('/api/status', async (_req, res) => {
-      res.json({ ...(await pipeline.status()), readOnly, now: Date.now() });
-    });
-    app.get('/api/runs/:run/preview.png', async (req: Request, res: Response) => {
-      const run = String(req.params.run);
-      const png = RUN_ID_PATTERN.test(run) ? await pipeline.preview(run) : null;
-      if (!png) {
-        res
-          .status(404)
-          .json({ error: `run ${run} has no preview (the driver publishes one with --preview-every K)` });
-        return;
-      }
-      res.type('image/png').set('Cache-Control', 'no-store').send(png);
-    });
-    app.post('/api/runs/:run/batches/:seq/retry', async (req: Request, res: Response) => {
-      if (readOnly) {
-        res.status(403).json({ error: 'the dashboard is read-only' });
-        return;
-      }
-      const seq = Number(req.params.seq);
-      try {
-        await pipeline.retryBatch(String(req.params.run), seq);
-        res.json({ retried: { run: req.params.run, seq } });
-      } catch (err) {
-        res.status(409).json({ error: (err as Error).message });
-      }
-    });
+    mountApi(app, pipeline, metrics, readOnly);
     app.use(express.static(PUBLIC, { index: 'index.html' }));
 
     const server = createServer(app);
@@ -125,4 +88,46 @@ export class Dashboard {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** bull-board under /queues, /metrics, and the pipeline's own API (status, previews, retries). */
+function mountApi(app: Express, pipeline: Pipeline, metrics: DashboardMetrics, readOnly: boolean): void {
+  const board = new ExpressAdapter();
+  board.setBasePath('/queues');
+  createBullBoard({
+    queues: [new BullMQAdapter(pipeline.queue, { readOnlyMode: readOnly })],
+    serverAdapter: board,
+  });
+  app.use('/queues', board.getRouter());
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/api/status', async (_req, res) => {
+    res.json({ ...(await pipeline.status()), readOnly, now: Date.now() });
+  });
+  app.get('/api/runs/:run/preview.png', async (req: Request, res: Response) => {
+    const run = String(req.params.run);
+    const png = RUN_ID_PATTERN.test(run) ? await pipeline.preview(run) : null;
+    if (!png) {
+      res
+        .status(404)
+        .json({ error: `run ${run} has no preview (the driver publishes one with --preview-every K)` });
+      return;
+    }
+    res.type('image/png').set('Cache-Control', 'no-store').send(png);
+  });
+  app.post('/api/runs/:run/batches/:seq/retry', async (req: Request, res: Response) => {
+    if (readOnly) {
+      res.status(403).json({ error: 'the dashboard is read-only' });
+      return;
+    }
+    const seq = Number(req.params.seq);
+    try {
+      await pipeline.retryBatch(String(req.params.run), seq);
+      res.json({ retried: { run: req.params.run, seq } });
+    } catch (err) {
+      res.status(409).json({ error: (err as Error).message });
+    }
+  });
 }
