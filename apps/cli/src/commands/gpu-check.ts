@@ -104,9 +104,10 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   say(
     `${adapters.length} adapter(s): ${adapters.map((a) => `${a.kind} ${a.vendor} ${a.device}`).join('; ') || 'none'}`,
   );
-  let phases: Record<string, number[]> = {};
+  // Each GPU phase's times, per shape (bench resets it).
+  const recorder: { phases: Record<string, number[]> } = { phases: {} };
   const gpu = await WebGpuBackend.open({
-    onPhase: (name, ms) => (phases[name] ??= []).push(ms),
+    onPhase: (name, ms) => (recorder.phases[name] ??= []).push(ms),
   }).catch((err: unknown) => {
     throw new CliError(`webgpu cannot open: ${(err as Error).message}`, 1);
   });
@@ -114,9 +115,39 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   say(`webgpu on ${gpu.description}`);
   if (onCpu && flags.requireGpu)
     failures.push(`--require-gpu: webgpu runs on a CPU adapter (${gpu.adapter.device})`);
+  const golden = await goldenOnGpu(gpu, flags.golden, say, failures);
+  const bench = await besideFused(gpu, flags, onCpu, recorder, say);
+  await gpu.dispose();
+  const e2e = await endToEnd(flags.batches, say);
+  if (e2e.delivered !== e2e.batches)
+    failures.push(`e2e: ${e2e.delivered} of ${e2e.batches} batches delivered`);
+  if (!(e2e.maxAbsDiffVsFused <= E2E_TOLERANCE))
+    failures.push(`e2e: outputs differ from fused by ${e2e.maxAbsDiffVsFused} (> ${E2E_TOLERANCE})`);
+  if (!e2e.workers.some((w) => w.startsWith('webgpu'))) failures.push('e2e: no worker reported webgpu');
+  const seconds = round((performance.now() - started) / 1000);
+  say(failures.length ? `FAILED: ${failures.join('; ')}` : `passed in ${seconds} s`);
+  return {
+    passed: failures.length === 0,
+    failures,
+    date: new Date().toISOString(),
+    nvidiaSmi: nvidiaSmi(),
+    adapters,
+    backend: gpu.description,
+    golden,
+    bench,
+    e2e,
+    seconds,
+  };
+}
 
-  // 1. The golden cases.
-  const { cases, read } = await openGoldenDir(flags.golden);
+/** 1. The golden cases on the GPU backend. */
+async function goldenOnGpu(
+  gpu: WebGpuBackend,
+  dir: string,
+  say: (line: string) => boolean,
+  failures: string[],
+): Promise<GpuCheckSummary['golden']> {
+  const { cases, read } = await openGoldenDir(dir);
   let failed = 0;
   let maxAbsErr = 0;
   for (const c of cases) {
@@ -126,13 +157,22 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   }
   say(`golden: ${cases.length - failed}/${cases.length} pass, max abs error ${maxAbsErr.toExponential(2)}`);
   if (failed) failures.push(`golden: ${failed} of ${cases.length} cases fail`);
+  return { cases: cases.length, failed, maxAbsErr };
+}
 
-  // 2. GPU beside fused, per batch, the same batches and plans, transfers included.
+/** 2. The GPU beside fused, per batch, the same batches and plans, transfers included. */
+async function besideFused(
+  gpu: WebGpuBackend,
+  flags: GpuCheckFlags,
+  onCpu: boolean,
+  recorder: { phases: Record<string, number[]> },
+  say: (line: string) => boolean,
+): Promise<GpuCheckSummary['bench']> {
   const iters = onCpu ? Math.min(flags.iters, CPU_ADAPTER_ITERS) : flags.iters;
   const fused = (await createBackend('fused')).backend;
   const bench: GpuCheckSummary['bench'] = [];
   for (const shape of flags.shape) {
-    phases = {};
+    recorder.phases = {};
     const batch = syntheticBatch(shape, 0, 0);
     const plans = Array.from({ length: iters + 1 }, (_, i) =>
       makePlan(shape, 0, i, { crop: 'both', chan: true }),
@@ -142,7 +182,7 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
     const gpuMs = median(gpuTimes);
     // Each phase's median over the timed batches (the first, a warm-up, left out).
     const phasesMs = Object.fromEntries(
-      Object.entries(phases).map(([name, ms]) => [
+      Object.entries(recorder.phases).map(([name, ms]) => [
         name,
         round(median(ms.slice(ms.length - gpuTimes.length))),
       ]),
@@ -161,30 +201,7 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
     );
   }
   await fused.dispose();
-  await gpu.dispose();
-
-  // 3. A short run with one webgpu worker, its outputs against a fused worker's.
-  const e2e = await endToEnd(flags.batches, say);
-  if (e2e.delivered !== e2e.batches)
-    failures.push(`e2e: ${e2e.delivered} of ${e2e.batches} batches delivered`);
-  if (!(e2e.maxAbsDiffVsFused <= E2E_TOLERANCE))
-    failures.push(`e2e: outputs differ from fused by ${e2e.maxAbsDiffVsFused} (> ${E2E_TOLERANCE})`);
-  if (!e2e.workers.some((w) => w.startsWith('webgpu'))) failures.push('e2e: no worker reported webgpu');
-
-  const seconds = round((performance.now() - started) / 1000);
-  say(failures.length ? `FAILED: ${failures.join('; ')}` : `passed in ${seconds} s`);
-  return {
-    passed: failures.length === 0,
-    failures,
-    date: new Date().toISOString(),
-    nvidiaSmi: nvidiaSmi(),
-    adapters,
-    backend: gpu.description,
-    golden: { cases: cases.length, failed, maxAbsErr },
-    bench,
-    e2e,
-    seconds,
-  };
+  return bench;
 }
 
 function nvidiaSmi(): string[] {
