@@ -30,7 +30,7 @@ describe('a worker whose Redis is gone stops on SIGTERM and SIGINT', () => {
       expect(await redisIsGone(env.redis.url)).toBe(true);
       const t0 = Date.now();
       worker?.child.kill(signal);
-      expect(await worker?.exited).toBe(0);
+      expect(await worker?.exited, worker?.log).toBe(0);
       // "At once": no wait for batches, none for a Redis that cannot answer (bound generous for CI).
       expect(Date.now() - t0).toBeLessThan(8000);
       expect(worker?.log).toContain('worker stopped');
@@ -54,7 +54,7 @@ describe('a worker whose Redis is gone stops on SIGTERM and SIGINT', () => {
     expect(await redisIsGone(env.redis.url)).toBe(true);
     const t0 = Date.now();
     worker?.child.kill('SIGTERM');
-    expect(await worker?.exited).toBe(0);
+    expect(await worker?.exited, worker?.log).toBe(0);
     // The stop waits 10 s for the batch in hand, then hands it back (bound generous for CI).
     expect(Date.now() - t0).toBeLessThan(25_000);
     expect(worker?.log).toMatch(/the batches in hand could not be finished in time .*handing them back/);

@@ -22,7 +22,8 @@ export class WorkerProcess {
     readonly child: ChildProcess,
   ) {
     child.stderr?.on('data', (d: Buffer) => (this.log += d.toString()));
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close' comes after the child's stderr is drained: the log is whole when this resolves.
+    this.exited = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   }
 
   static start(o: WorkerProcessOptions): WorkerProcess {

@@ -1,4 +1,5 @@
 // The `worker` command: a long-running augmentation worker for GPU or CPU nodes (main.ts runs it).
+import { writeSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolveRedis } from '@cnsn/infra';
@@ -157,7 +158,11 @@ function stopOnSignal(
   return (signal) => {
     logger.info({ signal }, 'signal received');
     setTimeout(() => {
-      logger.error({ step: runtime.stoppingStep }, 'stop did not finish in time; exiting');
+      // Written at once (the logger buffers, and exit drops its buffer).
+      writeSync(
+        2,
+        `${JSON.stringify({ level: 50, step: runtime.stoppingStep, msg: 'stop did not finish in time; exiting' })}\n`,
+      );
       process.exit(1);
     }, STOP_TIMEOUT_MS + 10_000).unref();
     void runtime
@@ -169,7 +174,7 @@ function stopOnSignal(
         setTimeout(() => process.exit(0), 1000).unref();
       })
       .catch((err: Error) => {
-        logger.error({ err: err.message }, 'shutdown failed');
+        writeSync(2, `${JSON.stringify({ level: 50, err: err.message, msg: 'shutdown failed' })}\n`);
         process.exit(1);
       });
   };

@@ -45,14 +45,22 @@ export class Lifecycle {
     if (!this.stopping) this.set('running');
   }
 
-  /** Runs the cleanup steps once; every call returns the same promise. */
-  stop(steps: () => readonly CleanupStep[]): Promise<void> {
-    this.stopping ??= this.runStop(steps);
+  /**
+   * Runs the cleanup steps once; every call returns the same promise. A start under way is waited
+   * for, at most `startWaitMs` (a start stuck on a server that is gone must not hold the stop).
+   */
+  stop(steps: () => readonly CleanupStep[], options: { startWaitMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.runStop(steps, options.startWaitMs ?? Infinity);
     return this.stopping;
   }
 
-  private async runStop(steps: () => readonly CleanupStep[]): Promise<void> {
-    if (this.starting) await this.starting.catch(() => undefined);
+  /** True once a stop was asked for: a start still under way should go no further. */
+  get stopRequested(): boolean {
+    return this.stopping !== null;
+  }
+
+  private async runStop(steps: () => readonly CleanupStep[], startWaitMs: number): Promise<void> {
+    if (this.starting) await settledWithin(this.starting, startWaitMs);
     if (this.current === 'idle') {
       this.set('stopped');
       return;
@@ -77,4 +85,18 @@ export class Lifecycle {
     this.current = state;
     this.onState(state);
   }
+}
+
+/** Waits for `work` to settle, or `ms`, whichever comes first. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  if (ms === Infinity) {
+    await work.catch(() => undefined);
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => undefined),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
 }

@@ -179,6 +179,14 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     return this.runs.size;
   }
 
+  /**
+   * An error for whoever listens ('error' events); with nobody listening it is logged only, since an
+   * 'error' event without a listener would throw and end the process.
+   */
+  private report(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
   /** The step a stop is in now ('finish the batches in hand', ...), or null. */
   get stoppingStep(): string | null {
     return this.lifecycle.stoppingStep;
@@ -212,9 +220,11 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       });
       this.worker.on('error', (err) => {
         this.logger.warn({ err: err.message }, 'queue connection error (retrying)');
-        this.emit('error', err);
+        this.report(err);
       });
       await this.beat();
+      // A stop came while the first heartbeat waited on Redis: go no further (the stop cleans up).
+      if (this.lifecycle.stopRequested) return;
       this.heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.heartbeatMs);
       this.heartbeat.unref();
       this.logger.info(
@@ -227,7 +237,11 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
         },
         'worker started',
       );
-      void this.worker.run().catch((err: Error) => this.emit('error', err));
+      // Its loop may end in an error while a stop closes it with Redis gone: that is the stop.
+      void this.worker.run().catch((err: Error) => {
+        if (this.lifecycle.state === 'running') this.report(err);
+        else this.logger.debug({ err: err.message }, 'the queue loop ended while stopping');
+      });
     });
   }
 
@@ -239,19 +253,22 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   stop(): Promise<void> {
     if (this.lifecycle.state === 'running') this.logger.info({}, 'stopping: finishing the batches in hand');
     return this.lifecycle
-      .stop(() => [
-        ['finish the batches in hand', () => this.closeQueueWorker()],
-        ['stop the heartbeat', () => this.heartbeat && clearInterval(this.heartbeat)],
-        // Redis may be gone: the heartbeat then expires by itself (WORKER_TTL_MS).
-        [
-          'remove the heartbeat',
-          () =>
-            this.redis.status === 'ready' && within(removeHeartbeat(this.redis, this.keys, this.id), 1000),
+      .stop(
+        () => [
+          ['finish the batches in hand', () => this.closeQueueWorker()],
+          ['stop the heartbeat', () => this.heartbeat && clearInterval(this.heartbeat)],
+          // Redis may be gone: the heartbeat then expires by itself (WORKER_TTL_MS).
+          [
+            'remove the heartbeat',
+            () =>
+              this.redis.status === 'ready' && within(removeHeartbeat(this.redis, this.keys, this.id), 1000),
+          ],
+          ['close the data planes', () => Promise.all([...this.planes.values()].map((p) => p.close()))],
+          ['close the blob connection', () => this.blobs?.close()],
+          ['release the backend', () => this.processor.close()],
         ],
-        ['close the data planes', () => Promise.all([...this.planes.values()].map((p) => p.close()))],
-        ['close the blob connection', () => this.blobs?.close()],
-        ['release the backend', () => this.processor.close()],
-      ])
+        { startWaitMs: 2000 },
+      )
       .finally(() => this.logger.info({ batches: this.batches, failed: this.failed }, 'worker stopped'));
   }
 
@@ -265,14 +282,16 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     if (!worker) return;
     const reachable = this.redis.status === 'ready';
     const limit = this.inHand ? this.stopTimeoutMs : reachable ? 2000 : 0;
-    if (limit && (await within(worker.close(), limit))) return;
+    // With Redis gone, BullMQ's close may reject ("Connection is closed"): the worker stops anyway.
+    const noted = (err: Error): void => this.logger.debug({ err: err.message }, 'closing the queue worker');
+    if (limit && (await within(worker.close(), limit, noted))) return;
     if (this.inHand)
       this.logger.warn(
         { inHand: this.inHand, waitedMs: limit },
         'the batches in hand could not be finished in time (is Redis reachable?); handing them back: their locks expire and other workers redo them',
       );
-    await within(worker.close(true), 1000);
-    await within(worker.disconnect(), 500);
+    await within(worker.close(true), 1000, noted);
+    await within(worker.disconnect(), 500, noted);
   }
 
   private async beat(): Promise<void> {
@@ -511,11 +530,19 @@ function encodeResult(
 }
 
 /** True when `work` settled within `ms`; it is left to settle (or not) on its own otherwise. */
-async function within(work: Promise<unknown>, ms: number): Promise<boolean> {
+async function within(work: Promise<unknown>, ms: number, onError?: (err: Error) => void): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  // Settled either way: closing a connection whose server is gone may reject, and that is done too.
+  const settled = work.then(
+    () => true,
+    (err: Error) => {
+      onError?.(err);
+      return true;
+    },
+  );
   try {
-    return await Promise.race([work.then(() => true), timeout]);
+    return await Promise.race([settled, timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -48,6 +48,18 @@ describe('Lifecycle', () => {
     expect(states).toEqual(['starting', 'stopping', 'stopped']);
   });
 
+  it('a start stuck on a server that is gone holds the stop at most startWaitMs, then the steps run', async () => {
+    const life = new Lifecycle('w');
+    void life.start(() => new Promise<void>(() => undefined)); // never ends (Redis gone mid-start)
+    const ran: string[] = [];
+    const t0 = Date.now();
+    await life.stop(() => [['close', () => void ran.push('close')]], { startWaitMs: 50 });
+    expect(ran).toEqual(['close']);
+    expect(life.stopRequested).toBe(true);
+    expect(life.state).toBe('stopped');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+  });
+
   it('runs every cleanup step whatever the others do, and reports the failures together', async () => {
     const life = new Lifecycle('worker w1');
     await life.start(async () => undefined);
