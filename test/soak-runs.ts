@@ -12,6 +12,8 @@ import { Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { testBatch } from './support/batches.js';
 import { REPO_ROOT } from './support/paths.js';
+import { scanKeys } from './support/redis-keys.js';
+import { waitUntil } from './support/wait.js';
 import { WorkerProcess } from './support/workers.js';
 
 export interface RunsSoakOptions {
@@ -97,7 +99,11 @@ export async function soakRuns(o: RunsSoakOptions): Promise<RunsSoakReport> {
   let killedDrivers = 0;
   let baseline: WorkerSample[] = [];
   try {
-    await waitFor(async () => (await listWorkers(pipeline.redis, keys)).length === 2, 60_000, 'workers live');
+    await waitUntil(
+      async () => (await listWorkers(pipeline.redis, keys)).length === 2,
+      60_000,
+      'workers live',
+    );
     const baselineAfter = o.baselineAfter ?? 100;
     for (let i = 0; i < o.runs; i++) {
       const shape = SHAPES[i % SHAPES.length] as Shape4;
@@ -114,7 +120,7 @@ export async function soakRuns(o: RunsSoakOptions): Promise<RunsSoakReport> {
       if ((i + 1) % 100 === 0) o.log(`${i + 1}/${o.runs} runs, ${killedDrivers} drivers killed`);
     }
     const final = await sample(pipeline, workers, keys);
-    const left = await allKeys(redis.url, [`${prefix}*`, `${keys.blobPrefix}*`]);
+    const left = await scanKeys(redis.url, [`${prefix}*`, `${keys.blobPrefix}*`]);
     const bull = `${prefix}:${queue}:`;
     const strayKeys = left.filter(
       (k) => !k.startsWith(bull) && !k.startsWith(`${prefix}:worker`) && !k.startsWith(`${prefix}:finished:`),
@@ -201,7 +207,7 @@ async function killedThenResumed(
   let enqueued = 0;
   try {
     // Killed once it has had a batch delivered.
-    await waitFor(
+    await waitUntil(
       async () => Number((await client.hget(runKey, 'delivered')) ?? 0) >= 1 || child.exitCode !== null,
       120_000,
       `driver of ${runId} delivering`,
@@ -246,7 +252,7 @@ async function feedAndCollect(
 async function sample(pipeline: Pipeline, workers: WorkerProcess[], keys: Keyspace): Promise<WorkerSample[]> {
   const since = Date.now();
   let infos: WorkerInfo[] = [];
-  await waitFor(
+  await waitUntil(
     async () => {
       infos = await listWorkers(pipeline.redis, keys);
       return (
@@ -268,31 +274,4 @@ async function sample(pipeline: Pipeline, workers: WorkerProcess[], keys: Keyspa
       runsHeld: info.runsHeld,
     };
   });
-}
-
-async function allKeys(url: string, patterns: string[]): Promise<string[]> {
-  const client = new Redis(url);
-  try {
-    const out = new Set<string>();
-    for (const pattern of patterns) {
-      let cursor = '0';
-      do {
-        const [next, found] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        for (const k of found) out.add(k);
-      } while (cursor !== '0');
-    }
-    return [...out].sort();
-  } finally {
-    client.disconnect();
-  }
-}
-
-/** Polls `done` until it holds; the bound is generous (a loaded 2-core machine), and named when hit. */
-async function waitFor(done: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`soak: no ${what} within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

@@ -56,10 +56,6 @@ function holdingPlane(plane: WorkerDataPlane): WorkerDataPlane {
 class HalfSendingTransport implements WorkerTransport {
   constructor(private readonly inner: WorkerTransport) {}
 
-  get origins(): number {
-    return this.inner.origins;
-  }
-
   async request(origin: string, req: Parameters<WorkerTransport['request']>[1]) {
     const seq = Number(/\/batches\/(\d+)\//.exec(req.path)?.[1] ?? 0);
     if (req.method === 'PUT' && origin.startsWith('http:') && seq >= fromSeq) {

@@ -3,18 +3,8 @@ import { LocalRedis } from '@cnsn/infra';
 import { type DataPlaneChoice, listWorkers, Pipeline, type PipelineOptions } from '@cnsn/pipeline';
 import { Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
+import { scanKeys } from './redis-keys.js';
 import { startWorkers, type WorkerProcess } from './workers.js';
-
-async function scanAll(client: Redis, pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    out.push(...keys);
-  } while (cursor !== '0');
-  return out;
-}
 
 /**
  * One test's isolated pipeline: a redis-server the test started itself, a unique key prefix and
@@ -89,14 +79,7 @@ export class PipelineEnv {
    * which carry the prefix without its braces (Keyspace.blobPrefix).
    */
   async keysLeft(): Promise<string[]> {
-    const client = new Redis(this.redis.url);
-    try {
-      const patterns = [`${this.prefix}*`, `${this.keys.blobPrefix}*`];
-      const found = await Promise.all(patterns.map((p) => scanAll(client, p)));
-      return [...new Set(found.flat())].sort();
-    } finally {
-      client.disconnect();
-    }
+    return scanKeys(this.redis.url, [`${this.prefix}*`, `${this.keys.blobPrefix}*`]);
   }
 
   /** keysLeft without BullMQ's own keys (its queue keeps job records within its retention). */

@@ -1,3 +1,5 @@
+import { within } from './within.js';
+
 /** The life of a long-running component (a worker runtime). */
 export type LifecycleState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -60,7 +62,7 @@ export class Lifecycle {
   }
 
   private async runStop(steps: () => readonly CleanupStep[], startWaitMs: number): Promise<void> {
-    if (this.starting) await settledWithin(this.starting, startWaitMs);
+    if (this.starting) await within(this.starting, startWaitMs);
     if (this.current === 'idle') {
       this.set('stopped');
       return;
@@ -85,18 +87,4 @@ export class Lifecycle {
     this.current = state;
     this.onState(state);
   }
-}
-
-/** Waits for `work` to settle, or `ms`, whichever comes first. */
-async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
-  if (ms === Infinity) {
-    await work.catch(() => undefined);
-    return;
-  }
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    work.catch(() => undefined),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
 }

@@ -28,6 +28,7 @@ import type { WorkerTransport } from './data-plane/direct/worker-transport.js';
 import { answerProbes } from './data-plane/direct/reach-probe.js';
 import { registeredPlanes } from './data-plane/plane-registry.js';
 import { Lifecycle, type LifecycleState } from './lifecycle.js';
+import { within } from './within.js';
 import { RunCache } from './worker/run-cache.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import type { BlobStore } from './redis/blob-connection.js';
@@ -172,11 +173,6 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       },
       ...(options.forgetIdleMs !== undefined ? { idleMs: options.forgetIdleMs } : {}),
     });
-  }
-
-  /** Runs and SelfNorm parameter sets the worker holds now. */
-  get held(): { runs: number; params: number } {
-    return this.runs.size;
   }
 
   /**
@@ -527,25 +523,6 @@ function encodeResult(
   const bytes = slot.output(out.length * 2);
   narrowFloat32(out, wire, new Uint16Array(bytes.buffer, bytes.byteOffset, out.length));
   return [tensorBlobPrefix(shape, bytes.byteLength, meta, wire), bytes];
-}
-
-/** True when `work` settled within `ms`; it is left to settle (or not) on its own otherwise. */
-async function within(work: Promise<unknown>, ms: number, onError?: (err: Error) => void): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  // Settled either way: closing a connection whose server is gone may reject, and that is done too.
-  const settled = work.then(
-    () => true,
-    (err: Error) => {
-      onError?.(err);
-      return true;
-    },
-  );
-  try {
-    return await Promise.race([settled, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function round(x: number): number {

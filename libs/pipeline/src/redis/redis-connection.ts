@@ -98,7 +98,7 @@ export interface ConnectOptions {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
 
 /** True for errors that retrying cannot fix: authentication, permissions, TLS trust (redis-errors.ts). */
-export { isRefusedForGood, isRefusedForGood as isFatalConnectionError } from './redis-errors.js';
+export { isRefusedForGood } from './redis-errors.js';
 
 /** Checks a Redis URL's form; the error names the flag and the value. */
 export function parseRedisUrl(target: RedisTarget): URL {

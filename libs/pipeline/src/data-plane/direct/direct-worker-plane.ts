@@ -109,11 +109,6 @@ export class DirectWorkerPlane implements WorkerDataPlane {
     this.transport.retain(new Set([...this.endpoints.values()].map((url) => new URL(url).origin)));
   }
 
-  /** Endpoints and driver connections held (a bounded-memory check). */
-  get held(): { endpoints: number; origins: number } {
-    return { endpoints: this.endpoints.size, origins: this.transport.origins };
-  }
-
   async close(): Promise<void> {
     await this.transport.close();
   }

@@ -16,8 +16,6 @@ export interface WorkerTransport {
   request(origin: string, req: Http1Request): Promise<Http1Answer>;
   /** Closes the connections to every origin not in `keep` (drivers no remembered run uses). */
   retain(keep: ReadonlySet<string>): void;
-  /** Origins with connections held (a bounded-memory check). */
-  readonly origins: number;
   close(): Promise<void>;
 }
 
@@ -42,10 +40,6 @@ export class HttpTransport implements WorkerTransport {
     this.timeoutMs = o.timeoutMs ?? 30_000;
     const caFile = o.caFile ?? process.env.CNSN_REDIS_CA;
     this.ca = caFile ? readFileSync(caFile) : undefined;
-  }
-
-  get origins(): number {
-    return this.plain.size + this.tls.size;
   }
 
   request(origin: string, req: Http1Request): Promise<Http1Answer> {
