@@ -7,7 +7,11 @@ import { listWorkers, type Pipeline } from '@cnsn/pipeline';
  * the TypeScript source in a checkout (run through tsx), a bundled .mjs in the GPU check's bundle.
  */
 const WORKER_ENTRY = fileURLToPath(import.meta.resolve('#cnsn/worker'));
-const ENTRY_ARGS = WORKER_ENTRY.endsWith('.ts') ? ['--import', 'tsx', WORKER_ENTRY] : [WORKER_ENTRY];
+// tsx by its resolved location, not its name: a driver may run from any directory (the Python
+// client's gateway runs in the trainer's), where `--import tsx` would not resolve.
+const ENTRY_ARGS = WORKER_ENTRY.endsWith('.ts')
+  ? ['--import', import.meta.resolve('tsx'), WORKER_ENTRY]
+  : [WORKER_ENTRY];
 
 export interface LocalWorkerOptions {
   count: number;

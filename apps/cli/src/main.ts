@@ -5,6 +5,7 @@ import { reportError } from './cli-error.js';
 import { benchKernelCommand } from './commands/bench-kernel.js';
 import { benchPipelineCommand } from './commands/bench-pipeline.js';
 import { benchTransportCommand } from './commands/bench-transport.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { gpuCheckCommand } from './commands/gpu-check.js';
 import { goldenCheckCommand } from './commands/golden-check.js';
 import { optionsCommand } from './commands/options.js';
@@ -21,6 +22,7 @@ const program = new Command('cnsn')
   .showHelpAfterError()
   .exitOverride();
 
+program.addCommand(gatewayCommand());
 program.addCommand(goldenCheckCommand());
 program.addCommand(gpuCheckCommand());
 program.addCommand(optionsCommand());

@@ -1,9 +1,36 @@
-"""cnsn: the Python side of cnsn-pipeline.
+"""cnsn: drive cnsn-pipeline from Python (PYTHON.md).
 
-`cnsn.torch` holds the paper's SelfNorm as a module that can take the statistics the pipeline
-returns with each batch (`returnStats`), so that its weights learn in the trainer. The client that
-drives the pipeline from Python (`cnsn.connect`, PYTHON.md) is not built yet.
+`cnsn.connect()` starts the project's TypeScript driver as a local gateway and returns a pipeline;
+its runs take numpy float32 NCHW batches and give them back augmented, strictly in order.
+`cnsn.torch` holds the PyTorch side: `CnsnDataset` and the paper's `SelfNorm` as a module.
 """
 
-__all__ = ["__version__"]
+from .batch import Batch
+from .client import Pipeline, Run, connect
+from .errors import (
+    BatchFailedError,
+    CnsnError,
+    EnqueueRefusedError,
+    GatewayError,
+    RedisConnectionError,
+    RunExistsError,
+    RunFinishedError,
+    UsageError,
+)
+
+__all__ = [
+    "Batch",
+    "BatchFailedError",
+    "CnsnError",
+    "EnqueueRefusedError",
+    "GatewayError",
+    "Pipeline",
+    "RedisConnectionError",
+    "Run",
+    "RunExistsError",
+    "RunFinishedError",
+    "UsageError",
+    "__version__",
+    "connect",
+]
 __version__ = "0.1.0"

@@ -7,6 +7,7 @@ import {
 } from '@cnsn/protocol';
 import type { RunControl } from './control/run-control.js';
 import { Collector, type DeliveredBatch, type TakeHooks } from './core/collector.js';
+import { ConsumerClock, type ConsumerFigures } from './core/consumer-clock.js';
 import { InFlightWindow } from './core/in-flight-window.js';
 import { type ParamsRef, Producer } from './core/producer.js';
 import type { BufferPool } from './data-plane/buffer-pool.js';
@@ -56,6 +57,8 @@ export interface PipelineRunParts {
   publishPreview?: (seq: number, png: Uint8Array) => Promise<void>;
   /** Keeps the digest of the run's outputs in its finished record. */
   recordDigest?: (digest: string) => Promise<void>;
+  /** Writes how the consumer spends its time (status, dashboard, /metrics). */
+  recordConsumer?: (figures: ConsumerFigures) => Promise<void>;
   /** Told when the run closes (the pipeline stops watching it). */
   onClose?: (run: PipelineRun) => void;
 }
@@ -88,6 +91,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   private admission: Promise<unknown> = Promise.resolve();
   /** The SelfNorm set of the next batch; null: the run's own (version 0). */
   private params: ParamsRef | null = null;
+  private readonly consumer = new ConsumerClock();
 
   constructor(parts: PipelineRunParts) {
     super();
@@ -240,6 +244,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     // The batch handed over and not yet counted delivered: counted when the consumer asks for the
     // next one, or stops iterating (break, return) having received it.
     let handedOver: { batch: DeliveredBatch; bytes: number } | null = null;
+    this.consumer.ask();
     try {
       for (;;) {
         if (this.closing) return;
@@ -267,7 +272,9 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         // Fetch the next batch while the consumer works on this one.
         if (seq + 1 < this.next) this.collector.prefetch(seq + 1, this.hooks(seq + 1));
         handedOver = { batch: taken.batch, bytes: taken.bytes };
+        this.consumer.handOver();
         yield taken.batch;
+        this.consumer.ask();
         handedOver = null;
         // The consumer asked for the next batch: it is done with this one.
         await this.advance(seq, false, taken.batch, taken.bytes);
@@ -280,6 +287,23 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         this.emit('delivered', handedOver.batch.seq);
       }
     }
+  }
+
+  /**
+   * How the consumer spent its time: waiting for batches against holding them (is the trainer
+   * input-bound?). Measured around `results()`, or as a client reported it.
+   */
+  get consumerFigures(): ConsumerFigures {
+    return this.consumer.current;
+  }
+
+  /**
+   * A client that consumes the results elsewhere (the Python client, through its gateway) reports
+   * its own totals since the run opened; they replace what `results()` measured.
+   */
+  reportConsumer(waitMs: number, holdMs: number, batches: number): void {
+    this.consumer.report({ waitMs, holdMs, batches });
+    this.flushConsumer(false);
   }
 
   /** Publishes a picture of batch `seq` (e.g. its input beside its output) for the dashboard. */
@@ -364,6 +388,18 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.producer.release(seq);
     this.cursor = seq + 1;
     this.window.advance(this.cursor);
+    this.flushConsumer(this.total !== null && this.cursor >= this.total);
+  }
+
+  /** Writes the consumer's figures when due; a failed write is only logged (they are figures). */
+  private flushConsumer(force: boolean): void {
+    const figures = this.consumer.due(force);
+    if (!figures || !this.parts.recordConsumer) return;
+    this.parts
+      .recordConsumer(figures)
+      .catch((err: unknown) =>
+        this.parts.logger.warn({ err: (err as Error).message }, 'could not record the consumer figures'),
+      );
   }
 
   private async fail(err: BatchFailedError): Promise<void> {

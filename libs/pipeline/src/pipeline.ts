@@ -212,6 +212,7 @@ export class Pipeline {
       ...(options.removeOnClose === false ? {} : { remove: () => this.state.remove(runId, spec) }),
       publishPreview: (seq, png) => this.state.putPreview(runId, seq, png),
       recordDigest: (digest) => this.state.setDigest(runId, digest),
+      recordConsumer: (figures) => this.state.setConsumer(runId, figures),
       onClose: (closed) => this.runs.delete(closed),
     });
     this.runs.add(run);

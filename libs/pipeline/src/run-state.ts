@@ -6,6 +6,7 @@ import {
   type RunSpec,
 } from '@cnsn/protocol';
 import { primaryNodes, type RedisClient } from './redis/redis-connection.js';
+import type { ConsumerFigures } from './core/consumer-clock.js';
 import type { RedisScripts } from './redis/scripts.js';
 
 /** Throughput figures look this far back; older timeline entries are trimmed as workers finish. */
@@ -29,6 +30,9 @@ const FIELD = {
   endpoint: 'endpoint',
   secret: 'secret',
   digest: 'digest',
+  consumerBatches: 'consumerBatches',
+  consumerWaitMs: 'consumerWaitMs',
+  consumerHoldMs: 'consumerHoldMs',
 } as const;
 
 /** What is kept of a finished run once its state is removed (FINISHED_RETENTION_S). */
@@ -64,6 +68,8 @@ export interface RunCounters {
   previewSeq: number | null;
   /** Direct plane: where the run's driver serves its batches now (a resumed driver moves it). */
   endpoint: string | null;
+  /** How its consumer (the trainer) spent its time, since its driver opened the run; null before. */
+  consumer: ConsumerFigures | null;
 }
 
 /**
@@ -212,6 +218,15 @@ export class RunState {
   }
 
   /** Records the digest of the run's outputs (kept in its finished record). */
+  /** How the run's consumer spends its time; nothing once the run is gone. */
+  async setConsumer(run: string, f: ConsumerFigures): Promise<void> {
+    await this.scripts.setIfRun(this.keys.run(run), {
+      [FIELD.consumerBatches]: f.batches,
+      [FIELD.consumerWaitMs]: Math.round(f.waitMs * 1000) / 1000,
+      [FIELD.consumerHoldMs]: Math.round(f.holdMs * 1000) / 1000,
+    });
+  }
+
   async setDigest(run: string, digest: string): Promise<void> {
     await this.redis.hset(this.keys.run(run), FIELD.digest, digest);
   }
@@ -371,6 +386,14 @@ function countersFrom(h: Record<string, string>, done: number): RunCounters {
     state: (h[FIELD.state] as RunCounters['state']) ?? 'open',
     previewSeq: h[FIELD.previewSeq] === undefined ? null : Number(h[FIELD.previewSeq]),
     endpoint: h[FIELD.endpoint] ?? null,
+    consumer:
+      h[FIELD.consumerBatches] === undefined
+        ? null
+        : {
+            batches: n(FIELD.consumerBatches),
+            waitMs: n(FIELD.consumerWaitMs),
+            holdMs: n(FIELD.consumerHoldMs),
+          },
   };
 }
 

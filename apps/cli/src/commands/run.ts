@@ -11,7 +11,7 @@ import {
   type DeliveredBatch,
   EnqueueRefusedError,
   RunFinishedError,
-  Pipeline,
+  type Pipeline,
   type PipelineRun,
 } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, type OnError, RUN_OPTIONS, type WireDtype } from '@cnsn/protocol';
@@ -29,14 +29,14 @@ import { backendOption } from '../backend-option.js';
 import { type BatchSource, npySource, syntheticSource } from '../batch-source.js';
 import { CliError } from '../cli-error.js';
 import { OutputDigest } from '../digest.js';
-import { LocalWorkers } from '../local-workers.js';
+import type { LocalWorkers } from '../local-workers.js';
 import { NpyWriter } from '../npy-writer.js';
+import { openPipeline } from '../open-pipeline.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
 import { addOptionFlags } from '../option-flags.js';
 import { addStreamOptions, type StreamFlags } from '../stream-options.js';
 import { renderBatchPreview } from '../preview/batch-preview.js';
 import { resolveRedis } from '../redis-target.js';
-import { isVerbose, stderrLogger } from '../stderr-logger.js';
 
 export interface RunFlags extends CrossNormFlags, SelfNormFlags, Partial<StreamFlags> {
   synthetic?: boolean;
@@ -228,7 +228,7 @@ export function addRunOptions(cmd: Command): Command {
   return cmd;
 }
 
-function sourceOf(flags: RunFlags): BatchSource {
+export function sourceOf(flags: RunFlags): BatchSource {
   if (flags.synthetic && flags.input) throw new CliError('give either --synthetic or --input, not both');
   if (flags.input) return npySource(flags.input);
   if (!flags.synthetic)
@@ -311,32 +311,9 @@ function progressBar(flags: RunFlags): cliProgress.SingleBar | null {
 
 /** The pipeline, and the local workers when the run has its own. */
 async function connect(job: PreparedRun, session: RunSession): Promise<Pipeline> {
-  const { flags, redis, workerCount } = job;
-  const listen = flags.listen ?? (workerCount > 0 ? '127.0.0.1:0' : undefined);
-  const pipeline = await Pipeline.connect({
-    redis: redis.url,
-    prefix: flags.prefix,
-    queue: flags.queue,
-    connectTimeoutMs: (flags.connectTimeout ?? 30) * 1000,
-    logger: stderrLogger(isVerbose()),
-    direct: {
-      ...(listen ? { listen } : {}),
-      ...(flags.advertise ? { advertise: flags.advertise } : {}),
-      ...(flags.tlsCert && flags.tlsKey ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } } : {}),
-    },
-  });
-  session.pipeline = pipeline;
-  if (workerCount > 0) {
-    session.workers = LocalWorkers.start({
-      count: workerCount,
-      redisUrl: redis.url,
-      backend: flags.backend,
-      prefix: flags.prefix,
-      queue: flags.queue,
-      tag: String(process.pid),
-    });
-    await session.workers.ready(pipeline);
-  }
+  const { pipeline } = await openPipeline(job.flags, job.redis, job.workerCount, (part) =>
+    Object.assign(session, part),
+  );
   return pipeline;
 }
 
@@ -645,7 +622,7 @@ async function publishPreview(run: PipelineRun, source: BatchSource, batch: Deli
 }
 
 /** The first batch that can be read (SelfNorm's default parameters need its channel count). */
-async function firstReadable(
+export async function firstReadable(
   source: BatchSource,
   onError: OnError,
 ): Promise<{ seq: number; batch: Awaited<ReturnType<BatchSource['load']>> }> {

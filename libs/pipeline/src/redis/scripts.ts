@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { RedisClient } from './redis-connection.js';
 
 /** The Lua scripts of the pipeline: `lua/NAME-NUMKEYS.lua`, each with a KEYS/ARGV header. */
-export const SCRIPT_FILES = ['complete-4', 'fail-3', 'release-params-2', 'retry-failed-2'] as const;
+export const SCRIPT_FILES = [
+  'complete-4',
+  'fail-3',
+  'release-params-2',
+  'retry-failed-2',
+  'set-if-run-1',
+] as const;
 type ScriptFile = (typeof SCRIPT_FILES)[number];
 
 export interface LoadedScript {
@@ -54,6 +60,11 @@ export class RedisScripts {
   /** Records batch `seq` failed for good, once; 1 recorded, 0 before, -1 the run is gone. */
   fail(keys: { run: string; failure: string; ready: string }, record: string, seq: number): Promise<number> {
     return this.commands['fail-3'](keys.run, keys.failure, keys.ready, record, seq);
+  }
+
+  /** Sets fields of a run's hash while the run exists; 1 set, 0 the run is gone. */
+  setIfRun(run: string, fields: Record<string, string | number>): Promise<number> {
+    return this.commands['set-if-run-1'](run, ...Object.entries(fields).flat());
   }
 
   /** Drops a run's use of a parameter object; 1 when the object went with it. */

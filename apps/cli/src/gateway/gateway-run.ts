@@ -1,0 +1,156 @@
+import type { Socket } from 'node:net';
+import { BufferPool, type DeliveredBatch, type PipelineRun } from '@cnsn/pipeline';
+import type { SelfNormParamsSpec } from '@cnsn/protocol';
+import { CliError } from '../cli-error.js';
+import { renderBatchPreview } from '../preview/batch-preview.js';
+import { errorFrame } from './error-frame.js';
+import { type Frame, writeFrame } from './frames.js';
+
+/**
+ * One run opened by a Python client: its feed connection (enqueue, reject, set_selfnorm, end,
+ * close; one reply per request) and its results connection (every batch in order, then the end).
+ * Inputs land in pooled buffers the run holds until the batch is delivered, then they are reused.
+ */
+export class GatewayRun {
+  private readonly inputs = new BufferPool(true);
+  private readonly held = new Map<number, Uint8Array>();
+  private streaming = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    /** What the client names the run by on its results connection. */
+    readonly token: string,
+    readonly run: PipelineRun,
+    /** Publish a preview of every K-th batch (the run command's --preview-every); 0: none. */
+    private readonly previewEvery: number,
+  ) {}
+
+  /** Where an enqueue's payload lands: a pooled buffer, held until the batch is delivered. */
+  allocInput(bytes: number): Uint8Array {
+    return this.inputs.take(bytes);
+  }
+
+  /** Answers one request of the feed connection. */
+  async feed(frame: Frame): Promise<Record<string, unknown>> {
+    const { header, payload } = frame;
+    switch (header.op) {
+      case 'enqueue':
+        return { seq: await this.enqueue(header, payload) };
+      case 'reject':
+        return { seq: await this.run.reject(String(header.reason ?? 'rejected by the client')) };
+      case 'set_selfnorm':
+        return { version: await this.run.setSelfNorm(header.params as SelfNormParamsSpec) };
+      case 'end':
+        await this.run.end();
+        return {};
+      case 'record_digest':
+        await this.run.recordDigest(String(header.digest));
+        return {};
+      case 'consumer':
+        this.run.reportConsumer(Number(header.wait_ms), Number(header.hold_ms), Number(header.batches));
+        return {};
+      case 'close':
+        await this.close();
+        return {};
+      default:
+        throw new CliError(`unknown request ${JSON.stringify(header.op)} on a run's feed`);
+    }
+  }
+
+  private async enqueue(header: Record<string, unknown>, payload: Uint8Array | null): Promise<number> {
+    const shape = header.shape as number[];
+    if (!payload || payload.byteLength % 4 !== 0) {
+      this.inputs.give(payload);
+      throw new CliError(`enqueue: the payload is not float32 data (${payload?.byteLength ?? 0} bytes)`);
+    }
+    const data = new Float32Array(payload.buffer, payload.byteOffset, payload.byteLength / 4);
+    try {
+      const seq = await this.run.enqueue(data, shape);
+      this.held.set(seq, payload);
+      return seq;
+    } catch (err) {
+      this.inputs.give(payload);
+      throw err;
+    }
+  }
+
+  /** Sends every result in order on `socket`, then `{end}` (or the error that ended the run). */
+  async stream(socket: Socket): Promise<void> {
+    if (this.streaming) throw new CliError(`run ${this.run.id}: its results are being read already`);
+    this.streaming = true;
+    // Skipped batches are not yielded by results(); they are sent in their place, in order.
+    let sent: Promise<void> = Promise.resolve();
+    const onSkipped = (seq: number, reason: string): void => {
+      sent = sent.then(() => writeFrame(socket, { seq, status: 'skipped', reason }));
+      this.release(seq);
+    };
+    this.run.on('skipped', onSkipped);
+    try {
+      for await (const batch of this.run.results()) {
+        await sent;
+        await this.send(socket, batch);
+      }
+      await sent;
+      await writeFrame(socket, {
+        end: true,
+        delivered: this.run.delivered,
+        plane_bytes: this.run.planeBytes,
+      });
+    } catch (err) {
+      await sent.catch(() => undefined);
+      await writeFrame(socket, errorFrame(err)).catch(() => undefined);
+    } finally {
+      this.run.off('skipped', onSkipped);
+    }
+  }
+
+  private async send(socket: Socket, batch: DeliveredBatch): Promise<void> {
+    const payloads: ArrayBufferView[] = [batch.data];
+    if (batch.stats) payloads.push(batch.stats.mean, batch.stats.std);
+    await writeFrame(
+      socket,
+      {
+        seq: batch.seq,
+        shape: batch.shape,
+        status: batch.status,
+        ...(batch.reason ? { reason: batch.reason } : {}),
+        plan: batch.plan,
+        selfnorm_version: batch.selfnormVersion ?? 0,
+        stats: batch.stats ? true : false,
+        worker: batch.worker ?? null,
+        backend: batch.backend ?? null,
+      },
+      payloads,
+    );
+    if (this.previewEvery && batch.seq % this.previewEvery === 0 && batch.status === 'ok')
+      await this.preview(batch);
+    this.release(batch.seq);
+  }
+
+  /** The input beside the output, for the dashboard (the gateway still holds the input). */
+  private async preview(batch: DeliveredBatch): Promise<void> {
+    const input = this.held.get(batch.seq);
+    if (!input) return;
+    const png = renderBatchPreview({
+      run: this.run.id,
+      seq: batch.seq,
+      shape: batch.shape,
+      input: new Float32Array(input.buffer, input.byteOffset, input.byteLength / 4),
+      output: batch.data,
+      plan: batch.plan,
+      label: `batch ${batch.seq}`,
+    });
+    await this.run.publishPreview(batch.seq, png);
+  }
+
+  private release(seq: number): void {
+    this.inputs.give(this.held.get(seq));
+    this.held.delete(seq);
+  }
+
+  /** Closes the run once, whoever asks (the client, its connection dropping, the gateway stopping). */
+  close(): Promise<void> {
+    this.closing ??= this.run.close();
+    return this.closing;
+  }
+}
