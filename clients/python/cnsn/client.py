@@ -16,9 +16,13 @@ from .batch_check import as_float32_nchw
 from .errors import CnsnError, GatewayError, UsageError, from_frame
 from .frames import recv_exact_into, recv_header, send_frame, skip_payload
 from .gateway import Gateway
+from .shm_link import ShmLink
 
 #: Socket buffers asked for (the kernel may give less): fewer system calls per large batch.
 _SOCKET_BUFFER = 8 << 20
+
+#: How tensors cross between the client and its gateway.
+LINKS = ("shm", "socket")
 
 OutputBuffers = Callable[[int, tuple[int, ...]], np.ndarray]
 
@@ -31,6 +35,7 @@ def connect(
     prefix: str | None = None,
     queue: str | None = None,
     gateway_args: list[str] | None = None,
+    link: str = "shm",
 ) -> Pipeline:
     """Starts a gateway and returns the pipeline it drives.
 
@@ -45,14 +50,15 @@ def connect(
     for flag, value in (("--backend", backend), ("--prefix", prefix), ("--queue", queue)):
         if value is not None:
             args += [flag, value]
-    return Pipeline(Gateway([*args, *(gateway_args or [])], private_redis=redis is None))
+    return Pipeline(Gateway([*args, *(gateway_args or [])], private_redis=redis is None), link)
 
 
 class Pipeline:
     """A gateway and the runs opened on it; a context manager that stops everything it started."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Gateway, link: str = "shm") -> None:
         self.gateway = gateway
+        self.link = link
         self.info: dict[str, Any] = gateway.info
         self._runs: list[Run] = []
         self._closed = False
@@ -102,7 +108,7 @@ class Pipeline:
         }
         if preview_every:
             options["preview_every"] = preview_every
-        run = Run(self.gateway, options)
+        run = Run(self.gateway, options, self.link)
         self._runs.append(run)
         return run
 
@@ -140,13 +146,25 @@ def _selfnorm_spec(selfnorm: dict[str, Any] | None) -> dict[str, Any] | None:
 class Run:
     """One run: feed it from one thread (`enqueue`), take its results in order in another."""
 
-    def __init__(self, gateway: Gateway, options: dict[str, Any]) -> None:
+    def __init__(self, gateway: Gateway, options: dict[str, Any], link: str = "shm") -> None:
         self._gateway = gateway
         self._lock = threading.Lock()
-        self._feed = self._connect()
         self._results_sock: socket.socket | None = None
         self._closed = False
-        reply = self._request({"op": "open_run", "options": options})
+        self._link = ShmLink() if link == "shm" else None
+        try:
+            self._feed = self._connect()
+            request: dict[str, Any] = {"op": "open_run", "options": options}
+            if self._link:
+                request["shm"] = self._link.paths()
+            reply = self._request(request)
+        except BaseException:
+            if self._link:
+                self._link.close()
+            raise
+        finally:
+            if self._link:
+                self._link.unlink()
         self.id: str = reply["run"]
         self._token: str = reply["token"]
         self.next_seq: int = reply["next_seq"]
@@ -182,18 +200,24 @@ class Run:
             time.sleep(0.05)
         return GatewayError(f"lost the connection to the gateway (pid {self._gateway.pid}): {err}")
 
-    def _request(self, header: dict[str, Any], payload: memoryview | None = None) -> dict[str, Any]:
+    def _request(self, header: dict[str, Any], payload: np.ndarray | None = None) -> dict[str, Any]:
         with self._lock:
-            if self._closed and header.get("op") != "close":
-                raise UsageError(f"run {getattr(self, 'id', '?')}: {header.get('op')} after close()")
-            dead = self._gateway.died()
-            if dead:
-                raise dead
-            try:
-                send_frame(self._feed, header, (payload,) if payload is not None else ())
-                reply = recv_header(self._feed)
-            except (OSError, GatewayError) as err:
-                raise self._gateway_error(err) from err
+            return self._request_locked(header, payload)
+
+    def _request_locked(self, header: dict[str, Any], payload: np.ndarray | None) -> dict[str, Any]:
+        if self._closed and header.get("op") != "close":
+            raise UsageError(f"run {getattr(self, 'id', '?')}: {header.get('op')} after close()")
+        dead = self._gateway.died()
+        if dead:
+            raise dead
+        try:
+            if payload is not None and self._link:
+                header = {**header, "shm_bytes": self._link.put(payload)}
+                payload = None
+            send_frame(self._feed, header, (memoryview(payload).cast("B"),) if payload is not None else ())
+            reply = recv_header(self._feed)
+        except (OSError, GatewayError) as err:
+            raise self._gateway_error(err) from err
         if "error" in reply:
             raise from_frame(reply["error"])
         return reply
@@ -203,7 +227,7 @@ class Run:
         with self._lock:
             seq = self.next_seq
         data = as_float32_nchw(x, seq)
-        reply = self._request({"op": "enqueue", "shape": list(data.shape)}, memoryview(data).cast("B"))
+        reply = self._request({"op": "enqueue", "shape": list(data.shape)}, data)
         self.next_seq = reply["seq"] + 1
         return int(reply["seq"])
 
@@ -247,18 +271,20 @@ class Run:
                     if header.get("end"):
                         self.plane_bytes = header.get("plane_bytes", self.plane_bytes)
                         return
-                    batch = _read_batch(sock, header, into)
+                    batch = _read_batch(sock, header, into, self._link)
                 except (OSError, GatewayError) as err:
                     if self._closed:
                         return
                     raise self._gateway_error(err) from err
                 clock.got()
-                yield batch
-                clock.ask()
+                # Frees the batch's slot (it is copied out) and reports the consumer so far.
+                slot = header.get("shm", {}).get("slot")
                 try:
-                    send_frame(sock, {"op": "consumer", **clock.figures()})
+                    send_frame(sock, {"op": "consumer", **({"slot": slot} if slot is not None else {}), **clock.figures()})
                 except OSError:
                     pass
+                yield batch
+                clock.ask()
         finally:
             self._results_sock = None
             sock.close()
@@ -275,6 +301,8 @@ class Run:
             pass
         finally:
             self._feed.close()
+            if self._link:
+                self._link.close()
             if self._results_sock is not None:
                 try:
                     self._results_sock.shutdown(socket.SHUT_RDWR)
@@ -288,7 +316,9 @@ class Run:
         self.close()
 
 
-def _read_batch(sock: socket.socket, header: dict[str, Any], into: OutputBuffers | None) -> Batch:
+def _read_batch(
+    sock: socket.socket, header: dict[str, Any], into: OutputBuffers | None, link: ShmLink | None
+) -> Batch:
     seq = int(header["seq"])
     status = header["status"]
     if status == "skipped":
@@ -298,15 +328,17 @@ def _read_batch(sock: socket.socket, header: dict[str, Any], into: OutputBuffers
     if data.shape != shape or data.dtype != np.float32 or not data.flags.c_contiguous:
         skip_payload(sock, int(header.get("bytes", 0)))
         raise UsageError(f"results(into=...): batch {seq} needs a C-contiguous float32 array of shape {shape}")
-    recv_exact_into(sock, memoryview(data).cast("B"))
+    parts = [data]
     stats = None
     if header.get("stats"):
         n, c = shape[0], shape[1]
-        mean = np.empty((n, c), dtype=np.float64)
-        std = np.empty((n, c), dtype=np.float64)
-        recv_exact_into(sock, memoryview(mean).cast("B"))
-        recv_exact_into(sock, memoryview(std).cast("B"))
-        stats = {"mean": mean, "std": std}
+        stats = {"mean": np.empty((n, c), dtype=np.float64), "std": np.empty((n, c), dtype=np.float64)}
+        parts += [stats["mean"], stats["std"]]
+    if "shm" in header and link is not None:
+        link.take(int(header["shm"]["offset"]), parts)
+    else:
+        for p in parts:
+            recv_exact_into(sock, memoryview(p).cast("B"))
     return Batch(
         seq=seq,
         status=status,

@@ -34,7 +34,8 @@ def find_node() -> str:
         raise GatewayError(
             "the gateway needs Node.js >= 20 and found no `node` on PATH; install it (apt-get install nodejs) or set CNSN_NODE"
         )
-    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    probe_env = {**os.environ, "NODE_OPTIONS": ""}  # options meant for the gateway, not for this probe
+    out = subprocess.run([node, "--version"], capture_output=True, text=True, check=False, env=probe_env).stdout.strip()
     major = int(out.lstrip("v").split(".")[0] or 0) if out.startswith("v") else 0
     if major < MIN_NODE:
         raise GatewayError(f"{node} is Node.js {out or 'of unknown version'}; the gateway needs >= {MIN_NODE}")

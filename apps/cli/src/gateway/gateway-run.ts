@@ -5,6 +5,7 @@ import { CliError } from '../cli-error.js';
 import { renderBatchPreview } from '../preview/batch-preview.js';
 import { errorFrame } from './error-frame.js';
 import { type Frame, writeFrame } from './frames.js';
+import type { ShmLink } from './shm-link.js';
 
 /**
  * One run opened by a Python client: its feed connection (enqueue, reject, set_selfnorm, end,
@@ -23,6 +24,8 @@ export class GatewayRun {
     readonly run: PipelineRun,
     /** Publish a preview of every K-th batch (the run command's --preview-every); 0: none. */
     private readonly previewEvery: number,
+    /** Tensors through shared memory; null: in the frames' payloads. */
+    private readonly link: ShmLink | null,
   ) {}
 
   /** Where an enqueue's payload lands: a pooled buffer, held until the batch is delivered. */
@@ -47,6 +50,7 @@ export class GatewayRun {
         await this.run.recordDigest(String(header.digest));
         return {};
       case 'consumer':
+        if (typeof header.slot === 'number') this.link?.release(header.slot);
         this.run.reportConsumer(Number(header.wait_ms), Number(header.hold_ms), Number(header.batches));
         return {};
       case 'close':
@@ -57,8 +61,10 @@ export class GatewayRun {
     }
   }
 
-  private async enqueue(header: Record<string, unknown>, payload: Uint8Array | null): Promise<number> {
+  private async enqueue(header: Record<string, unknown>, given: Uint8Array | null): Promise<number> {
     const shape = header.shape as number[];
+    const payload =
+      this.link && typeof header.shm_bytes === 'number' ? this.fromLink(header.shm_bytes) : given;
     if (!payload || payload.byteLength % 4 !== 0) {
       this.inputs.give(payload);
       throw new CliError(`enqueue: the payload is not float32 data (${payload?.byteLength ?? 0} bytes)`);
@@ -72,6 +78,17 @@ export class GatewayRun {
       this.inputs.give(payload);
       throw err;
     }
+  }
+
+  private fromLink(bytes: number): Uint8Array {
+    const payload = this.inputs.take(bytes);
+    try {
+      this.link?.readInput(payload);
+    } catch (err) {
+      this.inputs.give(payload);
+      throw err;
+    }
+    return payload;
   }
 
   /** Sends every result in order on `socket`, then `{end}` (or the error that ended the run). */
@@ -107,9 +124,11 @@ export class GatewayRun {
   private async send(socket: Socket, batch: DeliveredBatch): Promise<void> {
     const payloads: ArrayBufferView[] = [batch.data];
     if (batch.stats) payloads.push(batch.stats.mean, batch.stats.std);
+    const shm = this.link ? await this.link.putResult(payloads) : null;
     await writeFrame(
       socket,
       {
+        ...(shm ? { shm: { ...shm, bytes: payloads.reduce((n, p) => n + p.byteLength, 0) } } : {}),
         seq: batch.seq,
         shape: batch.shape,
         status: batch.status,
@@ -120,7 +139,7 @@ export class GatewayRun {
         worker: batch.worker ?? null,
         backend: batch.backend ?? null,
       },
-      payloads,
+      shm ? [] : payloads,
     );
     if (this.previewEvery && batch.seq % this.previewEvery === 0 && batch.status === 'ok')
       await this.preview(batch);
@@ -150,7 +169,7 @@ export class GatewayRun {
 
   /** Closes the run once, whoever asks (the client, its connection dropping, the gateway stopping). */
   close(): Promise<void> {
-    this.closing ??= this.run.close();
+    this.closing ??= this.run.close().finally(() => this.link?.close());
     return this.closing;
   }
 }

@@ -8,6 +8,7 @@ import { errorFrame } from './error-frame.js';
 import { type Frame, FrameReader, writeFrame } from './frames.js';
 import { GatewayRun } from './gateway-run.js';
 import { openOptionsFrom } from './open-options.js';
+import { ShmLink, type ShmPaths } from './shm-link.js';
 
 /**
  * The gateway's Unix socket. A connection's first request says what it is: `open_run` makes it the
@@ -106,9 +107,17 @@ export class GatewayServer {
 
   private async openRun(socket: Socket, header: Record<string, unknown>): Promise<GatewayRun> {
     const given = (header.options ?? {}) as Record<string, unknown>;
-    const run = await this.pipeline.openRun({ ...openOptionsFrom(given), reuseResultBuffers: true });
+    const options = openOptionsFrom(given);
+    const link = header.shm ? new ShmLink(header.shm as ShmPaths) : null;
+    let run;
+    try {
+      run = await this.pipeline.openRun({ ...options, reuseResultBuffers: true });
+    } catch (err) {
+      link?.close();
+      throw err;
+    }
     const token = randomBytes(12).toString('hex');
-    const gatewayRun = new GatewayRun(token, run, Number(given.preview_every ?? 0));
+    const gatewayRun = new GatewayRun(token, run, Number(given.preview_every ?? 0), link);
     this.runs.set(token, gatewayRun);
     await writeFrame(socket, {
       run: run.id,
