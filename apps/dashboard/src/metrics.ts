@@ -57,6 +57,24 @@ const RUN_METRICS: Array<SeriesMetric<RunRow>> = [
     pick: (x) => x.counters.bytesOut,
   },
   {
+    kind: 'counter',
+    name: 'cnsn_run_consumer_wait_seconds_total',
+    help: "Time the run's consumer (the trainer) waited for its next batch: input-bound time",
+    pick: (x) => (x.counters.consumer?.waitMs ?? 0) / 1000,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_run_consumer_hold_seconds_total',
+    help: "Time the run's consumer held its batches (its steps)",
+    pick: (x) => (x.counters.consumer?.holdMs ?? 0) / 1000,
+  },
+  {
+    kind: 'counter',
+    name: 'cnsn_run_consumer_batches_total',
+    help: "Batches the run's consumer received",
+    pick: (x) => x.counters.consumer?.batches ?? 0,
+  },
+  {
     kind: 'gauge',
     name: 'cnsn_run_batch_rate',
     help: 'Batches finished per second over the last minute',

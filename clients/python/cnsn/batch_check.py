@@ -54,5 +54,5 @@ def _from_torch(x: Any, seq: int) -> np.ndarray:
             reason=str(device),
         )
     if getattr(x, "requires_grad", False):
-        x = x.detach()
-    return numpy()
+        return np.asarray(x.detach().numpy())
+    return np.asarray(numpy())

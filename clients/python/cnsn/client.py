@@ -277,14 +277,17 @@ class Run:
                         return
                     raise self._gateway_error(err) from err
                 clock.got()
-                # Frees the batch's slot (it is copied out) and reports the consumer so far.
-                slot = header.get("shm", {}).get("slot")
-                try:
-                    send_frame(sock, {"op": "consumer", **({"slot": slot} if slot is not None else {}), **clock.figures()})
-                except OSError:
-                    pass
                 yield batch
                 clock.ask()
+                if batch.status != "skipped":
+                    # Asking for the next batch makes this one delivered (a client that dies holding
+                    # it gets it again on resume); it also frees its slot and reports the consumer.
+                    slot = header.get("shm", {}).get("slot")
+                    ask = {"op": "consumer", "next": True, **({"slot": slot} if slot is not None else {})}
+                    try:
+                        send_frame(sock, {**ask, **clock.figures()})
+                    except OSError:
+                        pass
         finally:
             self._results_sock = None
             sock.close()

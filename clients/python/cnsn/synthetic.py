@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import numpy as np
 
-_INC = 0x6D2B79F5
-_M32 = 0xFFFFFFFF
+# Every constant typed: numpy 1.x turns uint64 mixed with a Python int into float64.
+_INC = np.uint64(0x6D2B79F5)
+_M32 = np.uint64(0xFFFFFFFF)
+_ONE = np.uint64(1)
 
 
 def _imul(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    """Math.imul: the low 32 bits of the product."""
-    return (np.asarray(a, dtype=np.uint64) * np.asarray(b, dtype=np.uint64) & _M32).astype(np.uint32)
+    """Math.imul: the low 32 bits of the product (of two uint32 values, exact in uint64)."""
+    return ((np.asarray(a, dtype=np.uint64) * np.asarray(b, dtype=np.uint64)) & _M32).astype(np.uint32)
 
 
 def _uniforms(state0: int, draws: np.ndarray) -> np.ndarray:
     """The uniform of draw k (0-based) of the stream that starts at `state0`."""
-    state = ((np.uint64(state0) + (draws.astype(np.uint64) + 1) * np.uint64(_INC)) & _M32).astype(np.uint32)
+    state = ((np.uint64(state0) + (draws.astype(np.uint64) + _ONE) * _INC) & _M32).astype(np.uint32)
     t = _imul(state ^ (state >> np.uint32(15)), state | np.uint32(1))
-    t = t ^ ((t + _imul(t ^ (t >> np.uint32(7)), t | np.uint32(61))) & np.uint32(_M32)).astype(np.uint32)
+    # t + imul(...) wraps at 32 bits, as JavaScript's `t + Math.imul(...)` taken `>>> 0` (uint32 add wraps).
+    t = t ^ (t + _imul(t ^ (t >> np.uint32(7)), t | np.uint32(61)))
     out = (t ^ (t >> np.uint32(14))).astype(np.float64)
     return (out + 0.5) / 4294967296.0
 
@@ -34,7 +37,7 @@ def synthetic_batch(shape: tuple[int, int, int, int], seed: int, seq: int) -> np
     hw = h * w
     pairs = (hw + 1) // 2
     per_plane = 2 + 2 * pairs
-    state0 = (int(_imul(seed ^ 0x5EED, 0x9E3779B1)) ^ int(_imul(seq + 1, 0x85EBCA6B))) & _M32
+    state0 = (int(_imul(seed ^ 0x5EED, 0x9E3779B1)) ^ int(_imul(seq + 1, 0x85EBCA6B))) & 0xFFFFFFFF
     planes = n * c
     base = np.arange(planes, dtype=np.uint64)[:, None] * np.uint64(per_plane)
     head = _uniforms(state0, base + np.arange(2, dtype=np.uint64))

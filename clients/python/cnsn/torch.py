@@ -1,4 +1,4 @@
-"""The paper's SelfNorm as a torch module that can take the pipeline's statistics.
+"""PyTorch side of the client: `CnsnDataset`, and the paper's SelfNorm as a module.
 
 Train with the pipeline's CrossNorm and a SelfNorm that learns: open the run with
 `selfnorm=None, return_stats=True` (TypeScript: `selfnorm: null, returnStats: true`; CLI:
@@ -9,6 +9,7 @@ statistics. Its parameters and their names are those of the paper's `SelfNorm`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -86,3 +87,76 @@ def _as_tensor(value: Any, like: torch.Tensor, name: str, n: int, c: int) -> tor
             f"SelfNorm: stats {name} has {t.numel()} values, x needs {n}x{c}; pass the stats of this batch"
         )
     return t.reshape(n, c)
+
+
+class CnsnDataset(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """Augmented batches from the pipeline as a torch IterableDataset, in source order.
+
+    `open_run` opens a run from stream keywords (`seed`, `rank`, `epoch`, `start`), e.g.
+    `functools.partial(pipeline.open_run, crossnorm={"cn_prob": 0.5})`; `source` is a re-iterable
+    of batches, each `x` or `(x, extra)` (labels, ids) with `x` float32 NCHW (numpy or CPU tensor).
+    Iterating yields `(augmented, extra)`: enqueueing runs in a thread, ahead of the trainer by the
+    run's window. A full pass moves to the next epoch (its own plan stream). `state_dict()` says
+    where the next batch is; a trainer restored with `load_state_dict()` skips the batches it had
+    and gets the plans it would have had. Use with `DataLoader(dataset, batch_size=None)` or alone.
+    """
+
+    def __init__(self, open_run: Any, source: Any, seed: int = 0, rank: int = 0, epoch: int = 0) -> None:
+        super().__init__()
+        self._open_run = open_run
+        self._source = source
+        self.seed, self.rank, self.epoch, self.next = seed, rank, epoch, 0
+        #: The latest Batch (plan, stats, selfnorm_version) behind the latest item yielded.
+        self.last_batch: Any = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts epoch `epoch` from its first batch (as DistributedSampler.set_epoch)."""
+        self.epoch, self.next = epoch, 0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "rank": self.rank, "epoch": self.epoch, "next": self.next}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        missing = {"seed", "rank", "epoch", "next"} - set(state)
+        if missing:
+            raise ValueError(f"CnsnDataset.load_state_dict: missing {', '.join(sorted(missing))}; pass what state_dict() gave")
+        self.seed, self.rank, self.epoch, self.next = (int(state[k]) for k in ("seed", "rank", "epoch", "next"))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, Any]]:
+        import itertools
+        import threading
+        from collections import deque
+
+        start = self.next
+        run = self._open_run(seed=self.seed, rank=self.rank, epoch=self.epoch, start=start)
+        extras: deque[Any] = deque()
+        failure: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                for item in itertools.islice(iter(self._source), start, None):
+                    x, extra = item if isinstance(item, tuple) else (item, None)
+                    extras.append(extra)
+                    run.enqueue(x)
+                run.end()
+            except BaseException as err:  # the consumer raises it
+                failure.append(err)
+                run.close()
+
+        feeder = threading.Thread(target=feed, name="cnsn-dataset-feeder", daemon=True)
+        feeder.start()
+        try:
+            for batch in run.results():
+                extra = extras.popleft()
+                self.next += 1
+                if batch.data is None:
+                    continue  # skipped under on_error="skip": its place counts, nothing to train on
+                self.last_batch = batch
+                yield torch.from_numpy(batch.data), extra
+            feeder.join()
+            if failure:
+                raise failure[0]
+            self.epoch, self.next = self.epoch + 1, 0
+        finally:
+            run.close()
+            feeder.join(5)

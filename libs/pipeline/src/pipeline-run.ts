@@ -303,7 +303,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
    */
   reportConsumer(waitMs: number, holdMs: number, batches: number): void {
     this.consumer.report({ waitMs, holdMs, batches });
-    this.flushConsumer(false);
+    void this.flushConsumer(false);
   }
 
   /** Publishes a picture of batch `seq` (e.g. its input beside its output) for the dashboard. */
@@ -349,6 +349,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
         errors.push(new Error(`${name}: ${(err as Error).message}`));
       }
     };
+    if (!finished) await this.flushConsumer(true);
     if (finished && this.parts.remove) await step('remove the run', this.parts.remove);
     await step('close the control plane', () => this.parts.control.close());
     await step('close the data plane', () => this.parts.plane.close());
@@ -388,14 +389,14 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.producer.release(seq);
     this.cursor = seq + 1;
     this.window.advance(this.cursor);
-    this.flushConsumer(this.total !== null && this.cursor >= this.total);
+    void this.flushConsumer(this.total !== null && this.cursor >= this.total);
   }
 
   /** Writes the consumer's figures when due; a failed write is only logged (they are figures). */
-  private flushConsumer(force: boolean): void {
+  private flushConsumer(force: boolean): Promise<void> {
     const figures = this.consumer.due(force);
-    if (!figures || !this.parts.recordConsumer) return;
-    this.parts
+    if (!figures || !this.parts.recordConsumer) return Promise.resolve();
+    return this.parts
       .recordConsumer(figures)
       .catch((err: unknown) =>
         this.parts.logger.warn({ err: (err as Error).message }, 'could not record the consumer figures'),

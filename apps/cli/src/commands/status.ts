@@ -49,7 +49,7 @@ export function formatStatus(s: PipelineStatus, where: string): string {
   for (const r of s.runs) {
     const c = r.counters;
     lines.push(
-      `  ${r.run}  ${c.state}  plane ${r.dataPlane}${c.endpoint ? ` (${c.endpoint})` : ''}  enqueued ${c.enqueued}  delivered ${c.delivered}${c.total !== null ? `/${c.total}` : ''}  in flight ${r.inFlight}  waiting in order ${r.reorderBuffer}  failed ${c.failed}  skipped ${c.skipped}  ${r.batchesPerSec.toFixed(1)} batches/s  tensors in ${mb(c.bytesIn)}, out ${mb(c.bytesOut)}`,
+      `  ${r.run}  ${c.state}  plane ${r.dataPlane}${c.endpoint ? ` (${c.endpoint})` : ''}  enqueued ${c.enqueued}  delivered ${c.delivered}${c.total !== null ? `/${c.total}` : ''}  in flight ${r.inFlight}  waiting in order ${r.reorderBuffer}  failed ${c.failed}  skipped ${c.skipped}  ${r.batchesPerSec.toFixed(1)} batches/s  tensors in ${mb(c.bytesIn)}, out ${mb(c.bytesOut)}${consumerText(c.consumer)}`,
     );
   }
   lines.push(`workers (${s.workers.length}):`);
@@ -63,6 +63,13 @@ export function formatStatus(s: PipelineStatus, where: string): string {
     for (const f of s.recentFailures.slice(0, 10)) lines.push(`  run ${f.run} batch ${f.seq}: ${f.reason}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Is the trainer input-bound? Its wait for each batch against its time holding one. */
+function consumerText(f: PipelineStatus['runs'][number]['counters']['consumer']): string {
+  if (!f || !f.batches) return '';
+  const waited = f.waitMs / Math.max(f.waitMs + f.holdMs, 1e-9);
+  return `  consumer waited ${(100 * waited).toFixed(1)}% (${(f.waitMs / f.batches).toFixed(1)} ms a batch, held ${(f.holdMs / f.batches).toFixed(1)} ms)`;
 }
 
 function mb(bytes: number): string {

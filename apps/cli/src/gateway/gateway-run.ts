@@ -16,6 +16,7 @@ export class GatewayRun {
   private readonly inputs = new BufferPool(true);
   private readonly held = new Map<number, Uint8Array>();
   private streaming = false;
+  private wakeAsk: ((asked: boolean) => void) | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -52,6 +53,7 @@ export class GatewayRun {
       case 'consumer':
         if (typeof header.slot === 'number') this.link?.release(header.slot);
         this.run.reportConsumer(Number(header.wait_ms), Number(header.hold_ms), Number(header.batches));
+        if (header.next) this.wakeAsk?.(true);
         return {};
       case 'close':
         await this.close();
@@ -64,7 +66,7 @@ export class GatewayRun {
   private async enqueue(header: Record<string, unknown>, given: Uint8Array | null): Promise<number> {
     const shape = header.shape as number[];
     const payload =
-      this.link && typeof header.shm_bytes === 'number' ? this.fromLink(header.shm_bytes) : given;
+      this.link && typeof header.shm_bytes === 'number' ? await this.fromLink(header.shm_bytes) : given;
     if (!payload || payload.byteLength % 4 !== 0) {
       this.inputs.give(payload);
       throw new CliError(`enqueue: the payload is not float32 data (${payload?.byteLength ?? 0} bytes)`);
@@ -80,10 +82,10 @@ export class GatewayRun {
     }
   }
 
-  private fromLink(bytes: number): Uint8Array {
+  private async fromLink(bytes: number): Promise<Uint8Array> {
     const payload = this.inputs.take(bytes);
     try {
-      this.link?.readInput(payload);
+      await this.link?.readInput(payload);
     } catch (err) {
       this.inputs.give(payload);
       throw err;
@@ -106,6 +108,12 @@ export class GatewayRun {
       for await (const batch of this.run.results()) {
         await sent;
         await this.send(socket, batch);
+        // A batch counts delivered when the client asks for the next one (as results() has it):
+        // a client that dies holding it gets it again when it resumes.
+        if (!(await this.asked(socket))) {
+          await this.close();
+          break;
+        }
       }
       await sent;
       await writeFrame(socket, {
@@ -119,6 +127,21 @@ export class GatewayRun {
     } finally {
       this.run.off('skipped', onSkipped);
     }
+  }
+
+  /** Resolves true when the client asks for the next batch, false when it is gone. */
+  private asked(socket: Socket): Promise<boolean> {
+    if (socket.destroyed) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const gone = (): void => settle(false);
+      const settle = (asked: boolean): void => {
+        socket.off('close', gone);
+        this.wakeAsk = null;
+        resolve(asked);
+      };
+      this.wakeAsk = settle;
+      socket.once('close', gone);
+    });
   }
 
   private async send(socket: Socket, batch: DeliveredBatch): Promise<void> {

@@ -1,4 +1,9 @@
-import { closeSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, read, write } from 'node:fs';
+import { promisify } from 'node:util';
+
+// On libuv's thread pool: the event loop serves the workers meanwhile.
+const readAt = promisify(read);
+const writeAt = promisify(write);
 
 /**
  * The data path of a run shared with its client through two files in shared memory (/dev/shm):
@@ -35,9 +40,9 @@ export class ShmLink {
   }
 
   /** Reads the batch the client just put, `into.length` bytes, into `into`. */
-  readInput(into: Uint8Array): void {
+  async readInput(into: Uint8Array): Promise<void> {
     for (let at = 0; at < into.length;) {
-      const n = readSync(this.inputFd, into, at, into.length - at, at);
+      const { bytesRead: n } = await readAt(this.inputFd, into, at, into.length - at, at);
       if (n === 0) throw new Error(`shm link: the input holds ${at} bytes, the client said ${into.length}`);
       at += n;
     }
@@ -53,7 +58,7 @@ export class ShmLink {
     for (const part of parts) {
       const view = new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
       for (let done = 0; done < view.length;)
-        done += writeSync(this.resultsFd, view, done, view.length - done, at + done);
+        done += (await writeAt(this.resultsFd, view, done, view.length - done, at + done)).bytesWritten;
       at += view.length;
     }
     return { slot, offset };

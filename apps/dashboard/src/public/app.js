@@ -89,6 +89,14 @@ function drawChart(status) {
     : '<span>no run open</span>';
 }
 
+// Is the trainer input-bound? The share of its time it waited for the next batch.
+function consumerCell(f) {
+  if (!f || !f.batches) return '<td class="num muted">-</td>';
+  const waited = (100 * f.waitMs) / Math.max(f.waitMs + f.holdMs, 1e-9);
+  const title = `waits ${fmt(f.waitMs / f.batches, 1)} ms for a batch, holds each ${fmt(f.holdMs / f.batches, 1)} ms`;
+  return `<td class="num${waited > 20 ? ' warn' : ''}" title="${title}">${fmt(waited, 1)}%</td>`;
+}
+
 function render(s) {
   readOnly = s.readOnly;
   const live = s.runs.reduce((n, r) => n + rate(history.get(r.run) ?? []).mbs, 0);
@@ -106,9 +114,9 @@ function render(s) {
           <td class="num">${fmt(c.enqueued)}</td><td class="num">${fmt(c.delivered)}${c.total !== null ? ` / ${fmt(c.total)}` : ''}</td>
           <td class="num">${fmt(r.inFlight)}</td><td class="num">${fmt(r.reorderBuffer)}</td><td class="num">${fmt(c.failed)}</td>
           <td class="num">${fmt(c.skipped)}</td><td class="num">${fmt(now.bps, 1)}</td><td class="num">${fmt(now.mbs, now.mbs < 1 ? 3 : 1)}</td>
-          <td class="num">${size(c.bytesIn)} / ${size(c.bytesOut)}</td></tr>`;
+          <td class="num">${size(c.bytesIn)} / ${size(c.bytesOut)}</td>${consumerCell(c.consumer)}</tr>`;
       })
-      .join('') || '<tr><td colspan="13" class="muted">no run open</td></tr>';
+      .join('') || '<tr><td colspan="14" class="muted">no run open</td></tr>';
   $('workers').querySelector('tbody').innerHTML =
     s.workers
       .map(
