@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Draws train_style_shift.py's JSON as a PNG: per arm, clean and shifted accuracy (mean over seeds,
-// a tick for each seed). Usage: node plot_results.mjs RESULTS.json|- OUT.png
+// Draws train_style_shift.py's JSON as a PNG: per arm, clean and shifted accuracy (the bar: the
+// mean over seeds; a dot for each seed). Usage: node plot_results.mjs RESULTS.json|- OUT.png
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
@@ -22,7 +22,7 @@ const W = 760;
 const H = 420;
 const left = 70;
 const bottom = 340;
-const top = 60;
+const top = 90;
 const canvas = createCanvas(W, H);
 const g = canvas.getContext('2d');
 g.fillStyle = '#ffffff';
@@ -54,10 +54,15 @@ arms.forEach((arm, i) => {
     const x = x0 + j * 70;
     g.fillStyle = colours[key];
     g.fillRect(x, y(stat.mean), 60, bottom - y(stat.mean));
+    // Each seed's accuracy as a dot on the bar's centre line.
     g.fillStyle = '#111111';
-    for (const s of stat.seeds) g.fillRect(x + 8, y(s) - 1, 44, 2);
+    for (const v of stat.seeds) {
+      g.beginPath();
+      g.arc(x + 30, y(v), 3, 0, 2 * Math.PI);
+      g.fill();
+    }
     g.font = '12px plex';
-    g.fillText(stat.mean.toFixed(3), x + 8, y(stat.mean) - 6);
+    g.fillText(stat.mean.toFixed(3), x + 10, y(Math.max(stat.mean, ...stat.seeds)) - 8);
   });
   g.font = '13px plex';
   g.fillStyle = '#111111';
@@ -69,9 +74,9 @@ arms.forEach((arm, i) => {
 });
 Object.entries(colours).forEach(([key, colour], i) => {
   g.fillStyle = colour;
-  g.fillRect(W - 230 + i * 110, 40, 14, 14);
+  g.fillRect(left + i * 110, 44, 14, 14);
   g.fillStyle = '#111111';
   g.font = '13px plex';
-  g.fillText(key, W - 210 + i * 110, 52);
+  g.fillText(key, left + 20 + i * 110, 56);
 });
 writeFileSync(out, canvas.toBuffer('image/png'));

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 
 from .errors import GatewayError, UsageError
 
-#: The checkout this package sits in (clients/python/cnsn -> the repository root).
-CHECKOUT = Path(__file__).resolve().parents[3]
+#: The checkout: `CNSN_CHECKOUT`, else the one this package sits in (clients/python/cnsn -> root).
+CHECKOUT = Path(os.environ.get("CNSN_CHECKOUT") or Path(__file__).resolve().parents[3])
 MIN_NODE = 20
 
 
@@ -54,7 +54,7 @@ def gateway_command(node: str) -> tuple[list[str], dict[str, str], str]:
     loader = CHECKOUT / "node_modules" / "tsx" / "dist" / "loader.mjs"
     if not entry.is_file():
         raise GatewayError(
-            f"no gateway: {entry} is missing (this package is not in a cnsn-pipeline checkout); set CNSN_GATEWAY to a bundled gateway"
+            f"no gateway: {entry} is missing (this package is not in a cnsn-pipeline checkout); set CNSN_CHECKOUT to a checkout, or CNSN_GATEWAY to a bundle (node tools/bundle-apps.mjs OUT --self-contained: OUT/app/cnsn.mjs)"
         )
     if not loader.is_file():
         raise GatewayError(f"the checkout at {CHECKOUT} has no node_modules; run `npm ci` there first")
@@ -85,6 +85,13 @@ class Gateway:
         self._forward = threading.Thread(target=self._forward_stderr, args=(sys.stderr,), daemon=True)
         self._forward.start()
         self.info = self._wait_ready(startup_timeout)
+        self.info["gateway"]["source"] = self.source
+        ready = self.info["gateway"]
+        print(
+            f"cnsn: gateway pid {self.pid} from the {self.source} on node {ready['node']}; Redis {ready['redis']}"
+            f"{' (private)' if ready['private_redis'] else ''}, {len(ready['workers'])} local workers",
+            file=sys.stderr,
+        )
 
     def _forward_stderr(self, sink: TextIO) -> None:
         assert self._proc.stderr is not None
