@@ -282,6 +282,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       }
     } finally {
       this.iterating = false;
+      this.consumer.ask(); // a consumer that stops (break) ends its hold of the last batch
       if (handedOver && !this.closing) {
         await this.advance(handedOver.batch.seq, false, handedOver.batch, handedOver.bytes);
         this.emit('delivered', handedOver.batch.seq);
@@ -299,11 +300,12 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
 
   /**
    * A client that consumes the results elsewhere (the Python client, through its gateway) reports
-   * its own totals since the run opened; they replace what `results()` measured.
+   * its own totals since the run opened; they replace what `results()` measured. Resolves once
+   * written (at most once a second; a run that is gone is not written to).
    */
-  reportConsumer(waitMs: number, holdMs: number, batches: number): void {
+  reportConsumer(waitMs: number, holdMs: number, batches: number): Promise<void> {
     this.consumer.report({ waitMs, holdMs, batches });
-    void this.flushConsumer(false);
+    return this.flushConsumer(false);
   }
 
   /** Publishes a picture of batch `seq` (e.g. its input beside its output) for the dashboard. */

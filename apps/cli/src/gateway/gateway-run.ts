@@ -52,7 +52,7 @@ export class GatewayRun {
         return {};
       case 'consumer':
         if (typeof header.slot === 'number') this.link?.release(header.slot);
-        this.run.reportConsumer(Number(header.wait_ms), Number(header.hold_ms), Number(header.batches));
+        void this.run.reportConsumer(Number(header.wait_ms), Number(header.hold_ms), Number(header.batches));
         if (header.next) this.wakeAsk?.(true);
         return {};
       case 'close':
