@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, TextIO
@@ -163,12 +164,28 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
                 proc.wait()
-        # Workers or a Redis it started, when it could not stop them itself (it was killed).
-        self._signal_group(signal.SIGKILL)
+        # Workers or a Redis it started, when it could not stop them itself (it was killed): asked to
+        # stop, then killed, and waited for, so that close() returns with nothing of it left.
+        for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            if not self._group_alive():
+                break
+            self._signal_group(sig)
+            deadline = time.monotonic() + wait_s
+            while self._group_alive() and time.monotonic() < deadline:
+                time.sleep(0.02)
         if proc.stdout:
             proc.stdout.close()
         self._forward.join(5)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+    def _group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def _signal_group(self, sig: signal.Signals) -> None:
         try:

@@ -59,46 +59,9 @@ export function computeCoefficients(
   plan: CrossNormPlan,
   selfnorm: SelfNormConfig | null,
 ): Coefficients {
-  const [N, C, H, W] = shape;
-  const hw = H * W;
-  const planes = N * C;
-  const fires = plan.fires;
-  const contentBox = fires ? plan.contentBox : null;
-  const styleBox = fires ? plan.styleBox : null;
-  const nIn = boxArea(contentBox, hw);
-  const nStyle = boxArea(styleBox, hw);
-  const sIn = contentBox ? 2 * planes : 0; // where the content-region sums start
-  const sStyle = styleBox ? 4 * planes : 0;
-  // lam null is lam 0 exactly: lam + (1 - lam) * A === A and (1 - lam) * B === B.
-  const lam = plan.lam ?? 0;
-  const a = new Float64Array(planes);
-  const b = new Float64Array(planes);
-  if (!fires) a.fill(1);
-  else {
-    // Multiplications by inverses: this loop runs N*C times per batch, and divisions are slow.
-    const invIn = 1 / nIn;
-    const invIn1 = 1 / (nIn - 1);
-    const invSt = 1 / nStyle;
-    const invSt1 = 1 / (nStyle - 1);
-    const chan = Int32Array.from(plan.chanIdxs ?? Array.from({ length: C }, (_, c) => c));
-    for (let n = 0, p = 0; n < N; n++) {
-      const styleBase = (plan.insIdxs[n] as number) * C;
-      for (let c = 0; c < C; c++, p++) {
-        const o = p + sIn;
-        const os = styleBase + (chan[c] as number) + sStyle;
-        const Sc = sums[o] as number;
-        const Ss = sums[os] as number;
-        const mc = Sc * invIn;
-        const ms = Ss * invSt;
-        const vc = ((sums[o + planes] as number) - Sc * mc) * invIn1;
-        const vs = ((sums[os + planes] as number) - Ss * ms) * invSt1;
-        const A = Math.sqrt((vs > 0 ? vs : 0) + CROSSNORM_EPS) / Math.sqrt((vc > 0 ? vc : 0) + CROSSNORM_EPS);
-        a[p] = lam + (1 - lam) * A;
-        b[p] = (1 - lam) * (ms - A * mc);
-      }
-    }
-  }
-
+  const planes = shape[0] * shape[1];
+  const cn = crossNormAffine(sums, shape, plan);
+  const { a, b } = cn;
   const alphaIn = new Float32Array(planes);
   const betaIn = new Float32Array(planes);
   const alphaOut = new Float32Array(planes);
@@ -111,8 +74,86 @@ export function computeCoefficients(
     }
     return { alphaIn, betaIn, alphaOut, betaOut, selfnormStats: null };
   }
+  const { meanY, stdY } = crossNormOutputStats(sums, shape, cn);
+  const { params, mode } = selfnorm;
+  const [N, C] = shape;
+  const gStats = gate(params.gWeight, params.gBn, mode, meanY, stdY, N, C);
+  const fStats =
+    params.fWeight && params.fBn ? gate(params.fWeight, params.fBn, mode, meanY, stdY, N, C) : null;
+  for (let p = 0; p < planes; p++) {
+    const g = gStats.gate[p] as number;
+    const offset = fStats ? (meanY[p] as number) * ((fStats.gate[p] as number) - g) : 0;
+    alphaIn[p] = (a[p] as number) * g;
+    betaIn[p] = (b[p] as number) * g + offset;
+    alphaOut[p] = g;
+    betaOut[p] = offset;
+  }
+  const selfnormStats: SelfNormBatchStats | null =
+    mode === 'train' ? { g: gStats.stats, ...(fStats ? { f: fStats.stats } : {}) } : null;
+  return { alphaIn, betaIn, alphaOut, betaOut, selfnormStats };
+}
 
-  // SelfNorm's instance statistics of y = CrossNorm(x), from the sums of x alone.
+/** CrossNorm as y = a * x + b on the content region of each plane, and where its sums start. */
+interface CrossNormAffine {
+  a: Float64Array;
+  b: Float64Array;
+  /** Pixels of the content region, and the offset of its sums in `sums` (0: the whole plane). */
+  nIn: number;
+  sIn: number;
+}
+
+/** CrossNorm's per-plane affine map from the content and style regions' sums. */
+function crossNormAffine(sums: Float64Array, shape: Shape4, plan: CrossNormPlan): CrossNormAffine {
+  const [N, C, H, W] = shape;
+  const hw = H * W;
+  const planes = N * C;
+  const contentBox = plan.fires ? plan.contentBox : null;
+  const styleBox = plan.fires ? plan.styleBox : null;
+  const nIn = boxArea(contentBox, hw);
+  const nStyle = boxArea(styleBox, hw);
+  const sIn = contentBox ? 2 * planes : 0; // where the content-region sums start
+  const sStyle = styleBox ? 4 * planes : 0;
+  // lam null is lam 0 exactly: lam + (1 - lam) * A === A and (1 - lam) * B === B.
+  const lam = plan.lam ?? 0;
+  const a = new Float64Array(planes);
+  const b = new Float64Array(planes);
+  if (!plan.fires) {
+    a.fill(1);
+    return { a, b, nIn, sIn };
+  }
+  // Multiplications by inverses: this loop runs N*C times per batch, and divisions are slow.
+  const invIn = 1 / nIn;
+  const invIn1 = 1 / (nIn - 1);
+  const invSt = 1 / nStyle;
+  const invSt1 = 1 / (nStyle - 1);
+  const chan = Int32Array.from(plan.chanIdxs ?? Array.from({ length: C }, (_, c) => c));
+  for (let n = 0, p = 0; n < N; n++) {
+    const styleBase = (plan.insIdxs[n] as number) * C;
+    for (let c = 0; c < C; c++, p++) {
+      const o = p + sIn;
+      const os = styleBase + (chan[c] as number) + sStyle;
+      const Sc = sums[o] as number;
+      const Ss = sums[os] as number;
+      const mc = Sc * invIn;
+      const ms = Ss * invSt;
+      const vc = ((sums[o + planes] as number) - Sc * mc) * invIn1;
+      const vs = ((sums[os + planes] as number) - Ss * ms) * invSt1;
+      const A = Math.sqrt((vs > 0 ? vs : 0) + CROSSNORM_EPS) / Math.sqrt((vc > 0 ? vc : 0) + CROSSNORM_EPS);
+      a[p] = lam + (1 - lam) * A;
+      b[p] = (1 - lam) * (ms - A * mc);
+    }
+  }
+  return { a, b, nIn, sIn };
+}
+
+/** SelfNorm's instance statistics of y = CrossNorm(x), from the sums of x alone. */
+function crossNormOutputStats(
+  sums: Float64Array,
+  shape: Shape4,
+  { a, b, nIn, sIn }: CrossNormAffine,
+): { meanY: Float64Array; stdY: Float64Array } {
+  const hw = shape[2] * shape[3];
+  const planes = shape[0] * shape[1];
   const meanY = new Float64Array(planes);
   const stdY = new Float64Array(planes);
   const invHw = 1 / hw;
@@ -131,21 +172,7 @@ export function computeCoefficients(
     meanY[p] = m;
     stdY[p] = Math.sqrt((v > 0 ? v : 0) + SELFNORM_EPS);
   }
-  const { params, mode } = selfnorm;
-  const gStats = gate(params.gWeight, params.gBn, mode, meanY, stdY, N, C);
-  const fStats =
-    params.fWeight && params.fBn ? gate(params.fWeight, params.fBn, mode, meanY, stdY, N, C) : null;
-  for (let p = 0; p < planes; p++) {
-    const g = gStats.gate[p] as number;
-    const offset = fStats ? (meanY[p] as number) * ((fStats.gate[p] as number) - g) : 0;
-    alphaIn[p] = (a[p] as number) * g;
-    betaIn[p] = (b[p] as number) * g + offset;
-    alphaOut[p] = g;
-    betaOut[p] = offset;
-  }
-  const selfnormStats: SelfNormBatchStats | null =
-    mode === 'train' ? { g: gStats.stats, ...(fStats ? { f: fStats.stats } : {}) } : null;
-  return { alphaIn, betaIn, alphaOut, betaOut, selfnormStats };
+  return { meanY, stdY };
 }
 
 /** A gate's parameters as typed arrays, packed once per parameter object (the hot loop reads them per plane). */

@@ -15,7 +15,7 @@ import {
   type BatchNormBatchStats,
   type SelfNormBatchStats,
 } from './coefficients.js';
-import type { BatchNormParams } from './selfnorm-params.js';
+import type { BatchNormParams, SelfNormConfig } from './selfnorm-params.js';
 import { type FeatureBatch, validateBatch } from './tensor.js';
 import type { LoadedTfjs, Tf } from './tfjs-loader.js';
 
@@ -23,6 +23,24 @@ export type TfjsBackendName = 'tfjs-tensorflow' | 'tfjs-wasm' | 'tfjs-cpu';
 
 // Ranks are tracked by the algebra, not the types: tfjs ops return Tensor<Rank>.
 type T2 = tfc.Tensor;
+
+/** CrossNorm's affine map per plane, with what SelfNorm's statistics need of the content region. */
+interface TfCrossNorm {
+  a: T2;
+  b: T2;
+  inside: { mean: T2; m2: T2 };
+  maskC: tfc.Tensor | null;
+  nIn: number;
+}
+
+/** The chain's affine maps inside and outside the content region, and SelfNorm's BatchNorm stats. */
+interface TfAffine {
+  alphaIn: T2;
+  betaIn: T2;
+  alphaOut: T2;
+  betaOut: T2;
+  stats: tfc.Tensor[];
+}
 type T3 = tfc.Tensor;
 
 /**
@@ -47,88 +65,108 @@ export class TfjsBackend implements KernelBackend {
     validateRequest(batch, request);
     const target = checkOut(out, batch.data.length);
     await this.use();
-    const tf = this.tf;
-    const [N, C, H, W] = batch.shape;
-    const hw = H * W;
-    const { plan, selfnorm } = request;
-    const result = tf.tidy(() => {
-      const x = tf.tensor3d(batch.data, [N, C, hw]);
-      const contentBox = plan.fires ? plan.contentBox : null;
-      const styleBox = plan.fires ? plan.styleBox : null;
-      const nIn = boxArea(contentBox, hw);
-      const maskC = contentBox ? this.mask(contentBox, H, W) : null;
-      const inside = this.moments(x, maskC, nIn);
-      let a: T2 = tf.onesLike(inside.mean);
-      let b: T2 = tf.zerosLike(inside.mean);
-      if (plan.fires) {
-        const style = this.moments(x, styleBox ? this.mask(styleBox, H, W) : null, boxArea(styleBox, hw));
-        const permute = (t: T2): T2 => {
-          const byInstance = tf.gather(t, plan.insIdxs, 0);
-          return plan.chanIdxs ? tf.gather(byInstance, plan.chanIdxs, 1) : byInstance;
-        };
-        const ms = permute(style.mean);
-        const ss = permute(this.std(style.m2, boxArea(styleBox, hw), CROSSNORM_EPS));
-        const sc = this.std(inside.m2, nIn, CROSSNORM_EPS);
-        const A = tf.div(ss, sc);
-        const B = tf.sub(ms, tf.mul(A, inside.mean));
-        const lam = plan.lam;
-        a = lam === null ? A : tf.add(tf.scalar(lam), tf.mul(A, 1 - lam));
-        b = lam === null ? B : tf.mul(B, 1 - lam);
-      }
-      let alphaIn = a;
-      let betaIn = b;
-      let alphaOut: T2 = tf.onesLike(a);
-      let betaOut: T2 = tf.zerosLike(a);
-      const stats: tfc.Tensor[] = [];
-      if (selfnorm) {
-        // Statistics of y = a x + b (inside) and y = x (outside) by Chan's parallel combination.
-        const yInMean = tf.add(tf.mul(a, inside.mean), b);
-        let meanY: T2 = yInMean;
-        let m2Y: T2 = tf.mul(tf.square(a), inside.m2);
-        if (maskC) {
-          const nOut = hw - nIn;
-          const outside = this.moments(x, tf.sub(1, maskC), nOut);
-          meanY = tf.div(tf.add(tf.mul(yInMean, nIn), tf.mul(outside.mean, nOut)), hw);
-          m2Y = tf.addN([
-            m2Y,
-            tf.mul(tf.square(tf.sub(yInMean, meanY)), nIn),
-            outside.m2,
-            tf.mul(tf.square(tf.sub(outside.mean, meanY)), nOut),
-          ]);
-        }
-        const stdY = this.std(m2Y, hw, SELFNORM_EPS);
-        const { params, mode } = selfnorm;
-        const g = this.gate(params.gWeight, params.gBn, mode, meanY, stdY);
-        stats.push(...g.stats);
-        alphaIn = tf.mul(a, g.gate);
-        betaIn = tf.mul(b, g.gate);
-        alphaOut = g.gate;
-        if (params.fWeight && params.fBn) {
-          const f = this.gate(params.fWeight, params.fBn, mode, meanY, stdY);
-          stats.push(...f.stats);
-          const offset = tf.mul(meanY, tf.sub(f.gate, g.gate));
-          betaIn = tf.add(betaIn, offset);
-          betaOut = offset;
-        }
-      }
-      const alpha = maskC ? this.select(maskC, alphaIn, alphaOut) : tf.expandDims(alphaIn, 2);
-      const beta = maskC ? this.select(maskC, betaIn, betaOut) : tf.expandDims(betaIn, 2);
-      return { y: tf.add(tf.mul(x, alpha), beta), stats };
-    });
+    const result = this.tf.tidy(() => this.graph(batch, request));
     try {
       target.set(await result.y.data<'float32'>());
-      const s = await Promise.all(result.stats.map((t) => t.data<'float32'>()));
-      const bn = (i: number): BatchNormBatchStats => ({
-        mean: Float64Array.from(s[i] as Float32Array),
-        var: Float64Array.from(s[i + 1] as Float32Array),
-        unbiasedVar: Float64Array.from(s[i + 1] as Float32Array, (v) => (N > 1 ? (v * N) / (N - 1) : 0)),
-      });
-      const selfnormStats: SelfNormBatchStats | null =
-        s.length > 0 ? { g: bn(0), ...(s.length > 2 ? { f: bn(2) } : {}) } : null;
-      return { data: target, selfnormStats };
+      return { data: target, selfnormStats: await this.batchNormStats(result.stats, batch.shape[0]) };
     } finally {
       this.tf.dispose([result.y, ...result.stats]);
     }
+  }
+
+  /** The whole chain as one op graph: y = x * alpha + beta, alpha and beta per plane and region. */
+  private graph(batch: FeatureBatch, request: AugmentRequest): { y: tfc.Tensor; stats: tfc.Tensor[] } {
+    const tf = this.tf;
+    const [N, C, H, W] = batch.shape;
+    const x = tf.tensor3d(batch.data, [N, C, H * W]);
+    const cn = this.crossNorm(x, request.plan, H, W);
+    const sn = request.selfnorm
+      ? this.selfNorm(x, cn, request.selfnorm, H * W)
+      : { alphaIn: cn.a, betaIn: cn.b, alphaOut: tf.onesLike(cn.a), betaOut: tf.zerosLike(cn.a), stats: [] };
+    const { maskC } = cn;
+    const alpha = maskC ? this.select(maskC, sn.alphaIn, sn.alphaOut) : tf.expandDims(sn.alphaIn, 2);
+    const beta = maskC ? this.select(maskC, sn.betaIn, sn.betaOut) : tf.expandDims(sn.betaIn, 2);
+    return { y: tf.add(tf.mul(x, alpha), beta), stats: sn.stats };
+  }
+
+  /** CrossNorm as y = a * x + b on the content region (the mask; null: the whole plane). */
+  private crossNorm(x: T3, plan: AugmentRequest['plan'], H: number, W: number): TfCrossNorm {
+    const tf = this.tf;
+    const hw = H * W;
+    const contentBox = plan.fires ? plan.contentBox : null;
+    const styleBox = plan.fires ? plan.styleBox : null;
+    const nIn = boxArea(contentBox, hw);
+    const maskC = contentBox ? this.mask(contentBox, H, W) : null;
+    const inside = this.moments(x, maskC, nIn);
+    if (!plan.fires) return { a: tf.onesLike(inside.mean), b: tf.zerosLike(inside.mean), inside, maskC, nIn };
+    const style = this.moments(x, styleBox ? this.mask(styleBox, H, W) : null, boxArea(styleBox, hw));
+    const permute = (t: T2): T2 => {
+      const byInstance = tf.gather(t, plan.insIdxs, 0);
+      return plan.chanIdxs ? tf.gather(byInstance, plan.chanIdxs, 1) : byInstance;
+    };
+    const ms = permute(style.mean);
+    const ss = permute(this.std(style.m2, boxArea(styleBox, hw), CROSSNORM_EPS));
+    const sc = this.std(inside.m2, nIn, CROSSNORM_EPS);
+    const A = tf.div(ss, sc);
+    const B = tf.sub(ms, tf.mul(A, inside.mean));
+    const lam = plan.lam;
+    return {
+      a: lam === null ? A : tf.add(tf.scalar(lam), tf.mul(A, 1 - lam)),
+      b: lam === null ? B : tf.mul(B, 1 - lam),
+      inside,
+      maskC,
+      nIn,
+    };
+  }
+
+  /** SelfNorm's gates on the statistics of y = CrossNorm(x), folded into the affine maps. */
+  private selfNorm(x: T3, cn: TfCrossNorm, selfnorm: SelfNormConfig, hw: number): TfAffine {
+    const tf = this.tf;
+    const { a, b, inside, maskC, nIn } = cn;
+    // Statistics of y = a x + b (inside) and y = x (outside) by Chan's parallel combination.
+    const yInMean = tf.add(tf.mul(a, inside.mean), b);
+    let meanY: T2 = yInMean;
+    let m2Y: T2 = tf.mul(tf.square(a), inside.m2);
+    if (maskC) {
+      const nOut = hw - nIn;
+      const outside = this.moments(x, tf.sub(1, maskC), nOut);
+      meanY = tf.div(tf.add(tf.mul(yInMean, nIn), tf.mul(outside.mean, nOut)), hw);
+      m2Y = tf.addN([
+        m2Y,
+        tf.mul(tf.square(tf.sub(yInMean, meanY)), nIn),
+        outside.m2,
+        tf.mul(tf.square(tf.sub(outside.mean, meanY)), nOut),
+      ]);
+    }
+    const stdY = this.std(m2Y, hw, SELFNORM_EPS);
+    const { params, mode } = selfnorm;
+    const g = this.gate(params.gWeight, params.gBn, mode, meanY, stdY);
+    const out: TfAffine = {
+      alphaIn: tf.mul(a, g.gate),
+      betaIn: tf.mul(b, g.gate),
+      alphaOut: g.gate,
+      betaOut: tf.zerosLike(a),
+      stats: [...g.stats],
+    };
+    if (params.fWeight && params.fBn) {
+      const f = this.gate(params.fWeight, params.fBn, mode, meanY, stdY);
+      out.stats.push(...f.stats);
+      const offset = tf.mul(meanY, tf.sub(f.gate, g.gate));
+      out.betaIn = tf.add(out.betaIn, offset);
+      out.betaOut = offset;
+    }
+    return out;
+  }
+
+  /** SelfNorm's BatchNorm batch statistics (train mode), read back from their tensors. */
+  private async batchNormStats(tensors: tfc.Tensor[], N: number): Promise<SelfNormBatchStats | null> {
+    const s = await Promise.all(tensors.map((t) => t.data<'float32'>()));
+    const bn = (i: number): BatchNormBatchStats => ({
+      mean: Float64Array.from(s[i] as Float32Array),
+      var: Float64Array.from(s[i + 1] as Float32Array),
+      unbiasedVar: Float64Array.from(s[i + 1] as Float32Array, (v) => (N > 1 ? (v * N) / (N - 1) : 0)),
+    });
+    return s.length > 0 ? { g: bn(0), ...(s.length > 2 ? { f: bn(2) } : {}) } : null;
   }
 
   async instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats> {

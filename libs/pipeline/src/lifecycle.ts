@@ -68,23 +68,39 @@ export class Lifecycle {
       return;
     }
     this.set('stopping');
-    const failures: string[] = [];
-    for (const [name, run] of steps()) {
-      this.step = name;
-      try {
-        await run();
-      } catch (err) {
-        failures.push(`${name}: ${(err as Error).message}`);
-      }
+    try {
+      await runCleanup(this.name, steps(), (name) => (this.step = name));
+    } finally {
+      this.step = null;
+      this.set('stopped');
     }
-    this.step = null;
-    this.set('stopped');
-    if (failures.length)
-      throw new Error(`${this.name}: ${failures.length} cleanup step(s) failed: ${failures.join('; ')}`);
   }
 
   private set(state: LifecycleState): void {
     this.current = state;
     this.onState(state);
   }
+}
+
+/**
+ * Runs cleanup steps in order, each whatever the others did, then rejects naming every step that
+ * failed (`WHAT: 2 cleanup step(s) failed: a: why; b: why`). The one way the worker, the pipeline
+ * and a run close their parts. `onStep` is told each step's name as it starts.
+ */
+export async function runCleanup(
+  what: string,
+  steps: readonly CleanupStep[],
+  onStep: (name: string) => void = () => undefined,
+): Promise<void> {
+  const failures: string[] = [];
+  for (const [name, run] of steps) {
+    onStep(name);
+    try {
+      await run();
+    } catch (err) {
+      failures.push(`${name}: ${(err as Error).message}`);
+    }
+  }
+  if (failures.length)
+    throw new Error(`${what}: ${failures.length} cleanup step(s) failed: ${failures.join('; ')}`);
 }

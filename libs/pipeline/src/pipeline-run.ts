@@ -15,6 +15,7 @@ import type { DriverDataPlane } from './data-plane/data-plane.js';
 import { BatchFailedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { type TensorLike, toFloat32Batch } from './tensor-input.js';
+import { type CleanupStep, runCleanup } from './lifecycle.js';
 
 /** Events of a run, for the driver's own logging or UI. */
 export interface PipelineRunEvents {
@@ -343,20 +344,12 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     this.kick();
     this.window.close(new Error(`run ${this.id} is closed`));
     const finished = this.total !== null && this.cursor >= this.total;
-    const errors: Error[] = [];
-    const step = async (name: string, fn: () => Promise<unknown>): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        errors.push(new Error(`${name}: ${(err as Error).message}`));
-      }
-    };
     if (!finished) await this.flushConsumer(true);
-    if (finished && this.parts.remove) await step('remove the run', this.parts.remove);
-    await step('close the control plane', () => this.parts.control.close());
-    await step('close the data plane', () => this.parts.plane.close());
-    if (errors.length)
-      throw new Error(`run ${this.id} closed with errors: ${errors.map((e) => e.message).join('; ')}`);
+    await runCleanup(`run ${this.id}`, [
+      ...(finished && this.parts.remove ? [['remove the run', this.parts.remove] as CleanupStep] : []),
+      ['close the control plane', () => this.parts.control.close()],
+      ['close the data plane', () => this.parts.plane.close()],
+    ]);
   }
 
   /** Runs `step` after every enqueue, reject and end called before it, whatever they did. */

@@ -36,6 +36,7 @@ import { RedisScripts } from './redis/scripts.js';
 import { RunState } from './run-state.js';
 import { type PipelineStatus, readStatus } from './status.js';
 import { listWorkers } from './worker-registry.js';
+import { type CleanupStep, runCleanup } from './lifecycle.js';
 
 export interface PipelineOptions {
   /** Redis URL (redis:// or rediss://) or target, or a connected client. */
@@ -314,22 +315,13 @@ export class Pipeline {
    * rejects naming every step that failed.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      const failures: string[] = [];
-      const step = async (name: string, fn: () => unknown): Promise<void> => {
-        try {
-          await fn();
-        } catch (err) {
-          failures.push(`${name}: ${(err as Error).message}`);
-        }
-      };
-      for (const run of [...this.runs]) await step(`close run ${run.id}`, () => run.close());
-      await step('stop the direct endpoint', async () => (await this.server?.catch(() => null))?.close());
-      await step('close the queue', () => this.queue.close());
-      await step('close the blob connections', () => this.blobs.close());
-      if (this.ownsRedis) await step('disconnect from Redis', () => this.redis.disconnect());
-      if (failures.length) throw new Error(`pipeline closed with errors: ${failures.join('; ')}`);
-    })();
+    this.closing ??= runCleanup('pipeline', [
+      ...[...this.runs].map((run): CleanupStep => [`close run ${run.id}`, () => run.close()]),
+      ['stop the direct endpoint', async () => (await this.server?.catch(() => null))?.close()],
+      ['close the queue', () => this.queue.close()],
+      ['close the blob connections', () => this.blobs.close()],
+      ...(this.ownsRedis ? [['disconnect from Redis', () => this.redis.disconnect()] as CleanupStep] : []),
+    ]);
     return this.closing;
   }
 

@@ -311,7 +311,7 @@ describe('the ordered core, on an in-memory plane that drops, delays, duplicates
       throw new Error('control boom');
     };
     await expect(run.close()).rejects.toThrow(
-      'run r closed with errors: close the control plane: control boom',
+      'run r: 1 cleanup step(s) failed: close the control plane: control boom',
     );
     // The step after the failed one ran all the same.
     expect(plane.closed).toBe(true);

@@ -1,4 +1,11 @@
-import { BACKEND_NAMES, type BackendName, FusedBackend, makePlan, type Shape4 } from '@cnsn/kernels';
+import {
+  type KernelBackend,
+  BACKEND_NAMES,
+  type BackendName,
+  FusedBackend,
+  makePlan,
+  type Shape4,
+} from '@cnsn/kernels';
 import { Command, Option } from 'commander';
 import {
   addCrossNormOptions,
@@ -47,64 +54,76 @@ export function benchKernelCommand(): Command {
     .option('--torch-threads <t>', 'torch threads for the baseline', parsePositiveInt, 2);
   addCrossNormOptions(cmd);
   addSelfNormOptions(cmd);
-  return cmd.action(async (flags: BenchFlags) => {
-    const options = crossNormOptionsFrom(flags);
-    const shape = flags.shape;
-    const selfnorm = await selfNormConfigFrom(flags, shape[1], flags.seed);
-    const { backend } = await openBackend(flags.backend);
-    const batch = syntheticBatch(shape, flags.seed, 0);
-    const total = flags.warmup + flags.iters;
-    const plans = Array.from({ length: total }, (_, i) => makePlan(shape, flags.seed, i, options));
-    process.stderr.write(
-      `bench kernel: ${backend.description}, ${shape.join('x')}, crop ${options.crop}${options.chan ? ' + chan' : ''}, SelfNorm ${flags.selfnorm}, ${flags.iters} iterations\n`,
-    );
+  return cmd.action(benchKernel);
+}
 
-    const times = await timeAugment(backend, batch.data, shape, plans, selfnorm, flags.warmup, 'worker');
-    const copies =
-      backend instanceof FusedBackend
-        ? await timeAugment(backend, batch.data, shape, plans, selfnorm, flags.warmup, 'copies')
-        : null;
-    const bytes = batch.data.byteLength;
-    const ms = median(times);
-    const result: Record<string, unknown> = {
-      backend: backend.name,
-      shape,
-      msPerBatch: round(ms),
-      gbPerSec: round(bytes / ms / 1e6),
-    };
-    if (copies) result.msPerBatchWithCopies = round(median(copies));
-    process.stderr.write(
-      `${backend.name}: ${ms.toFixed(3)} ms/batch (median), ${(bytes / ms / 1e6).toFixed(2)} GB/s${copies ? `; with a copy in and out: ${median(copies).toFixed(3)} ms` : ''}\n`,
-    );
-    if (flags.beside) {
-      const other = (await openBackend(flags.beside)).backend;
-      const besideTimes = await timeAugment(
-        other,
-        batch.data,
-        shape,
-        plans,
-        selfnorm,
-        flags.warmup,
-        'worker',
-      );
-      const besideMs = median(besideTimes);
-      await other.dispose();
-      process.stderr.write(
-        `beside: ${other.description}: ${besideMs.toFixed(3)} ms/batch (median); ${backend.name} is ${(besideMs / ms).toFixed(2)}x ${other.name}\n`,
-      );
-      result.beside = { backend: other.name, description: other.description, msPerBatch: round(besideMs) };
-      result.speedupVsBeside = round(besideMs / ms);
-    }
-    if (backend.adapter) result.adapter = backend.adapter;
-    if (flags.baselineTorch) {
-      const script = flags.baselineTorch === true ? undefined : flags.baselineTorch;
-      const torch = await runTorchBaseline(shape, flags.torchThreads, script);
-      process.stderr.write(`baseline: ${torch.line}\n`);
-      process.stderr.write(`speedup over the paper's PyTorch code: ${(torch.msPerBatch / ms).toFixed(1)}x\n`);
-      result.torchMsPerBatch = torch.msPerBatch;
-      result.speedupVsTorch = round(torch.msPerBatch / ms);
-    }
-    process.stdout.write(`${JSON.stringify(result)}\n`);
-    await backend.dispose();
-  });
+/** The batch, its plans and the backend's SelfNorm config: the same for every backend timed. */
+interface KernelWork {
+  batch: ReturnType<typeof syntheticBatch>;
+  plans: ReturnType<typeof makePlan>[];
+  selfnorm: Awaited<ReturnType<typeof selfNormConfigFrom>>;
+}
+
+async function benchKernel(flags: BenchFlags): Promise<void> {
+  const options = crossNormOptionsFrom(flags);
+  const shape = flags.shape;
+  const selfnorm = await selfNormConfigFrom(flags, shape[1], flags.seed);
+  const { backend } = await openBackend(flags.backend);
+  const total = flags.warmup + flags.iters;
+  const work: KernelWork = {
+    batch: syntheticBatch(shape, flags.seed, 0),
+    plans: Array.from({ length: total }, (_, i) => makePlan(shape, flags.seed, i, options)),
+    selfnorm,
+  };
+  process.stderr.write(
+    `bench kernel: ${backend.description}, ${shape.join('x')}, crop ${options.crop}${options.chan ? ' + chan' : ''}, SelfNorm ${flags.selfnorm}, ${flags.iters} iterations\n`,
+  );
+  const time = (b: KernelBackend, mode: 'worker' | 'copies'): Promise<number[]> =>
+    timeAugment(b, work.batch.data, shape, work.plans, work.selfnorm, flags.warmup, mode);
+  const bytes = work.batch.data.byteLength;
+  const ms = median(await time(backend, 'worker'));
+  const copies = backend instanceof FusedBackend ? median(await time(backend, 'copies')) : null;
+  const result: Record<string, unknown> = {
+    backend: backend.name,
+    shape,
+    msPerBatch: round(ms),
+    gbPerSec: round(bytes / ms / 1e6),
+    ...(copies !== null ? { msPerBatchWithCopies: round(copies) } : {}),
+  };
+  process.stderr.write(
+    `${backend.name}: ${ms.toFixed(3)} ms/batch (median), ${(bytes / ms / 1e6).toFixed(2)} GB/s${copies !== null ? `; with a copy in and out: ${copies.toFixed(3)} ms` : ''}\n`,
+  );
+  if (flags.beside) Object.assign(result, await besideFigures(flags.beside, backend.name, ms, time));
+  if (backend.adapter) result.adapter = backend.adapter;
+  if (flags.baselineTorch) Object.assign(result, await torchFigures(flags, ms));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  await backend.dispose();
+}
+
+/** A second backend on the same batches and plans, and how the first compares. */
+async function besideFigures(
+  name: BackendName,
+  first: string,
+  ms: number,
+  time: (b: KernelBackend, mode: 'worker') => Promise<number[]>,
+): Promise<Record<string, unknown>> {
+  const other = (await openBackend(name)).backend;
+  const besideMs = median(await time(other, 'worker'));
+  await other.dispose();
+  process.stderr.write(
+    `beside: ${other.description}: ${besideMs.toFixed(3)} ms/batch (median); ${first} is ${(besideMs / ms).toFixed(2)}x ${other.name}\n`,
+  );
+  return {
+    beside: { backend: other.name, description: other.description, msPerBatch: round(besideMs) },
+    speedupVsBeside: round(besideMs / ms),
+  };
+}
+
+/** The paper's PyTorch code on the same shape, in the same minute. */
+async function torchFigures(flags: BenchFlags, ms: number): Promise<Record<string, unknown>> {
+  const script = flags.baselineTorch === true ? undefined : flags.baselineTorch;
+  const torch = await runTorchBaseline(flags.shape, flags.torchThreads, script);
+  process.stderr.write(`baseline: ${torch.line}\n`);
+  process.stderr.write(`speedup over the paper's PyTorch code: ${(torch.msPerBatch / ms).toFixed(1)}x\n`);
+  return { torchMsPerBatch: torch.msPerBatch, speedupVsTorch: round(torch.msPerBatch / ms) };
 }

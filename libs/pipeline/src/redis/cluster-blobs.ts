@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot';
 import { RedisConnectionError } from '../errors.js';
-import { sleep } from '../backoff.js';
+import { withBackoff } from '../backoff.js';
 import { type BlobArg, BlobConnection, type BlobStore } from './blob-connection.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RedisTarget } from './redis-connection.js';
 import { isRefusedForGood, isRetryLater, redirection } from './redis-errors.js';
@@ -47,20 +47,19 @@ export class ClusterBlobs implements BlobStore {
 
   static async open(seed: RedisTarget, options: ClusterBlobsOptions = {}): Promise<ClusterBlobs> {
     const blobs = new ClusterBlobs(seed, options);
-    const deadline = Date.now() + (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
-    for (;;) {
-      try {
-        await blobs.refresh();
-        return blobs;
-      } catch (err) {
-        if (isRefusedForGood(err) || Date.now() > deadline) {
-          blobs.close();
-          throw err instanceof RedisConnectionError
-            ? err
-            : new RedisConnectionError(`cannot read the cluster's slot map: ${(err as Error).message}`);
-        }
-        await sleep(200);
-      }
+    try {
+      await withBackoff(() => blobs.refresh(), {
+        initialMs: 200,
+        maxMs: 200,
+        deadline: Date.now() + (options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS),
+        retryable: (err) => !isRefusedForGood(err),
+      });
+      return blobs;
+    } catch (err) {
+      blobs.close();
+      throw err instanceof RedisConnectionError
+        ? err
+        : new RedisConnectionError(`cannot read the cluster's slot map: ${(err as Error).message}`);
     }
   }
 
@@ -69,13 +68,34 @@ export class ClusterBlobs implements BlobStore {
     return [...new Set(this.slots.filter((a): a is string => a !== undefined))];
   }
 
+  /**
+   * Sends a command to the node that owns its key, following MOVED and ASK; a node that is gone or a
+   * cluster failing over (TRYAGAIN, CLUSTERDOWN) is retried with backoff, reading the slot map again
+   * before each new try, for up to `failoverTimeoutMs`.
+   */
   async command(args: BlobArg[], sink?: BulkSink): Promise<RespReply> {
     const key = typeof args[1] === 'string' ? args[1] : null;
     const slot = key === null ? null : calculateSlot(key);
-    const deadline = Date.now() + this.failoverTimeoutMs;
+    let tries = 0;
+    return withBackoff(
+      async () => {
+        if (tries++ > 0) await this.refresh().catch(() => undefined);
+        return this.routed(args, sink, slot);
+      },
+      {
+        initialMs: 100,
+        maxMs: 1000,
+        deadline: Date.now() + this.failoverTimeoutMs,
+        stopped: () => this.closed,
+        retryable: (err) => (err instanceof RespError ? isRetryLater(err) : !isRefusedForGood(err)),
+      },
+    );
+  }
+
+  /** One try: to the slot's node, then wherever MOVED or ASK send it (at most MAX_REDIRECTIONS). */
+  private async routed(args: BlobArg[], sink: BulkSink | undefined, slot: number | null): Promise<RespReply> {
     let asking: string | null = null;
-    let redirections = 0;
-    for (let attempt = 0; ; attempt++) {
+    for (let redirections = 0; ; redirections++) {
       if (this.closed) throw new Error('cluster blob connections closed');
       const address = asking ?? (slot === null ? this.primaries[0] : this.slots[slot]) ?? hostPort(this.seed);
       const ask = asking !== null;
@@ -84,21 +104,13 @@ export class ClusterBlobs implements BlobStore {
         const node = await this.node(address);
         return await node.command(args, sink, { asking: ask, retryForMs: NODE_RETRY_MS });
       } catch (err) {
-        if (err instanceof RespError) {
-          const redirect = redirection(err);
-          if (redirect && ++redirections <= MAX_REDIRECTIONS) {
-            if (redirect.kind === 'ASK') asking = redirect.to;
-            else {
-              this.slots[redirect.slot] = redirect.to;
-              void this.refresh().catch(() => undefined);
-            }
-            continue;
-          }
-          if (!isRetryLater(err) || Date.now() > deadline) throw err;
-        } else if (isRefusedForGood(err) || this.closed || Date.now() > deadline) throw err;
-        // The node is gone or the cluster is failing over: wait a little, then ask for the map.
-        await sleep(Math.min(100 * 2 ** Math.min(attempt, 4), 1000));
-        await this.refresh().catch(() => undefined);
+        const redirect = err instanceof RespError ? redirection(err) : null;
+        if (!redirect || redirections >= MAX_REDIRECTIONS) throw err;
+        if (redirect.kind === 'ASK') asking = redirect.to;
+        else {
+          this.slots[redirect.slot] = redirect.to;
+          void this.refresh().catch(() => undefined);
+        }
       }
     }
   }
