@@ -90,7 +90,12 @@ export class BlobConnection implements BlobStore {
       });
     } catch (err) {
       if (err instanceof RedisConnectionError) throw err;
-      throw new RedisConnectionError(`cannot connect to ${redactUrl(target.url)}: ${(err as Error).message}`);
+      throw new RedisConnectionError(
+        `cannot connect to ${redactUrl(target.url)}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
     return c;
   }

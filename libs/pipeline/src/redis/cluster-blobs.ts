@@ -161,7 +161,16 @@ export class ClusterBlobs implements BlobStore {
   private node(address: string): Promise<BlobConnection> {
     let node = this.nodes.get(address);
     if (!node) {
-      node = BlobConnection.open(withAddress(this.seed, address), { connectTimeoutMs: NODE_RETRY_MS });
+      node = BlobConnection.open(withAddress(this.seed, address), { connectTimeoutMs: NODE_RETRY_MS }).catch(
+        (err: unknown) => {
+          // A node that does not answer is what a cluster failing over has: `command` retries it
+          // (with a fresh slot map). Only a refusal for good (password, ACL, TLS) stays one.
+          const cause = (err as { cause?: unknown }).cause;
+          if (err instanceof RedisConnectionError && cause !== undefined && !isRefusedForGood(cause))
+            throw new Error(`cluster node ${address} does not answer: ${(cause as Error).message}`);
+          throw err;
+        },
+      );
       node.catch(() => this.nodes.get(address) === node && this.nodes.delete(address));
       this.nodes.set(address, node);
     }
