@@ -5,3 +5,6 @@ export { resolveRedis } from './resolve-redis.js';
 export type { ResolvedRedis } from './resolve-redis.js';
 export { LocalRedisCluster, parseClusterNodes } from './local-redis-cluster.js';
 export type { ClusterNodeInfo, LocalRedisClusterOptions } from './local-redis-cluster.js';
+export { NetCluster, sweepStale } from './net-cluster/net-cluster.js';
+export type { LinkShape, NetHost, NetHostSpec } from './net-cluster/net-cluster.js';
+export { NetCommandError, netnsUnavailable } from './net-cluster/ip-command.js';
