@@ -13,10 +13,13 @@ export interface CliResult {
 export function runApp(
   entry: string,
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; netns?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    const node = [process.execPath, '--import', 'tsx', entry, ...args];
+    // Inside a network namespace (a host of a NetCluster) when asked.
+    const [cmd, ...argv] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...node] : node;
+    const child = spawn(cmd as string, argv, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,7 +47,7 @@ export function runApp(
 /** `npm run cnsn -- ARGS`, without npm's own start-up. */
 export function runCnsn(
   args: string[],
-  options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number },
+  options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number; netns?: string },
 ): Promise<CliResult> {
   return runApp('apps/cli/src/main.ts', args, options);
 }

@@ -51,6 +51,7 @@ export class NetCluster {
   private readonly switchNs: string;
   private readonly children = new Set<ChildProcess>();
   private readonly filters = new Map<string, Filter>();
+  private readonly blocked = new Set<string>();
   private disposed = false;
 
   private constructor(
@@ -117,6 +118,18 @@ export class NetCluster {
     else this.setFilter(h, { loss: 0, from: direction === 'from', to: direction === 'to' });
   }
 
+  /** Drops every packet between hosts `a` and `b`, both ways (each still reaches the others). */
+  block(a: string, b: string): void {
+    this.blocked.add(pairKey(this.host(a), this.host(b)));
+    this.loadFilters();
+  }
+
+  /** Undoes `block`. */
+  unblock(a: string, b: string): void {
+    this.blocked.delete(pairKey(this.host(a), this.host(b)));
+    this.loadFilters();
+  }
+
   /** Undoes `cut`, with the link's shape given (default: unshaped). */
   restore(name: string, shape: LinkShape = {}): void {
     const h = this.host(name);
@@ -131,9 +144,18 @@ export class NetCluster {
   private setFilter(h: NetHost, f: Filter): void {
     if (f.loss || f.from || f.to) this.filters.set(h.name, f);
     else this.filters.delete(h.name);
+    this.loadFilters();
+  }
+
+  /** The switch's whole ruleset, from the hosts' filters and the blocked pairs. */
+  private loadFilters(): void {
     netQuiet('ip', ['netns', 'exec', this.switchNs, 'nft', 'delete', 'table', 'bridge', 'cnsn']);
-    if (!this.filters.size) return;
+    if (!this.filters.size && !this.blocked.size) return;
     const rules: string[] = [];
+    for (const pair of this.blocked) {
+      const [p, q] = pair.split(' ');
+      rules.push(`iifname "${p}" oifname "${q}" drop`, `iifname "${q}" oifname "${p}" drop`);
+    }
     for (const [name, filter] of this.filters) {
       const port = portOf(this.host(name));
       const lossy = `numgen random mod 10000 < ${Math.round(filter.loss * 100)} drop`;
@@ -196,6 +218,11 @@ export class NetCluster {
       this.shape(h.name, specs[i] as NetHostSpec);
     }
   }
+}
+
+/** A pair of hosts, as their switch ports, in a fixed order. */
+function pairKey(a: NetHost, b: NetHost): string {
+  return [portOf(a), portOf(b)].sort().join(' ');
 }
 
 /** The switch's port of host `h`. */
