@@ -16,7 +16,14 @@ const QUEUE = 'cluster-faults';
 // for a fault to strike in its middle.
 const WORKER_ENTRY = fileURLToPath(new URL('./support/fault-worker.ts', import.meta.url));
 const run = promisify(execFile);
-const BATCHES_LONG = 150;
+interface Summary {
+  delivered: number;
+  digest: string;
+}
+
+// 400 batches held 100 ms each on 2 workers: at least 20 s of work, more than the 15 s of link up
+// time the five flaps give, so every flap strikes a run under way.
+const BATCHES_LONG = 400;
 const LONG = [
   '--synthetic',
   '--batches',
@@ -53,7 +60,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
       {
         cwd: REPO_ROOT,
         stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, CNSN_FAULT_DELAY_MS: '60' },
+        env: { ...process.env, CNSN_FAULT_DELAY_MS: '100' },
       },
     );
     child.stderr?.on('data', (d: Buffer) => logs.set(host, (logs.get(host) ?? '') + d.toString()));
@@ -125,12 +132,13 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     }
   }, 150_000);
 
-  it('the driver cut off from Redis for 10 s mid-run carries on when the link is back', async () => {
-    const clean = await runCnsn(['run', ...LONG]);
-    expect(clean.code, clean.stderr).toBe(0);
+  /** `cnsn run` of LONG on the driver host, in the background: its exit and its summary. */
+  const startDriver = (
+    runId: string,
+  ): { exited: Promise<number | null>; summary: () => Summary; log: () => string } => {
     const driver = c.host('driver').address;
     const args = ['--import', 'tsx', 'apps/cli/src/main.ts', 'run', ...LONG, '--redis', redisUrl];
-    args.push('--prefix', PREFIX, '--queue', QUEUE, '--workers-local', '0', '--run-id', 'cut-driver');
+    args.push('--prefix', PREFIX, '--queue', QUEUE, '--workers-local', '0', '--run-id', runId);
     args.push('--data-plane', 'direct', '--listen', `${driver}:0`, '--advertise', `${driver}:0`);
     const child = c.spawn('driver', process.execPath, args, {
       cwd: REPO_ROOT,
@@ -140,36 +148,60 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    // The run's cursor, read in Redis from another host.
-    const delivered = async (): Promise<number> => {
-      const { stdout: out } = await run('ip', [
-        'netns',
-        'exec',
-        c.host('w1').ns,
-        'redis-cli',
-        '-h',
-        c.host('redis').address,
-        'HGET',
-        `${PREFIX}:run:cut-driver`,
-        'delivered',
-      ]);
-      return Number(out.trim() || 0);
+    return {
+      exited: new Promise<number | null>((resolve) => child.once('close', resolve)),
+      summary: () => JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Summary,
+      log: () => stderr,
     };
-    await waitUntil(async () => (await delivered()) >= 5, 60_000, 'the run under way');
+  };
+
+  /** A run's cursor, read in Redis from host w1. */
+  const delivered = async (runId: string): Promise<number> => {
+    const { stdout } = await run('ip', [
+      'netns',
+      'exec',
+      c.host('w1').ns,
+      'redis-cli',
+      '-h',
+      c.host('redis').address,
+      'HGET',
+      `${PREFIX}:run:${runId}`,
+      'delivered',
+    ]);
+    return Number(stdout.trim() || 0);
+  };
+
+  it('the driver cut off from Redis for 10 s mid-run carries on when the link is back', async () => {
+    const clean = await runCnsn(['run', ...LONG]);
+    expect(clean.code, clean.stderr).toBe(0);
+    const driver = startDriver('cut-driver');
+    await waitUntil(async () => (await delivered('cut-driver')) >= 5, 60_000, 'the run under way');
     c.block('driver', 'redis');
-    const atCut = await delivered();
+    const atCut = await delivered('cut-driver');
     await new Promise((r) => setTimeout(r, 10_000)); // the fault's length, not a hope
     // The fault struck: the run is not done, and its cursor did not move while its driver was cut.
-    expect(await delivered()).toBe(atCut);
+    expect(await delivered('cut-driver')).toBe(atCut);
     expect(atCut).toBeLessThan(BATCHES_LONG);
     c.unblock('driver', 'redis');
-    expect(await exited, stderr).toBe(0);
-    const summary = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as {
-      delivered: number;
-      digest: string;
-    };
-    expect(summary.delivered).toBe(BATCHES_LONG);
-    expect(summary.digest).toBe((clean.json as { digest: string }).digest);
+    expect(await driver.exited, driver.log()).toBe(0);
+    expect(driver.summary().delivered).toBe(BATCHES_LONG);
+    expect(driver.summary().digest).toBe((clean.json as Summary).digest);
+  }, 180_000);
+
+  it("the Redis host's link flapping (down 2 s, up 3 s, five times): nothing lost, duplicated or reordered", async () => {
+    const clean = await runCnsn(['run', ...LONG]);
+    const driver = startDriver('flap');
+    await waitUntil(async () => (await delivered('flap')) >= 3, 60_000, 'the run under way');
+    for (let i = 0; i < 5; i++) {
+      // Each flap strikes a run under way: read while the link is up, just before it goes down.
+      expect(await delivered('flap')).toBeLessThan(BATCHES_LONG);
+      c.cut('redis');
+      await new Promise((r) => setTimeout(r, 2000));
+      c.restore('redis');
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    expect(await driver.exited, driver.log()).toBe(0);
+    expect(driver.summary().delivered).toBe(BATCHES_LONG);
+    expect(driver.summary().digest).toBe((clean.json as Summary).digest);
   }, 180_000);
 });
