@@ -13,6 +13,11 @@ const ENTRY_ARGS = WORKER_ENTRY.endsWith('.ts')
   ? ['--import', import.meta.resolve('tsx'), WORKER_ENTRY]
   : [WORKER_ENTRY];
 
+/** The command line that starts a worker process (node, its loader where needed, the entry). */
+export function workerCommand(): string[] {
+  return [process.execPath, ...ENTRY_ARGS];
+}
+
 export interface LocalWorkerOptions {
   count: number;
   redisUrl: string;

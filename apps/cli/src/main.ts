@@ -2,6 +2,7 @@
 // cnsn: the command line of cnsn-pipeline (../shared/CLI.md is its contract).
 import { Command } from 'commander';
 import { reportError } from './cli-error.js';
+import { benchClusterCommand } from './commands/bench-cluster.js';
 import { benchKernelCommand } from './commands/bench-kernel.js';
 import { benchPipelineCommand } from './commands/bench-pipeline.js';
 import { benchTransportCommand } from './commands/bench-transport.js';
@@ -34,6 +35,7 @@ program.addCommand(statusCommand());
 program.addCommand(
   new Command('bench')
     .description('benchmarks')
+    .addCommand(benchClusterCommand())
     .addCommand(benchKernelCommand())
     .addCommand(benchPipelineCommand())
     .addCommand(benchTransportCommand()),
