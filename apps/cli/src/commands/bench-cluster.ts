@@ -1,6 +1,7 @@
 import { netnsUnavailable } from '@cnsn/infra';
 import { Command } from 'commander';
 import { type ClusterRow, type ClusterRowSpec, clusterRow } from '../bench/cluster-row.js';
+import { SYNTHETIC_EAGER_BYTES } from '../batch-source.js';
 import { CliError } from '../cli-error.js';
 import { parsePositiveInt, parseShape } from '../parse-options.js';
 
@@ -34,10 +35,22 @@ export function benchClusterCommand(): Command {
     )
     .option('--link-mbit <m>', 'rate of every host link, each way', parsePositiveInt, 1000)
     .option('--shape <N,C,H,W>', 'batch shape', parseShape, [64, 512, 7, 7])
-    .option('--batches <k>', 'batches per driver and row', parsePositiveInt, 40)
+    .option(
+      '--batches <k>',
+      'batches per driver and row (all made before the clock: at most 256 MiB)',
+      parsePositiveInt,
+      36,
+    )
     .option('--backend <name>', "the workers' backend", 'fused')
     .option('--json', 'last line of stdout: the rows as JSON')
     .action(async (flags: BenchClusterFlags) => {
+      const bytes = flags.shape.reduce((a, b) => a * b, 1) * 4;
+      // Batches made during a run take its driver's CPU while the links keep going, and the time
+      // spent making them is subtracted: the figures would be too fast. So all are made first.
+      if (bytes * flags.batches > SYNTHETIC_EAGER_BYTES)
+        throw new CliError(
+          `--batches ${flags.batches}: at most ${Math.floor(SYNTHETIC_EAGER_BYTES / bytes)} batches of ${flags.shape.join('x')} (256 MiB, made before the clock)`,
+        );
       const why = netnsUnavailable();
       if (why) throw new CliError(`bench cluster needs network namespaces: ${why}`, 1);
       const rows: ClusterRow[] = [];
