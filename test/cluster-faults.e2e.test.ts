@@ -2,6 +2,7 @@ import { type ChildProcess, execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { NetCluster, netnsUnavailable } from '@cnsn/infra';
+import { WORKER_TTL_MS } from '@cnsn/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, runCnsn, waitUntil } from './support/index.js';
 
@@ -204,4 +205,25 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     expect(driver.summary().delivered).toBe(BATCHES_LONG);
     expect(driver.summary().digest).toBe((clean.json as Summary).digest);
   }, 180_000);
+
+  it('status shows each worker at its address, and a worker host cut off leaves the list within the heartbeat timeout', async () => {
+    const status = async (): Promise<Array<{ id: string; address: string }>> => {
+      const out = await runCnsn(
+        ['status', '--json', '--redis', redisUrl, '--prefix', PREFIX, '--queue', QUEUE],
+        {
+          netns: c.host('driver').ns,
+        },
+      );
+      return (out.json as { workers: Array<{ id: string; address: string }> }).workers;
+    };
+    const addresses = (await status()).map((w) => w.address).sort();
+    expect(addresses).toEqual([c.host('w1').address, c.host('w2').address].sort());
+    c.cut('w2');
+    const t0 = Date.now();
+    await waitUntil(async () => (await status()).length === 1, WORKER_TTL_MS + 10_000, 'w2 gone from status');
+    expect(Date.now() - t0).toBeLessThan(WORKER_TTL_MS + 10_000);
+    expect((await status())[0]?.address).toBe(c.host('w1').address);
+    c.restore('w2');
+    await waitUntil(async () => (await status()).length === 2, 30_000, 'w2 back in status');
+  }, 90_000);
 });

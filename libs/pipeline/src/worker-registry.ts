@@ -5,6 +5,8 @@ import type { RedisClient } from './redis/redis-connection.js';
 export interface WorkerInfo {
   id: string;
   host: string;
+  /** The address it reaches Redis from: its host as the network sees it ('' when unknown). */
+  address: string;
   pid: number;
   /** Backend name, e.g. `fused` or `tfjs-tensorflow`. */
   backend: string;
@@ -61,6 +63,7 @@ export async function listWorkers(
     out.push({
       id: h.id,
       host: h.host ?? '',
+      address: h.address ?? '',
       pid: Number(h.pid),
       backend: h.backend ?? '',
       backendDetail: h.backendDetail ?? '',

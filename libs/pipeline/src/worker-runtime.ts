@@ -300,6 +300,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     const info: WorkerInfo = {
       id: this.id,
       host: hostname(),
+      address: localAddress(this.redis),
       pid: process.pid,
       backend: this.processor.backend,
       backendDetail: this.processor.backendDetail,
@@ -552,4 +553,12 @@ class Slot {
     if (this.floatBuf.length < count) this.floatBuf = new Float32Array(count);
     return this.floatBuf.subarray(0, count);
   }
+}
+
+/**
+ * The local address of the worker's Redis connection: its host as the network sees it (hosts in
+ * containers or namespaces often share a host name). '' on a cluster client or before connecting.
+ */
+function localAddress(redis: RedisClient): string {
+  return (redis as { stream?: { localAddress?: string } }).stream?.localAddress ?? '';
 }

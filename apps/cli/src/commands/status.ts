@@ -55,7 +55,7 @@ export function formatStatus(s: PipelineStatus, where: string): string {
   lines.push(`workers (${s.workers.length}):`);
   for (const w of s.workers) {
     lines.push(
-      `  ${w.id}  ${w.host} pid ${w.pid}  ${w.state}  ${w.backendDetail}${w.adapter ? `  [${w.adapter}]` : ''}  x${w.concurrency}  ${w.batches} batches  ${w.failed} failed  ${w.recentKernelMs.toFixed(1)} ms/batch (kernel)  rss ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB, heap ${(w.heapUsedBytes / 2 ** 20).toFixed(0)} MiB, ${w.runsHeld} runs held`,
+      `  ${w.id}  ${w.host}${w.address ? ` (${w.address})` : ''} pid ${w.pid}  ${w.state}  ${w.backendDetail}${w.adapter ? `  [${w.adapter}]` : ''}  x${w.concurrency}  ${w.batches} batches  ${w.failed} failed  ${w.recentKernelMs.toFixed(1)} ms/batch (kernel)  rss ${(w.rssBytes / 2 ** 20).toFixed(0)} MiB, heap ${(w.heapUsedBytes / 2 ** 20).toFixed(0)} MiB, ${w.runsHeld} runs held`,
     );
   }
   if (s.recentFailures.length) {

@@ -120,7 +120,9 @@ function render(s) {
   $('workers').querySelector('tbody').innerHTML =
     s.workers
       .map(
-        (w) => `<tr><td>${esc(w.id)}<div class="muted">${esc(w.host)} pid ${w.pid}</div></td>
+        (
+          w,
+        ) => `<tr><td>${esc(w.id)}<div class="muted">${esc(w.host)}${w.address ? ` (${esc(w.address)})` : ''} pid ${w.pid}</div></td>
           <td><b>${esc(w.backend)}</b><div class="muted">${esc(w.adapter || w.backendDetail.split(';')[0])}</div></td>
           <td><span class="pill ${esc(w.state)}">${esc(w.state)}</span></td><td class="num">${fmt(w.batches)}</td>
           <td class="num">${fmt(w.failed)}</td><td class="num">${fmt(w.recentKernelMs, 1)}</td>
