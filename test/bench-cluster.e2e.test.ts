@@ -1,3 +1,6 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { netnsUnavailable } from '@cnsn/infra';
 import { describe, expect, it } from 'vitest';
 import { runCnsn } from './support/index.js';
@@ -18,9 +21,13 @@ interface Row {
 
 describe.skipIf(unavailable !== null)('cnsn bench cluster', () => {
   it('prints a row per configuration, with bytes from the links that tell the planes apart', async () => {
-    const out = await runCnsn(['bench', 'cluster', '--batches', '4', '--shape', '8,64,14,14', '--json'], {
-      timeoutMs: 300_000,
-    });
+    const plot = join(await mkdtemp(join(tmpdir(), 'bench-cluster-')), 'rows.png');
+    const out = await runCnsn(
+      ['bench', 'cluster', '--batches', '4', '--shape', '8,64,14,14', '--json', '--plot', plot],
+      {
+        timeoutMs: 300_000,
+      },
+    );
     expect(out.code, out.stderr).toBe(0);
     const { linkGbit, rows } = out.json as { linkGbit: number; rows: Row[] };
     expect(linkGbit).toBe(1);
@@ -46,5 +53,6 @@ describe.skipIf(unavailable !== null)('cnsn bench cluster', () => {
       else expect(r.redisLinkBytesPerBatch).toBeGreaterThan(4 * wireBytes);
     }
     expect(out.stderr).toMatch(/(met|NOT met) +direct vs redis plane/);
+    expect((await readFile(plot)).subarray(1, 4).toString()).toBe('PNG');
   }, 320_000);
 });

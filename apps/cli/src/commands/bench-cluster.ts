@@ -1,5 +1,7 @@
+import { writeFile } from 'node:fs/promises';
 import { netnsUnavailable } from '@cnsn/infra';
 import { Command } from 'commander';
+import { renderClusterPlot } from '../bench/cluster-plot.js';
 import { type ClusterRow, type ClusterRowSpec, clusterRow } from '../bench/cluster-row.js';
 import { SYNTHETIC_EAGER_BYTES } from '../batch-source.js';
 import { CliError } from '../cli-error.js';
@@ -11,6 +13,7 @@ interface BenchClusterFlags {
   batches: number;
   backend: string;
   json?: boolean;
+  plot?: string;
 }
 
 /** The rows: worker hosts 1, 2 and 4 and both planes; a 16-bit wire; two drivers on two hosts. */
@@ -43,6 +46,7 @@ export function benchClusterCommand(): Command {
     )
     .option('--backend <name>', "the workers' backend", 'fused')
     .option('--json', 'last line of stdout: the rows as JSON')
+    .option('--plot <file>', 'also draw the rows as a PNG')
     .action(async (flags: BenchClusterFlags) => {
       const bytes = flags.shape.reduce((a, b) => a * b, 1) * 4;
       // Batches made during a run take its driver's CPU while the links keep going, and the time
@@ -61,6 +65,7 @@ export function benchClusterCommand(): Command {
       }
       const linkGbit = flags.linkMbit / 1000;
       reportGoals(rows, linkGbit);
+      if (flags.plot) await writeFile(flags.plot, renderClusterPlot(rows, linkGbit));
       if (flags.json) process.stdout.write(`${JSON.stringify({ linkGbit, rows })}\n`);
     });
 }

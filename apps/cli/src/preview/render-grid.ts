@@ -35,11 +35,11 @@ export interface Grid {
   notes?: string[];
 }
 
-const FONT = 'cnsn-mono';
+export const FONT = 'cnsn-mono';
 let fontLoaded = false;
 
 /** The bundled font (IBM Plex Mono, OFL), so labels render the same on a machine without fonts. */
-function loadFont(): void {
+export function loadFont(): void {
   if (fontLoaded) return;
   const require = createRequire(import.meta.url);
   GlobalFonts.registerFromPath(
