@@ -136,11 +136,12 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
   /** `cnsn run` of LONG on the driver host, in the background: its exit and its summary. */
   const startDriver = (
     runId: string,
+    plane = 'direct',
   ): { exited: Promise<number | null>; summary: () => Summary; log: () => string } => {
     const driver = c.host('driver').address;
     const args = ['--import', 'tsx', 'apps/cli/src/main.ts', 'run', ...LONG, '--redis', redisUrl];
     args.push('--prefix', PREFIX, '--queue', QUEUE, '--workers-local', '0', '--run-id', runId);
-    args.push('--data-plane', 'direct', '--listen', `${driver}:0`, '--advertise', `${driver}:0`);
+    args.push('--data-plane', plane, '--listen', `${driver}:0`, '--advertise', `${driver}:0`);
     const child = c.spawn('driver', process.execPath, args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -172,39 +173,49 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     return Number(stdout.trim() || 0);
   };
 
-  it('the driver cut off from Redis for 10 s mid-run carries on when the link is back', async () => {
-    const clean = await runCnsn(['run', ...LONG]);
-    expect(clean.code, clean.stderr).toBe(0);
-    const driver = startDriver('cut-driver');
-    await waitUntil(async () => (await delivered('cut-driver')) >= 5, 60_000, 'the run under way');
-    c.block('driver', 'redis');
-    const atCut = await delivered('cut-driver');
-    await new Promise((r) => setTimeout(r, 10_000)); // the fault's length, not a hope
-    // The fault struck: the run is not done, and its cursor did not move while its driver was cut.
-    expect(await delivered('cut-driver')).toBe(atCut);
-    expect(atCut).toBeLessThan(BATCHES_LONG);
-    c.unblock('driver', 'redis');
-    expect(await driver.exited, driver.log()).toBe(0);
-    expect(driver.summary().delivered).toBe(BATCHES_LONG);
-    expect(driver.summary().digest).toBe((clean.json as Summary).digest);
-  }, 180_000);
+  it.each(['direct', 'redis'])(
+    'the driver cut off from Redis for 10 s mid-run carries on when the link is back (%s plane)',
+    async (plane) => {
+      const clean = await runCnsn(['run', ...LONG]);
+      expect(clean.code, clean.stderr).toBe(0);
+      const id = `cut-driver-${plane}`;
+      const driver = startDriver(id, plane);
+      await waitUntil(async () => (await delivered(id)) >= 5, 60_000, 'the run under way');
+      c.block('driver', 'redis');
+      const atCut = await delivered(id);
+      await new Promise((r) => setTimeout(r, 10_000)); // the fault's length, not a hope
+      // The fault struck: the run is not done, and its cursor did not move while its driver was cut.
+      expect(await delivered(id)).toBe(atCut);
+      expect(atCut).toBeLessThan(BATCHES_LONG);
+      c.unblock('driver', 'redis');
+      expect(await driver.exited, driver.log()).toBe(0);
+      expect(driver.summary().delivered).toBe(BATCHES_LONG);
+      expect(driver.summary().digest).toBe((clean.json as Summary).digest);
+    },
+    180_000,
+  );
 
-  it("the Redis host's link flapping (down 2 s, up 3 s, five times): nothing lost, duplicated or reordered", async () => {
-    const clean = await runCnsn(['run', ...LONG]);
-    const driver = startDriver('flap');
-    await waitUntil(async () => (await delivered('flap')) >= 3, 60_000, 'the run under way');
-    for (let i = 0; i < 5; i++) {
-      // Each flap strikes a run under way: read while the link is up, just before it goes down.
-      expect(await delivered('flap')).toBeLessThan(BATCHES_LONG);
-      c.cut('redis');
-      await new Promise((r) => setTimeout(r, 2000));
-      c.restore('redis');
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-    expect(await driver.exited, driver.log()).toBe(0);
-    expect(driver.summary().delivered).toBe(BATCHES_LONG);
-    expect(driver.summary().digest).toBe((clean.json as Summary).digest);
-  }, 180_000);
+  it.each(['direct', 'redis'])(
+    "the Redis host's link flapping (down 2 s, up 3 s, five times): nothing lost, duplicated or reordered (%s plane)",
+    async (plane) => {
+      const clean = await runCnsn(['run', ...LONG]);
+      const id = `flap-${plane}`;
+      const driver = startDriver(id, plane);
+      await waitUntil(async () => (await delivered(id)) >= 3, 60_000, 'the run under way');
+      for (let i = 0; i < 5; i++) {
+        // Each flap strikes a run under way: read while the link is up, just before it goes down.
+        expect(await delivered(id)).toBeLessThan(BATCHES_LONG);
+        c.cut('redis');
+        await new Promise((r) => setTimeout(r, 2000));
+        c.restore('redis');
+        await new Promise((r) => setTimeout(r, 3000));
+      }
+      expect(await driver.exited, driver.log()).toBe(0);
+      expect(driver.summary().delivered).toBe(BATCHES_LONG);
+      expect(driver.summary().digest).toBe((clean.json as Summary).digest);
+    },
+    180_000,
+  );
 
   it('a worker host cut off for 15 s mid-batch, then back: its batch is redone elsewhere and its late result changes nothing', async () => {
     const clean = await runCnsn(['run', ...LONG]);
