@@ -228,8 +228,14 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     await new Promise((r) => setTimeout(r, 15_000)); // the fault's length, not a hope
     c.restore('w2');
     expect(await driver.exited, driver.log()).toBe(0);
-    // Its lock ran out while it was cut off (WORKER_LOCK): w1 took the batch over.
-    expect(logs.get('w1') ?? '').toContain(`fault: holding batch ${seq} of run cut-worker`);
+    // Its lock ran out while it was cut off (WORKER_LOCK): the batch was taken again, by w1 as a
+    // rule (by w2 itself only if the stall check came after it was back).
+    const line = `fault: holding batch ${seq} of run cut-worker`;
+    const holds = [logs.get('w1') ?? '', logs.get('w2') ?? ''].reduce(
+      (n, l) => n + l.split(line).length - 1,
+      0,
+    );
+    expect(holds).toBeGreaterThanOrEqual(2);
     expect(driver.summary().delivered).toBe(BATCHES_LONG);
     expect(driver.summary().digest).toBe((clean.json as Summary).digest);
   }, 180_000);
