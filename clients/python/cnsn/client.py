@@ -109,6 +109,8 @@ class Pipeline:
         if preview_every:
             options["preview_every"] = preview_every
         run = Run(self.gateway, options, self.link)
+        # Closed runs are let go: a pipeline may serve thousands of runs (an epoch each).
+        self._runs = [r for r in self._runs if not r.closed]
         self._runs.append(run)
         return run
 
@@ -291,6 +293,10 @@ class Run:
         finally:
             self._results_sock = None
             sock.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def close(self) -> None:
         """Closes the run (an unfinished one stays resumable by its id); safe to call twice."""
