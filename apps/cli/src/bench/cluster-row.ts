@@ -74,15 +74,23 @@ export async function clusterRow(spec: ClusterRowSpec, o: ClusterRowOptions): Pr
       'the workers',
     );
     const before = { driver: c.linkBytes('d1'), redis: c.linkBytes('redis') };
+    // The drivers start their clocks together, once each has made its batches and connected (they
+    // would otherwise make them while another runs, and share the 2 cores unevenly).
+    const startAt = Date.now() + (spec.drivers > 1 ? 20_000 : 0);
     const summaries = await Promise.all(
-      names.drivers.map((d, i) => drive(c, d, `row-${process.pid}-${i}`, redisUrl, spec, o)),
+      names.drivers.map((d, i) => drive(c, d, `row-${process.pid}-${i}`, redisUrl, spec, { ...o, startAt })),
     );
     const after = { driver: c.linkBytes('d1'), redis: c.linkBytes('redis') };
     const moved = (a: { tx: number; rx: number }, b: { tx: number; rx: number }): number =>
       b.tx - a.tx + (b.rx - a.rx);
     return {
       ...spec,
-      gbPerSec: round(summaries.reduce((sum, s) => sum + s.gbPerSec, 0)),
+      // The drivers' bytes over the longest of their times (they start together): not the sum of
+      // their rates, which would count a driver that finished early as still going.
+      gbPerSec: round(
+        summaries.reduce((sum, s) => sum + s.gbPerSec * s.seconds, 0) /
+          Math.max(...summaries.map((s) => s.seconds)),
+      ),
       driverLinkBytesPerBatch: Math.round(moved(before.driver, after.driver) / o.batches),
       redisLinkBytesPerBatch: Math.round(moved(before.redis, after.redis) / (o.batches * spec.drivers)),
     };
@@ -113,8 +121,8 @@ async function drive(
   runId: string,
   redisUrl: string,
   spec: ClusterRowSpec,
-  o: ClusterRowOptions,
-): Promise<{ gbPerSec: number }> {
+  o: ClusterRowOptions & { startAt: number },
+): Promise<{ gbPerSec: number; seconds: number }> {
   const address = c.host(host).address;
   const self = [process.execPath, ...process.execArgv, process.argv[1] as string];
   const args = [
@@ -150,13 +158,13 @@ async function drive(
     '--advertise',
     `${address}:0`,
   );
-  args.push('--json', '--no-progress');
+  args.push('--json', '--no-progress', '--start-at', String(o.startAt));
   const { stdout } = await run('ip', ['netns', 'exec', c.host(host).ns, ...args], {
     maxBuffer: 1 << 24,
   }).catch((err: { stderr?: string }) => {
     throw new Error(`driver on ${host}: ${(err.stderr ?? '').trim().split('\n').pop() ?? 'failed'}`);
   });
-  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { gbPerSec: number };
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { gbPerSec: number; seconds: number };
 }
 
 async function redisCli(c: NetCluster, args: string[]): Promise<string> {

@@ -16,7 +16,7 @@ import {
 } from '@cnsn/pipeline';
 import { DEFAULT_PREFIX, DEFAULT_QUEUE, type OnError, RUN_OPTIONS, type WireDtype } from '@cnsn/protocol';
 import cliProgress from 'cli-progress';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import {
   addCrossNormOptions,
   addSelfNormOptions,
@@ -70,6 +70,8 @@ export interface RunFlags extends CrossNormFlags, SelfNormFlags, Partial<StreamF
   wire: WireDtype;
   tlsCert?: string;
   tlsKey?: string;
+  /** Start the clock (and the first batch) at this time, ms since the epoch (bench cluster's drivers). */
+  startAt?: number;
   /** Ignore REDIS_URL and start a private redis-server (npm start). */
   privateRedis?: boolean;
 }
@@ -223,7 +225,15 @@ export function addRunOptions(cmd: Command): Command {
     )
     .option('--tls-key <file>', 'the key of --tls-cert (PEM)')
     .option('--json', 'last line of stdout: the summary as JSON')
-    .option('--no-progress', 'no progress bar');
+    .option('--no-progress', 'no progress bar')
+    .addOption(
+      new Option(
+        '--start-at <ms>',
+        'wait until this time (ms since the epoch) before the first batch: drivers that a benchmark starts together',
+      )
+        .argParser(parseNonNegativeInt)
+        .hideHelp(),
+    );
   addOptionFlags(
     cmd,
     RUN_OPTIONS.filter((o) => o.group === 'run').map((o) => o.key),
@@ -415,6 +425,8 @@ async function driveRun(
   const arena = OutputArena.fit(source, from, around?.deferDigestBytes ?? 0);
   session.bar?.start(source.count, from, { rate: '' });
   await around?.before?.(context);
+  const wait = (job.flags.startAt ?? 0) - Date.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   const tally = new RunTally(source);
   watchFailures(run, tally, session.bar);
   await collect(job, run, produce(job, run, from, tally), { tally, writer, arena, bar: session.bar });
