@@ -1,5 +1,4 @@
-import { type ChildProcess, execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { NetCluster, netnsUnavailable } from '@cnsn/infra';
 import { WORKER_TTL_MS } from '@cnsn/pipeline';
@@ -16,7 +15,6 @@ const QUEUE = 'cluster-faults';
 // The test-support entry: with CNSN_FAULT_DELAY_MS each batch is held, so a run lasts long enough
 // for a fault to strike in its middle.
 const WORKER_ENTRY = fileURLToPath(new URL('./support/fault-worker.ts', import.meta.url));
-const run = promisify(execFile);
 interface Summary {
   delivered: number;
   digest: string;
@@ -68,6 +66,16 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     return child;
   };
 
+  /** `cnsn run` flags for the driver host on the cluster's queue, serving at its own address. */
+  const driverArgs = (plane: string, runId?: string): string[] => {
+    const driver = c.host('driver').address;
+    return [
+      ...['--redis', redisUrl, '--prefix', PREFIX, '--queue', QUEUE, '--workers-local', '0'],
+      ...(runId ? ['--run-id', runId] : []),
+      ...['--data-plane', plane, '--listen', `${driver}:0`, '--advertise', `${driver}:0`],
+    ];
+  };
+
   beforeAll(async () => {
     c = NetCluster.create([{ name: 'redis' }, { name: 'driver' }, { name: 'w1' }, { name: 'w2' }]);
     const redis = c.host('redis').address;
@@ -104,22 +112,10 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     expect(clean.code, clean.stderr).toBe(0);
     c.block('w2', 'driver');
     try {
-      const driver = c.host('driver').address;
-      const out = await runCnsn(
-        [
-          'run',
-          ...RUN,
-          '--redis',
-          redisUrl,
-          '--prefix',
-          PREFIX,
-          '--queue',
-          QUEUE,
-          '--workers-local',
-          '0',
-        ].concat(['--listen', `${driver}:0`, '--advertise', `${driver}:0`]),
-        { netns: c.host('driver').ns, timeoutMs: 120_000 },
-      );
+      const out = await runCnsn(['run', ...RUN, ...driverArgs('auto')], {
+        netns: c.host('driver').ns,
+        timeoutMs: 120_000,
+      });
       expect(out.code, out.stderr).toBe(0);
       const summary = out.json as { dataPlane: string; digest: string; delivered: number };
       expect(summary.dataPlane).toBe('redis');
@@ -138,10 +134,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     runId: string,
     plane = 'direct',
   ): { exited: Promise<number | null>; summary: () => Summary; log: () => string } => {
-    const driver = c.host('driver').address;
-    const args = ['--import', 'tsx', 'apps/cli/src/main.ts', 'run', ...LONG, '--redis', redisUrl];
-    args.push('--prefix', PREFIX, '--queue', QUEUE, '--workers-local', '0', '--run-id', runId);
-    args.push('--data-plane', plane, '--listen', `${driver}:0`, '--advertise', `${driver}:0`);
+    const args = ['--import', 'tsx', 'apps/cli/src/main.ts', 'run', ...LONG, ...driverArgs(plane, runId)];
     const child = c.spawn('driver', process.execPath, args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -159,18 +152,8 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
 
   /** A run's cursor, read in Redis from host w1. */
   const delivered = async (runId: string): Promise<number> => {
-    const { stdout } = await run('ip', [
-      'netns',
-      'exec',
-      c.host('w1').ns,
-      'redis-cli',
-      '-h',
-      c.host('redis').address,
-      'HGET',
-      `${PREFIX}:run:${runId}`,
-      'delivered',
-    ]);
-    return Number(stdout.trim() || 0);
+    const hget = ['-h', c.host('redis').address, 'HGET', `${PREFIX}:run:${runId}`, 'delivered'];
+    return Number((await c.exec('w1', 'redis-cli', hget)).trim() || 0);
   };
 
   it.each(['direct', 'redis'])(
@@ -244,20 +227,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     const clean = await runCnsn(['run', ...RUN]);
     for (const name of c.hosts.keys()) c.shape(name, { lossPct: 5 });
     try {
-      const driver = c.host('driver').address;
-      const args = [
-        'run',
-        ...RUN,
-        '--redis',
-        redisUrl,
-        '--prefix',
-        PREFIX,
-        '--queue',
-        QUEUE,
-        '--workers-local',
-        '0',
-      ];
-      args.push('--data-plane', 'direct', '--listen', `${driver}:0`, '--advertise', `${driver}:0`);
+      const args = ['run', ...RUN, ...driverArgs('direct')];
       const out = await runCnsn(args, { netns: c.host('driver').ns, timeoutMs: 170_000 });
       expect(out.code, out.stderr).toBe(0);
       const summary = out.json as Summary & { seconds: number };

@@ -28,7 +28,7 @@ async function connects(
   seconds = 1,
 ): Promise<boolean> {
   const script = `timeout ${seconds} bash -c 'echo > /dev/tcp/${c.host(to).address}/${port}'`;
-  return run('ip', ['netns', 'exec', c.host(from).ns, 'bash', '-c', script]).then(
+  return c.exec(from, 'bash', ['-c', script]).then(
     () => true,
     () => false,
   );
@@ -36,8 +36,8 @@ async function connects(
 
 /** iperf3 from `from` to an iperf3 server on `to`: the receiver's Mbit/s. */
 async function iperf(c: NetCluster, from: string, to: string, reverse = false): Promise<number> {
-  const args = ['netns', 'exec', c.host(from).ns, 'iperf3', '-c', c.host(to).address, '-t', '2', '-J'];
-  const { stdout } = await run('ip', reverse ? [...args, '-R'] : args);
+  const args = ['-c', c.host(to).address, '-t', '2', '-J'];
+  const stdout = await c.exec(from, 'iperf3', reverse ? [...args, '-R'] : args);
   return (
     (JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
       .bits_per_second / 1e6

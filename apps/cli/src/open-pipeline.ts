@@ -1,5 +1,6 @@
 import { Pipeline } from '@cnsn/pipeline';
 import type { ResolvedRedis } from '@cnsn/infra';
+import { CliError } from './cli-error.js';
 import type { RunFlags } from './commands/run.js';
 import { LocalWorkers } from './local-workers.js';
 import { isVerbose, stderrLogger } from './stderr-logger.js';
@@ -8,6 +9,12 @@ import { isVerbose, stderrLogger } from './stderr-logger.js';
 export interface OpenedPipeline {
   pipeline: Pipeline;
   workers: LocalWorkers | null;
+}
+
+/** `--tls-cert` and `--tls-key` come together or not at all. */
+export function checkTlsFlags(flags: Pick<RunFlags, 'tlsCert' | 'tlsKey'>): void {
+  if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey))
+    throw new CliError('--tls-cert and --tls-key go together');
 }
 
 /**

@@ -8,9 +8,11 @@ alternating with the Python one (`--rounds`, default 2), and compares the best o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -103,9 +105,6 @@ def _touched_outputs(source: BatchSource) -> list[np.ndarray] | None:
 
 
 def _timed(run: Any, source: BatchSource, outputs: list[np.ndarray] | None, t0: float) -> dict[str, Any]:
-    import hashlib
-    import threading
-
     errors: list[BaseException] = []
 
     def feed() -> None:

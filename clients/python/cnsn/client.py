@@ -264,8 +264,8 @@ class Run:
         send_frame(sock, {"op": "results", "token": self._token})
         clock = _ConsumerClock()
         try:
+            clock.ask()
             while True:
-                clock.ask()
                 try:
                     header = recv_header(sock)
                     if "error" in header:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -195,8 +194,3 @@ def test_consumer_figures_reach_status(redis_url: str) -> None:
         text = run_ts_cli("status", "--redis", redis_url).stdout
         assert "consumer waited" in text
         run.close()
-
-
-def count_group(pgid: int) -> int:
-    out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout
-    return len(out.split())

@@ -1,4 +1,5 @@
-import { type ChildProcess, spawn, type SpawnOptions, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, type SpawnOptions, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { net, NetCommandError, netQuiet } from './ip-command.js';
 
 /** A link's shape, both ways: rate, one-way delay, loss. */
@@ -24,6 +25,8 @@ export interface NetHost {
   /** Its address on the switch, e.g. 10.77.0.2. */
   address: string;
 }
+
+const execFileAsync = promisify(execFile);
 
 /** What the switch drops of one host's traffic. */
 interface Filter {
@@ -97,6 +100,15 @@ export class NetCluster {
     this.children.add(child);
     child.once('exit', () => this.children.delete(child));
     return child;
+  }
+
+  /** Runs `cmd` inside host `name` to its end; resolves with its stdout, rejects as execFile does. */
+  async exec(name: string, cmd: string, args: readonly string[]): Promise<string> {
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.host(name).ns, cmd, ...args], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    return stdout;
   }
 
   /**
@@ -236,23 +248,12 @@ function portOf(h: NetHost): string {
  */
 function setRate(where: string[], dev: string, shape: LinkShape): void {
   netQuiet('tc', [...where, 'qdisc', 'del', 'dev', dev, 'root']);
+  const addRoot = (qdisc: string[]): string =>
+    net('tc', [...where, 'qdisc', 'add', 'dev', dev, 'root', ...qdisc]);
   if (shape.delayMs) {
     const rate = shape.rateMbit ? ['rate', `${shape.rateMbit}mbit`] : [];
     try {
-      net('tc', [
-        ...where,
-        'qdisc',
-        'add',
-        'dev',
-        dev,
-        'root',
-        'netem',
-        'delay',
-        `${shape.delayMs}ms`,
-        ...rate,
-        'limit',
-        '100000',
-      ]);
+      addRoot(['netem', 'delay', `${shape.delayMs}ms`, ...rate, 'limit', '100000']);
     } catch (err) {
       throw new Error(
         `a link delay needs tc's netem, which this kernel lacks (CONFIG_NET_SCH_NETEM; modprobe sch_netem): ${(err as Error).message}`,
@@ -262,21 +263,7 @@ function setRate(where: string[], dev: string, shape: LinkShape): void {
   }
   if (!shape.rateMbit) return;
   const burstBytes = Math.max(64 * 1024, Math.ceil((shape.rateMbit * 1e6) / 8 / 100));
-  net('tc', [
-    ...where,
-    'qdisc',
-    'add',
-    'dev',
-    dev,
-    'root',
-    'tbf',
-    'rate',
-    `${shape.rateMbit}mbit`,
-    'burst',
-    String(burstBytes),
-    'latency',
-    '100ms',
-  ]);
+  addRoot(['tbf', 'rate', `${shape.rateMbit}mbit`, 'burst', String(burstBytes), 'latency', '100ms']);
 }
 
 /** Loads an nftables ruleset inside namespace `ns`. */

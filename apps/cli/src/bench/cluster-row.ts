@@ -1,9 +1,5 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { NetCluster } from '@cnsn/infra';
 import { workerCommand } from '../local-workers.js';
-
-const run = promisify(execFile);
 
 /** One configuration of `bench cluster`: a plane and wire, drivers and worker hosts. */
 export interface ClusterRowSpec {
@@ -44,30 +40,13 @@ export async function clusterRow(spec: ClusterRowSpec, o: ClusterRowOptions): Pr
   );
   try {
     const redisUrl = await startRedis(c);
+    // Where every process of the row finds its queue.
+    const queue = ['--redis', redisUrl, '--prefix', PREFIX, '--queue', QUEUE];
     const [node, ...entry] = workerCommand();
-    for (const w of names.workers)
-      c.spawn(
-        w,
-        node as string,
-        [
-          ...entry,
-          '--redis',
-          redisUrl,
-          '--prefix',
-          PREFIX,
-          '--queue',
-          QUEUE,
-          '--backend',
-          o.backend,
-          '--id',
-          w,
-          '--log-level',
-          'error',
-        ],
-        {
-          stdio: 'ignore',
-        },
-      );
+    for (const w of names.workers) {
+      const args = [...entry, ...queue, '--backend', o.backend, '--id', w, '--log-level', 'error'];
+      c.spawn(w, node as string, args, { stdio: 'ignore' });
+    }
     await until(
       async () => Number(await redisCli(c, ['ZCARD', `${PREFIX}:workers`])) >= spec.workerHosts,
       60_000,
@@ -78,7 +57,7 @@ export async function clusterRow(spec: ClusterRowSpec, o: ClusterRowOptions): Pr
     // would otherwise make them while another runs, and share the 2 cores unevenly).
     const startAt = Date.now() + (spec.drivers > 1 ? 20_000 : 0);
     const summaries = await Promise.all(
-      names.drivers.map((d, i) => drive(c, d, `row-${process.pid}-${i}`, redisUrl, spec, { ...o, startAt })),
+      names.drivers.map((d, i) => drive(c, d, `row-${process.pid}-${i}`, queue, spec, { ...o, startAt })),
     );
     const after = { driver: c.linkBytes('d1'), redis: c.linkBytes('redis') };
     const moved = (a: { tx: number; rx: number }, b: { tx: number; rx: number }): number =>
@@ -119,35 +98,14 @@ async function drive(
   c: NetCluster,
   host: string,
   runId: string,
-  redisUrl: string,
+  queue: string[],
   spec: ClusterRowSpec,
   o: ClusterRowOptions & { startAt: number },
 ): Promise<{ gbPerSec: number; seconds: number }> {
   const address = c.host(host).address;
-  const self = [process.execPath, ...process.execArgv, process.argv[1] as string];
-  const args = [
-    ...self,
-    'run',
-    '--synthetic',
-    '--batches',
-    String(o.batches),
-    '--shape',
-    o.shape.join(','),
-    '--selfnorm',
-    'off',
-  ];
-  args.push(
-    '--redis',
-    redisUrl,
-    '--prefix',
-    PREFIX,
-    '--queue',
-    QUEUE,
-    '--workers-local',
-    '0',
-    '--run-id',
-    runId,
-  );
+  const [node, ...self] = [process.execPath, ...process.execArgv, process.argv[1] as string];
+  const args = [...self, 'run', '--synthetic', '--batches', String(o.batches), '--shape', o.shape.join(',')];
+  args.push('--selfnorm', 'off', ...queue, '--workers-local', '0', '--run-id', runId);
   args.push(
     '--data-plane',
     spec.plane,
@@ -159,25 +117,15 @@ async function drive(
     `${address}:0`,
   );
   args.push('--json', '--no-progress', '--start-at', String(o.startAt));
-  const { stdout } = await run('ip', ['netns', 'exec', c.host(host).ns, ...args], {
-    maxBuffer: 1 << 24,
-  }).catch((err: { stderr?: string }) => {
+  const stdout = await c.exec(host, node as string, args).catch((err: { stderr?: string }) => {
     throw new Error(`driver on ${host}: ${(err.stderr ?? '').trim().split('\n').pop() ?? 'failed'}`);
   });
   return JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as { gbPerSec: number; seconds: number };
 }
 
 async function redisCli(c: NetCluster, args: string[]): Promise<string> {
-  const { stdout } = await run('ip', [
-    'netns',
-    'exec',
-    c.host('redis').ns,
-    'redis-cli',
-    '-h',
-    c.host('redis').address,
-    ...args,
-  ]).catch(() => ({ stdout: '' }));
-  return stdout.trim();
+  const out = await c.exec('redis', 'redis-cli', ['-h', c.host('redis').address, ...args]).catch(() => '');
+  return out.trim();
 }
 
 async function until(done: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

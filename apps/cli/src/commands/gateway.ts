@@ -1,9 +1,8 @@
 import { redactUrl } from '@cnsn/pipeline';
 import { Command } from 'commander';
-import { CliError } from '../cli-error.js';
 import { describeRun } from '../gateway/run-description.js';
 import { GatewayServer } from '../gateway/gateway-server.js';
-import { openPipeline, type OpenedPipeline } from '../open-pipeline.js';
+import { checkTlsFlags, openPipeline, type OpenedPipeline } from '../open-pipeline.js';
 import { resolveRedis } from '../redis-target.js';
 import { addRunOptions, type RunFlags } from './run.js';
 
@@ -36,8 +35,7 @@ export function gatewayCommand(): Command {
 
 async function serve(flags: GatewayFlags): Promise<void> {
   const run = await describeRun(flags, flags.clientRun ?? false);
-  if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey))
-    throw new CliError('--tls-cert and --tls-key go together');
+  checkTlsFlags(flags); // also without a run: the pipeline's endpoint is the gateway's
   const redis = await resolveRedis(flags.privateRedis ? undefined : flags.redis, flags.privateRedis ?? false);
   const held: Partial<OpenedPipeline> = {};
   let server: GatewayServer | null = null;

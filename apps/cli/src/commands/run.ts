@@ -31,7 +31,7 @@ import { CliError } from '../cli-error.js';
 import { OutputDigest } from '../digest.js';
 import type { LocalWorkers } from '../local-workers.js';
 import { NpyWriter } from '../npy-writer.js';
-import { openPipeline } from '../open-pipeline.js';
+import { checkTlsFlags, openPipeline } from '../open-pipeline.js';
 import { parseNonNegativeInt, parsePositiveInt, parseShape } from '../parse-options.js';
 import { addOptionFlags } from '../option-flags.js';
 import { addStreamOptions, type StreamFlags } from '../stream-options.js';
@@ -244,7 +244,7 @@ export function addRunOptions(cmd: Command): Command {
   return cmd;
 }
 
-export function sourceOf(flags: RunFlags, eagerBytes?: number): BatchSource {
+function sourceOf(flags: RunFlags, eagerBytes?: number): BatchSource {
   if (flags.synthetic && flags.input) throw new CliError('give either --synthetic or --input, not both');
   if (flags.input) return npySource(flags.input);
   if (!flags.synthetic)
@@ -297,20 +297,32 @@ export async function executeRun(
 
 /** Checks the flags that go together, reads the first batch, resolves Redis. */
 async function prepareRun(flags: RunFlags, eagerBytes?: number): Promise<PreparedRun> {
+  const checked = await checkRunFlags(flags, eagerBytes);
+  const redis = await resolveRedis(flags.privateRedis ? undefined : flags.redis, flags.privateRedis ?? false);
+  const workerCount = flags.workersLocal ?? (redis.local ? 2 : 0);
+  return { flags, ...checked, redis, workerCount };
+}
+
+/**
+ * The flags that go together checked, the batches' source and its first readable batch, the
+ * CrossNorm and SelfNorm options: all a run needs of its flags (`cnsn run`, the Python client's
+ * gateway).
+ */
+export async function checkRunFlags(
+  flags: RunFlags,
+  eagerBytes?: number,
+): Promise<Pick<PreparedRun, 'source' | 'first' | 'crossnorm' | 'selfnorm'>> {
   const crossnorm = crossNormOptionsFrom(flags);
   if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
   if (flags.returnStats && flags.selfnorm !== 'off')
     throw new CliError(
       '--return-stats gives the statistics of the CrossNorm output, for a SelfNorm in your trainer; add --selfnorm off',
     );
-  if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey))
-    throw new CliError('--tls-cert and --tls-key go together');
+  checkTlsFlags(flags);
   const source = sourceOf(flags, eagerBytes);
   const first = await firstReadable(source, flags.onError);
   const selfnorm = await selfNormConfigFrom(flags, first.batch.shape[1], flags.seed);
-  const redis = await resolveRedis(flags.privateRedis ? undefined : flags.redis, flags.privateRedis ?? false);
-  const workerCount = flags.workersLocal ?? (redis.local ? 2 : 0);
-  return { flags, source, first, crossnorm, selfnorm, redis, workerCount };
+  return { source, first, crossnorm, selfnorm };
 }
 
 function progressBar(flags: RunFlags): cliProgress.SingleBar | null {
@@ -642,7 +654,7 @@ async function publishPreview(run: PipelineRun, source: BatchSource, batch: Deli
 }
 
 /** The first batch that can be read (SelfNorm's default parameters need its channel count). */
-export async function firstReadable(
+async function firstReadable(
   source: BatchSource,
   onError: OnError,
 ): Promise<{ seq: number; batch: Awaited<ReturnType<BatchSource['load']>> }> {

@@ -1,7 +1,5 @@
 import { RUN_OPTIONS } from '@cnsn/protocol';
-import { crossNormOptionsFrom, selfNormConfigFrom } from '../augment-options.js';
-import { CliError } from '../cli-error.js';
-import { firstReadable, type RunFlags, sourceOf } from '../commands/run.js';
+import { checkRunFlags, type RunFlags } from '../commands/run.js';
 
 /**
  * What `python3 -m cnsn run` (or `bench pipeline`) was asked, checked by the run command's own
@@ -15,15 +13,7 @@ export async function describeRun(
   required: boolean,
 ): Promise<Record<string, unknown> | null> {
   if (!required && !flags.synthetic && !flags.input) return null;
-  const crossnorm = crossNormOptionsFrom(flags);
-  if (flags.resume && !flags.runId) throw new CliError('--resume needs --run-id');
-  if (flags.returnStats && flags.selfnorm !== 'off')
-    throw new CliError(
-      '--return-stats gives the statistics of the CrossNorm output, for a SelfNorm in your trainer; add --selfnorm off',
-    );
-  const source = sourceOf(flags);
-  const first = await firstReadable(source, flags.onError);
-  const selfnorm = await selfNormConfigFrom(flags, first.batch.shape[1], flags.seed);
+  const { crossnorm, selfnorm } = await checkRunFlags(flags);
   const open: Record<string, unknown> = {};
   for (const o of RUN_OPTIONS) {
     const value = o.group === 'crossnorm' ? undefined : (flags as unknown as Record<string, unknown>)[o.key];
