@@ -1,7 +1,8 @@
 // The worker the fault tests and the soak start: `npm run worker`, plus a hold of every batch at one
 // stage, so that a test can strike there. CNSN_FAULT_DELAY_MS: how long; CNSN_FAULT_STAGE: `fetch`
 // (input in hand, nothing computed), `compute` (the default: before the kernels) or `send` (part of
-// the result on its way: on the direct plane the request head and the blob's header have gone out).
+// the result on its way: on the direct plane the request head and the blob's header have gone out;
+// on the redis and shm planes, which store a result whole, just before it is stored).
 // CNSN_FAULT_FROM_SEQ=K holds only batches K and later (earlier ones go at full speed).
 // Each hold is said on stderr first (`fault: holding ...`): a test waits for that line, not a time.
 // Test support only: the product's worker has no such hook.
@@ -36,8 +37,9 @@ function holdingPlane(plane: WorkerDataPlane): WorkerDataPlane {
           await hold('fetch', name(job), job.seq);
           return bytes;
         };
-      // A SET is stored whole or not at all: on the redis plane "part of the result" is before it.
-      if (prop === 'putResult' && stage === 'send' && target.kind === 'redis')
+      // A SET is stored whole or not at all, and a shm result file appears by a rename: on those
+      // planes "part of the result" is before it.
+      if (prop === 'putResult' && stage === 'send' && target.kind !== 'direct')
         return async (job: Parameters<WorkerDataPlane['putResult']>[0], blob: Uint8Array[]) => {
           await hold('send', `${name(job)} (result not yet stored)`, job.seq);
           return target.putResult(job, blob);

@@ -16,6 +16,7 @@ from .batch_check import as_float32_nchw
 from .errors import CnsnError, GatewayError, UsageError, from_frame
 from .frames import recv_exact_into, recv_header, send_frame, skip_payload
 from .gateway import Gateway
+from .placed import put_input, read_result
 from .shm_link import ShmLink
 
 #: Socket buffers asked for (the kernel may give less): fewer system calls per large batch.
@@ -175,6 +176,8 @@ class Run:
         self.wire: str = reply["wire"]
         self.max_in_flight: int = reply["max_in_flight"]
         self.resumed: dict[str, Any] | None = reply.get("resumed")
+        #: On the shm plane with this host's workers: where inputs are written and results read in place.
+        self.in_place: dict[str, Any] | None = reply.get("in_place")
         #: Tensor bytes the gateway moved on the data plane (inputs, results), once results() ended.
         self.plane_bytes: dict[str, int] = {"in": 0, "out": 0}
 
@@ -229,7 +232,11 @@ class Run:
         with self._lock:
             seq = self.next_seq
         data = as_float32_nchw(x, seq)
-        reply = self._request({"op": "enqueue", "shape": list(data.shape)}, data)
+        if self.in_place:
+            put_input(self.in_place["dir"], seq, int(self.in_place["data_at"]), data)
+            reply = self._request({"op": "enqueue", "shape": list(data.shape), "placed": True, "seq": seq})
+        else:
+            reply = self._request({"op": "enqueue", "shape": list(data.shape)}, data)
         self.next_seq = reply["seq"] + 1
         return int(reply["seq"])
 
@@ -343,6 +350,9 @@ def _read_batch(
         n, c = shape[0], shape[1]
         stats = {"mean": np.empty((n, c), dtype=np.float64), "std": np.empty((n, c), dtype=np.float64)}
         parts += [stats["mean"], stats["std"]]
+    if "file" in header:
+        read_result(header["file"], data)
+        parts = parts[1:]
     if "shm" in header and link is not None:
         link.take(int(header["shm"]["offset"]), parts)
     else:

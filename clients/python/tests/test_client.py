@@ -194,3 +194,39 @@ def test_consumer_figures_reach_status(redis_url: str) -> None:
         text = run_ts_cli("status", "--redis", redis_url).stdout
         assert "consumer waited" in text
         run.close()
+
+
+def test_on_this_host_tensors_go_in_place_and_leave_nothing_in_dev_shm(pipeline) -> None:
+    xs = [synthetic_batch(SHAPE, 6, k) for k in range(6)]
+    run = pipeline.open_run(seed=3, selfnorm=None)
+    assert (run.data_plane, run.plane_choice.split(":")[0]) == ("shm", "shm"), run.plane_choice
+    assert run.in_place is not None and os.path.isdir(run.in_place["dir"])
+    run_dir = run.in_place["dir"]
+    got = feed_and_collect(run, xs)
+    run.close()
+    assert not os.path.exists(run_dir), "the run's files go when it closes"
+    # The same outputs as through the link on the direct plane (the gateway copies them there).
+    direct = pipeline.open_run(seed=3, selfnorm=None, data_plane="direct")
+    assert direct.in_place is None
+    want = feed_and_collect(direct, xs)
+    direct.close()
+    for k, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert np.array_equal(a, b), f"batch {k}"
+
+
+def test_a_placed_batch_that_fails_passes_through_as_it_was_given(pipeline) -> None:
+    run = pipeline.open_run(selfnorm=None, on_error="passthrough")
+    assert run.in_place is not None
+    bad = synthetic_batch(SHAPE, 0, 1)
+    bad[1, 2, 3, 4] = np.nan
+    got = feed_and_collect_batches(run, [synthetic_batch(SHAPE, 0, 0), bad])
+    run.close()
+    assert [b.status for b in got] == ["ok", "passthrough"]
+    assert np.array_equal(got[1].data, bad, equal_nan=True)
+
+
+def feed_and_collect_batches(run, xs) -> list:
+    for x in xs:
+        run.enqueue(x)
+    run.end()
+    return list(run.results())

@@ -14,7 +14,13 @@ export type { HttpTransportOptions, WorkerTransport } from './data-plane/direct/
 export type { Http1ServerOptions } from './data-plane/direct/http1-server.js';
 export type { Answer, Decision, RequestHead, Router } from './data-plane/direct/http-exchange.js';
 export { InputMissingError } from './data-plane/data-plane.js';
-export type { DriverDataPlane, DriverPlaneContext, WorkerDataPlane } from './data-plane/data-plane.js';
+export type {
+  DriverDataPlane,
+  DriverPlaneContext,
+  PlacedData,
+  PlacedTensors,
+  WorkerDataPlane,
+} from './data-plane/data-plane.js';
 export {
   BatchFailedError,
   EnqueueRefusedError,

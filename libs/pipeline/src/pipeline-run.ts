@@ -12,7 +12,7 @@ import { InFlightWindow } from './core/in-flight-window.js';
 import { type ParamsRef, Producer } from './core/producer.js';
 import type { BufferPool } from './data-plane/buffer-pool.js';
 import type { DriverDataPlane } from './data-plane/data-plane.js';
-import { BatchFailedError } from './errors.js';
+import { BatchFailedError, EnqueueRefusedError } from './errors.js';
 import type { Logger } from './logger.js';
 import { type TensorLike, toFloat32Batch } from './tensor-input.js';
 import { type CleanupStep, runCleanup } from './lifecycle.js';
@@ -52,6 +52,8 @@ export interface PipelineRunParts {
   logger: Logger;
   /** One wait of the collector before it checks the batch for loss. @defaultValue 5000 */
   wakeTimeoutMs?: number;
+  /** Results stay where they lie on the plane (`batch.place`). @defaultValue false */
+  resultsInPlace?: boolean;
   /** Removes a finished run's state (on close, unless removeOnClose is false). */
   remove?: () => Promise<void>;
   /** Where previews of batches go (the dashboard shows the latest). */
@@ -118,6 +120,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       maxBlobBytes: parts.maxBlobBytes,
       logger: parts.logger,
       ...(parts.wakeTimeoutMs !== undefined ? { wakeTimeoutMs: parts.wakeTimeoutMs } : {}),
+      resultsInPlace: parts.resultsInPlace ?? false,
     });
   }
 
@@ -138,6 +141,11 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
   /** The run's data plane (`redis` or `direct`). */
   get dataPlane(): string {
     return this.parts.plane.kind;
+  }
+
+  /** Whether results stay where they lie on the plane (`batch.place`; see OpenRunOptions). */
+  get resultsInPlace(): boolean {
+    return this.parts.resultsInPlace ?? false;
   }
 
   /** Which plane the run takes and why. */
@@ -179,6 +187,45 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
       this.kick();
       return seq;
     });
+  }
+
+  /**
+   * Enqueues the next batch whose float32 values a client on this host has written in place on the
+   * run's plane already (`placeFor(nextSeq)`; the shm plane): no byte of it passes through this
+   * process. Otherwise as `enqueue`.
+   */
+  enqueuePlaced(shape: readonly number[], placedAs?: number): Promise<number> {
+    return this.admit(async () => {
+      this.assertOpen('enqueue');
+      const seq = this.next;
+      if (placedAs !== undefined && placedAs !== seq)
+        throw new EnqueueRefusedError(
+          seq,
+          `the values were placed as batch ${placedAs}; the next batch is ${seq}`,
+        );
+      const dims = [...shape];
+      this.producer.checkShape(seq, dims);
+      await this.window.acquire(seq);
+      this.next = seq + 1;
+      await this.producer.enqueuePlaced(seq, dims, this.params, seq < this.parts.previouslyEnqueued);
+      this.kick();
+      return seq;
+    });
+  }
+
+  /** Where a client on this host puts batch `seq`'s values for `enqueuePlaced`; null: not on this plane. */
+  placeFor(seq: number): { path: string; offset: number; dir: string } | null {
+    const places = this.parts.plane.places;
+    return places && this.spec.wire === 'float32' ? { ...places.inputPlace(seq), dir: places.dir } : null;
+  }
+
+  /** Batch `seq`'s input while the run holds it (read back from the plane when it was placed). */
+  async inputOf(seq: number): Promise<{ data: Float32Array; shape: number[] } | null> {
+    const held = this.producer.input(seq);
+    if (held) return held;
+    const shape = this.producer.shapeOf(seq);
+    const data = shape && (await this.parts.plane.places?.readInput(seq, shape));
+    return shape && data ? { data, shape } : null;
   }
 
   /**
@@ -370,7 +417,7 @@ export class PipelineRun extends EventEmitter<PipelineRunEvents> {
     return {
       stopped: () => this.closing !== null,
       stalled: () => this.producer.repair(seq),
-      input: () => this.producer.input(seq),
+      input: () => this.inputOf(seq),
     };
   }
 

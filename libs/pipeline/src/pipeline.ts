@@ -85,7 +85,7 @@ interface RunStart {
   planeChoice: string;
 }
 
-/** `redis`, `direct`, or `auto`: direct when the workers can reach the driver, else redis. */
+/** `redis`, `direct`, `shm`, or `auto`: direct (or shm, see `localPlane`) when the workers can reach the driver, else redis. */
 export type DataPlaneChoice = DataPlaneKind | 'auto';
 
 /** Options of one run, on top of what its spec holds (see RunRequest). */
@@ -107,8 +107,20 @@ export interface OpenRunOptions extends RunRequest {
   reuseResultBuffers?: boolean;
   /** How long one wait for a batch lasts before the batch is checked for loss. @defaultValue 5000 */
   wakeTimeoutMs?: number;
+  /**
+   * On a plane whose tensors are files on this host (shm) with a float32 wire: leave each result
+   * where it lies (`batch.place`, `data` empty) for a client on this host to read. Elsewhere it does
+   * nothing. @defaultValue false
+   */
+  resultsInPlace?: boolean;
   /** How the run's tensors travel (a resumed run keeps its plane). @defaultValue the pipeline's `dataPlane` */
   dataPlane?: DataPlaneChoice;
+  /**
+   * The plane `auto` takes when every live worker runs on this host: `direct` (loopback), or `shm`
+   * for a driver whose client writes and reads tensors in place (the Python client's gateway).
+   * @defaultValue 'direct'
+   */
+  localPlane?: 'direct' | 'shm';
 }
 
 /**
@@ -210,6 +222,7 @@ export class Pipeline {
       oomWaitMs: options.oomWaitMs ?? 600_000,
       logger,
       ...(options.wakeTimeoutMs !== undefined ? { wakeTimeoutMs: options.wakeTimeoutMs } : {}),
+      resultsInPlace: Boolean(options.resultsInPlace && plane.places && spec.wire === 'float32'),
       ...(options.removeOnClose === false ? {} : { remove: () => this.state.remove(runId, spec) }),
       publishPreview: (seq, png) => this.state.putPreview(runId, seq, png),
       recordDigest: (digest) => this.state.setDigest(runId, digest),
@@ -248,7 +261,7 @@ export class Pipeline {
 
   /** A new run: its plane chosen, its spec built and registered. */
   private async createRun(runId: string, options: OpenRunOptions, logger: Logger): Promise<RunStart> {
-    const choice = await this.choosePlane(options.dataPlane ?? this.defaultPlane, logger);
+    const choice = await this.choosePlane(options.dataPlane ?? this.defaultPlane, logger, options.localPlane);
     const built = buildRunSpec(options, runId, choice.plane);
     if (!(await this.state.create(built.spec, built.paramsJson))) throw new RunExistsError(runId);
     // A driver killed before it registered its run leaves nothing to resume: start it afresh,
@@ -367,6 +380,7 @@ export class Pipeline {
   private async choosePlane(
     requested: DataPlaneChoice,
     logger: Logger,
+    localPlane: 'direct' | 'shm' = 'direct',
   ): Promise<{ plane: DataPlaneKind; why: string }> {
     if (requested !== 'auto' && !(DATA_PLANES as readonly string[]).includes(requested))
       throw new Error(
@@ -379,6 +393,11 @@ export class Pipeline {
     }
     // Workers on this host reach a loopback endpoint; an address the user gave is verified instead.
     if (!this.directOptions.advertise && (await this.workersAllLocal())) {
+      if (localPlane === 'shm')
+        return {
+          plane: 'shm',
+          why: 'auto: every live worker runs on this host; tensors in place in /dev/shm',
+        };
       const server = await this.directServer();
       return { plane: 'direct', why: `auto: every live worker runs on this host; serving at ${server.url}` };
     }

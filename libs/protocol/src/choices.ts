@@ -12,13 +12,14 @@ export const ON_ERROR = ['fail', 'skip', 'passthrough'] as const;
 export type OnError = (typeof ON_ERROR)[number];
 
 /**
- * How a run's tensor bytes travel (through Redis, or straight between driver and workers), each
+ * How a run's tensor bytes travel (through Redis, straight between driver and workers, or through shared memory on one host), each
  * with what its jobs carry: the one place a plane is named (its code registers in the pipeline's
  * PLANE_REGISTRY, which the type system holds to this list).
  */
 export const DATA_PLANE_JOBS = {
   redis: { secret: false },
   direct: { secret: true },
+  shm: { secret: false },
 } as const satisfies Record<string, { secret: boolean }>;
 export type DataPlaneKind = keyof typeof DATA_PLANE_JOBS;
 export const DATA_PLANES = Object.keys(DATA_PLANE_JOBS) as [DataPlaneKind, ...DataPlaneKind[]];

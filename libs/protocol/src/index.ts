@@ -40,8 +40,9 @@ export {
   encodeTensorBlob,
   encodeTensorBlobParts,
   readTensorBlobHeader,
+  readTensorBlobPrefix,
   tensorBlobPrefix,
 } from './tensor-blob.js';
-export type { TensorBlob, TensorBlobHeader } from './tensor-blob.js';
+export type { TensorBlob, TensorBlobHeader, TensorBlobPrefix } from './tensor-blob.js';
 export { bytesPerValue, FLOAT16_MAX, narrowFloat32, WIRE_DTYPES, widenToFloat32 } from './wire-dtype.js';
 export type { WireDtype } from './wire-dtype.js';

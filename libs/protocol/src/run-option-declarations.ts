@@ -160,7 +160,8 @@ export const RUN_OPTIONS: readonly RunOptionDeclaration[] = [
     kind: 'choice',
     choices: [...DATA_PLANES, 'auto'],
     default: 'auto',
-    description: 'how tensors travel: straight between driver and workers, or through Redis',
+    description:
+      'how tensors travel: straight between driver and workers, through Redis, or as files in /dev/shm (workers on this host)',
   },
   {
     key: 'wire',

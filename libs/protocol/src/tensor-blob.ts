@@ -132,20 +132,65 @@ export function readTensorBlobHeader<M = unknown>(
     throw new ProtocolError(source, `blob of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
   if (bytes.length < 8 || bytes[0] !== 0x92)
     throw new ProtocolError(source, 'not a cnsn tensor blob (bad leading byte or too short)');
-  // The header is a plain msgpack map: refuse msgpackr records and extensions before decoding.
-  const first = bytes[1] as number;
-  if (!((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf)) {
+  const decoded = unpackFromMap(bytes, 1, source);
+  if (!Array.isArray(decoded) || decoded.length !== 2)
+    throw new ProtocolError(source, 'not a cnsn tensor blob ([header, data] expected)');
+  const raw = decoded[1];
+  if (!(raw instanceof Uint8Array)) throw new ProtocolError(source, 'tensor data is not binary');
+  const { shape, meta, dtype } = checkHeader<M>(decoded[0], raw.byteLength, source);
+  return { shape, dtype, raw, ...(meta === undefined ? {} : { meta }) };
+}
+
+/** What a blob's prefix says (the bytes before its data), for data that is read elsewhere. */
+export interface TensorBlobPrefix<M = unknown> {
+  shape: number[];
+  dtype: WireDtype;
+  meta?: M;
+  /** How many data bytes follow the prefix. */
+  dataBytes: number;
+}
+
+/**
+ * Reads and checks a blob's prefix alone (as {@link tensorBlobPrefix} makes it): a consumer that
+ * reads the values from where they lie (a file in shared memory) decodes only this.
+ */
+export function readTensorBlobPrefix<M = unknown>(
+  prefix: Uint8Array,
+  source: string,
+  maxBytes = DEFAULT_MAX_BLOB_BYTES,
+): TensorBlobPrefix<M> {
+  const n = prefix.byteLength;
+  if (n < 8 || prefix[0] !== 0x92 || prefix[n - 5] !== 0xc6)
+    throw new ProtocolError(source, 'not a cnsn tensor blob prefix');
+  const dataBytes = Buffer.from(prefix.buffer, prefix.byteOffset, n).readUInt32BE(n - 4);
+  if (n + dataBytes > maxBytes)
+    throw new ProtocolError(source, `blob of ${n + dataBytes} bytes exceeds the limit of ${maxBytes}`);
+  const header = unpackFromMap(prefix.subarray(1, n - 5), 0, source);
+  return { ...checkHeader<M>(header, dataBytes, source), dataBytes };
+}
+
+/**
+ * Unpacks `bytes` (the whole blob, or a prefix's header alone) once the byte at `mapAt` shows a plain
+ * msgpack map there: msgpackr records and extensions are refused before anything is decoded.
+ */
+function unpackFromMap(bytes: Uint8Array, mapAt: number, source: string): unknown {
+  const first = bytes[mapAt] as number;
+  if (!((first >= 0x80 && first <= 0x8f) || first === 0xde || first === 0xdf))
     throw new ProtocolError(source, 'not a cnsn tensor blob (the header is not a plain map)');
-  }
-  let decoded: unknown;
   try {
-    decoded = unpackr.unpack(bytes as Buffer);
+    return unpackr.unpack(bytes as Buffer);
   } catch (err) {
     throw new ProtocolError(source, `corrupt tensor blob (${(err as Error).message.split('\n')[0]})`);
   }
-  if (!Array.isArray(decoded) || decoded.length !== 2)
-    throw new ProtocolError(source, 'not a cnsn tensor blob ([header, data] expected)');
-  const parsed = headerSchema.safeParse(decoded[0]);
+}
+
+/** The header's fields, checked: the schema, plain JSON meta, a data length that fits the shape. */
+function checkHeader<M>(
+  header: unknown,
+  dataBytes: number,
+  source: string,
+): { shape: number[]; dtype: WireDtype; meta?: M } {
+  const parsed = headerSchema.safeParse(header);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ProtocolError(
@@ -153,20 +198,18 @@ export function readTensorBlobHeader<M = unknown>(
       `bad tensor header: ${issue?.path.join('.') || 'header'}: ${issue?.message ?? 'invalid'}`,
     );
   }
-  const raw = decoded[1];
-  if (!(raw instanceof Uint8Array)) throw new ProtocolError(source, 'tensor data is not binary');
   const { shape, meta, dtype } = parsed.data;
   if (meta !== undefined && !isPlainJson(meta, 0))
     throw new ProtocolError(source, 'tensor meta holds something other than plain JSON values');
   const count = shape.reduce((a, b) => a * b, 1);
   const width = bytesPerValue(dtype);
-  if (raw.byteLength !== count * width) {
+  if (dataBytes !== count * width) {
     throw new ProtocolError(
       source,
-      `shape [${shape.join(', ')}] needs ${count * width} bytes of ${dtype}, the blob holds ${raw.byteLength}`,
+      `shape [${shape.join(', ')}] needs ${count * width} bytes of ${dtype}, the blob holds ${dataBytes}`,
     );
   }
-  return { shape, dtype, raw, ...(meta === undefined ? {} : { meta: meta as M }) };
+  return { shape, dtype, ...(meta === undefined ? {} : { meta: meta as M }) };
 }
 
 /**

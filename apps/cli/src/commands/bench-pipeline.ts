@@ -79,7 +79,8 @@ async function benchPipeline(flags: BenchPipelineFlags): Promise<void> {
     after: async (ctx) => {
       measured.snaps.push(await snapshot(ctx));
       // The transport's own limit, right after the run, on the same machine and server.
-      if (flags.limit === false) return;
+      // The shm plane has no transport to measure: its files are memory.
+      if (flags.limit === false || ctx.run.dataPlane === 'shm') return;
       measured.limit =
         ctx.run.dataPlane === 'direct' ? await iperf3Limit() : await redisBenchmarkLimit(ctx.redisUrl, bytes);
       if (ctx.run.dataPlane === 'redis')
@@ -168,6 +169,8 @@ function reportLimits(
     log(
       `transport limit: ${l.gbPerSec.toFixed(3)} GB/s (${l.detail}); the pipeline ran at ${((100 * summary.gbPerSec) / l.gbPerSec).toFixed(0)}% of it`,
     );
+  } else if (wanted && plane === 'shm') {
+    log('transport limit: none on the shm plane (its files are memory)');
   } else if (wanted) {
     log(
       `transport limit not measured: ${plane === 'direct' ? 'iperf3' : 'redis-benchmark'} is not installed or could not run (apt-get install ${plane === 'direct' ? 'iperf3' : 'redis-tools'})`,

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
-import { BufferPool, type DeliveredBatch, type PipelineRun } from '@cnsn/pipeline';
+import { open } from 'node:fs/promises';
+import { BufferPool, type DeliveredBatch, type PipelineRun, type PlacedData } from '@cnsn/pipeline';
 import type { SelfNormParamsSpec } from '@cnsn/protocol';
 import { CliError } from '../cli-error.js';
 import { renderBatchPreview } from '../preview/batch-preview.js';
@@ -28,6 +29,15 @@ export class GatewayRun {
     /** Tensors through shared memory; null: in the frames' payloads. */
     private readonly link: ShmLink | null,
   ) {}
+
+  /**
+   * Where the client writes inputs and reads results itself (the run's directory on a plane of files,
+   * the values' offset in an input file), or null: tensors cross through the link or the frames.
+   */
+  get inPlace(): { dir: string; data_at: number } | null {
+    const place = this.link && this.run.resultsInPlace ? this.run.placeFor(this.run.nextSeq) : null;
+    return place ? { dir: place.dir, data_at: place.offset } : null;
+  }
 
   /** Where an enqueue's payload lands: a pooled buffer, held until the batch is delivered. */
   allocInput(bytes: number): Uint8Array {
@@ -65,6 +75,7 @@ export class GatewayRun {
 
   private async enqueue(header: Record<string, unknown>, given: Uint8Array | null): Promise<number> {
     const shape = header.shape as number[];
+    if (header.placed === true) return this.run.enqueuePlaced(shape, Number(header.seq));
     const payload =
       this.link && typeof header.shm_bytes === 'number' ? await this.fromLink(header.shm_bytes) : given;
     if (!payload || payload.byteLength % 4 !== 0) {
@@ -145,12 +156,14 @@ export class GatewayRun {
   }
 
   private async send(socket: Socket, batch: DeliveredBatch): Promise<void> {
-    const payloads: ArrayBufferView[] = [batch.data];
+    // A result in place: the client reads its values from the file; only the statistics follow.
+    const payloads: ArrayBufferView[] = batch.place ? [] : [batch.data];
     if (batch.stats) payloads.push(batch.stats.mean, batch.stats.std);
-    const shm = this.link ? await this.link.putResult(payloads) : null;
+    const shm = this.link && !batch.place ? await this.link.putResult(payloads) : null;
     await writeFrame(
       socket,
       {
+        ...(batch.place ? { file: batch.place } : {}),
         ...(shm ? { shm: { ...shm, bytes: payloads.reduce((n, p) => n + p.byteLength, 0) } } : {}),
         seq: batch.seq,
         shape: batch.shape,
@@ -169,16 +182,17 @@ export class GatewayRun {
     this.release(batch.seq);
   }
 
-  /** The input beside the output, for the dashboard (the gateway still holds the input). */
+  /** The input beside the output, for the dashboard (the run still holds the input). */
   private async preview(batch: DeliveredBatch): Promise<void> {
-    const input = this.held.get(batch.seq);
-    if (!input) return;
+    const input = await this.run.inputOf(batch.seq);
+    const output = batch.place ? await readPlaced(batch.place) : batch.data;
+    if (!input || !output) return;
     const png = renderBatchPreview({
       run: this.run.id,
       seq: batch.seq,
       shape: batch.shape,
-      input: new Float32Array(input.buffer, input.byteOffset, input.byteLength / 4),
-      output: batch.data,
+      input: input.data,
+      output,
       plan: batch.plan,
       label: `batch ${batch.seq}`,
     });
@@ -194,5 +208,25 @@ export class GatewayRun {
   close(): Promise<void> {
     this.closing ??= this.run.close().finally(() => this.link?.close());
     return this.closing;
+  }
+}
+
+/** A result's values read from where they lie (a preview's rare read), or null when gone. */
+async function readPlaced(place: PlacedData): Promise<Float32Array | null> {
+  try {
+    const file = await open(place.path, 'r');
+    try {
+      const bytes = new Uint8Array(place.bytes);
+      for (let at = 0; at < bytes.length;) {
+        const { bytesRead } = await file.read(bytes, at, bytes.length - at, place.offset + at);
+        if (bytesRead === 0) return null;
+        at += bytesRead;
+      }
+      return new Float32Array(bytes.buffer, 0, place.bytes / 4);
+    } finally {
+      await file.close();
+    }
+  } catch {
+    return null;
   }
 }

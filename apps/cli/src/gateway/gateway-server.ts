@@ -111,7 +111,13 @@ export class GatewayServer {
     const link = header.shm ? new ShmLink(header.shm as ShmPaths) : null;
     let run;
     try {
-      run = await this.pipeline.openRun({ ...options, reuseResultBuffers: true });
+      // A client with a shm link is on this host: on a plane of files it reads and writes them itself.
+      run = await this.pipeline.openRun({
+        ...options,
+        reuseResultBuffers: true,
+        resultsInPlace: link !== null,
+        ...(link ? { localPlane: 'shm' as const } : {}),
+      });
     } catch (err) {
       link?.close();
       throw err;
@@ -128,6 +134,7 @@ export class GatewayServer {
       wire: run.spec.wire,
       max_in_flight: run.maxInFlight,
       resumed: run.resumed,
+      in_place: gatewayRun.inPlace,
     });
     return gatewayRun;
   }

@@ -1,7 +1,13 @@
-import { decodeTensorBlob, type ResultMeta, type RunSpec } from '@cnsn/protocol';
+import {
+  decodeTensorBlob,
+  ProtocolError,
+  readTensorBlobPrefix,
+  type ResultMeta,
+  type RunSpec,
+} from '@cnsn/protocol';
 import type { RunControl } from '../control/run-control.js';
 import type { BufferPool } from '../data-plane/buffer-pool.js';
-import type { DriverDataPlane } from '../data-plane/data-plane.js';
+import type { DriverDataPlane, PlacedData } from '../data-plane/data-plane.js';
 import { BatchFailedError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
@@ -28,6 +34,8 @@ export interface DeliveredBatch {
   /** Worker and backend that produced it. */
   worker?: string;
   backend?: string;
+  /** With `resultsInPlace`: where the float32 values lie (`data` is then empty). */
+  place?: PlacedData;
 }
 
 export type Taken =
@@ -45,6 +53,11 @@ export interface CollectorOptions {
   logger: Logger;
   /** How long one wait for a batch lasts before the batch is checked for loss. @defaultValue 5000 */
   wakeTimeoutMs?: number;
+  /**
+   * Leave results where they lie on a plane with `places` (a client on this host reads them): a
+   * batch then has `place` and empty `data`. @defaultValue false
+   */
+  resultsInPlace?: boolean;
 }
 
 /** What the collector asks of its run while it waits for a batch. */
@@ -54,7 +67,7 @@ export interface TakeHooks {
   /** A wait ended with no sign of progress: make sure the batch is not lost. */
   stalled(): Promise<unknown>;
   /** The driver's own copy of the batch's input (to pass it through unaugmented), or null. */
-  input(): { data: Float32Array; shape: number[] } | null;
+  input(): Promise<{ data: Float32Array; shape: number[] } | null>;
 }
 
 /**
@@ -104,45 +117,10 @@ export class Collector {
   }
 
   private async tryTake(seq: number, hooks: TakeHooks): Promise<Taken> {
-    const { spec, plane, control, results } = this.o;
+    const { spec, control } = this.o;
     const run = spec.run;
-    const blob = await plane.fetchResult(seq);
-    if (blob) {
-      let decoded;
-      try {
-        decoded = decodeTensorBlob<ResultMeta>(
-          blob,
-          `result of batch ${seq}`,
-          this.o.maxBlobBytes,
-          (count) => {
-            const into = results.take(count * 4);
-            return new Float32Array(into.buffer, into.byteOffset, count);
-          },
-        );
-      } finally {
-        // A 16-bit result was widened into a buffer of its own: the received one is free again.
-        if (spec.wire !== 'float32') results.give(blob);
-      }
-      const meta = decoded.meta;
-      return {
-        kind: 'result',
-        bytes: blob.byteLength,
-        batch: {
-          seq,
-          shape: decoded.shape,
-          data: decoded.data,
-          status: 'ok',
-          plan: meta?.plan ?? null,
-          selfnormStats: meta?.selfnormStats ?? null,
-          ...(meta?.selfnormVersion !== undefined ? { selfnormVersion: meta.selfnormVersion } : {}),
-          ...(meta?.stats
-            ? { stats: { mean: Float64Array.from(meta.stats.mean), std: Float64Array.from(meta.stats.std) } }
-            : {}),
-          ...(meta?.worker ? { worker: meta.worker } : {}),
-          ...(meta?.backend ? { backend: meta.backend } : {}),
-        },
-      };
-    }
+    const found = this.o.resultsInPlace ? await this.placedResult(seq) : await this.fetchedResult(seq);
+    if (found) return found;
     const failure = await control.failure(seq);
     if (failure === null) return { kind: 'pending' };
     if (spec.onError === 'skip') {
@@ -162,7 +140,7 @@ export class Collector {
         };
       }
       // The driver still holds every batch it has not had back: pass that copy through.
-      const input = hooks.input();
+      const input = await hooks.input();
       if (!input) throw new BatchFailedError(run, seq, `${failure.reason}; and its input is no longer held`);
       this.o.logger.warn({ run, seq, reason: failure.reason }, 'batch passed through unaugmented');
       return {
@@ -181,4 +159,70 @@ export class Collector {
     }
     throw new BatchFailedError(run, seq, failure.reason);
   }
+
+  /** Batch `seq`'s result fetched from the plane and decoded, or null until it has arrived. */
+  private async fetchedResult(seq: number): Promise<Taken | null> {
+    const { spec, plane, results } = this.o;
+    const blob = await plane.fetchResult(seq);
+    if (!blob) return null;
+    let decoded;
+    try {
+      decoded = decodeTensorBlob<ResultMeta>(blob, `result of batch ${seq}`, this.o.maxBlobBytes, (count) => {
+        const into = results.take(count * 4);
+        return new Float32Array(into.buffer, into.byteOffset, count);
+      });
+    } finally {
+      // A 16-bit result was widened into a buffer of its own: the received one is free again.
+      if (spec.wire !== 'float32') results.give(blob);
+    }
+    return {
+      kind: 'result',
+      bytes: blob.byteLength,
+      batch: delivered(seq, decoded.shape, decoded.data, decoded.meta),
+    };
+  }
+
+  /** Batch `seq`'s result header, its values left where they lie; null until it has arrived. */
+  private async placedResult(seq: number): Promise<Taken | null> {
+    const places = this.o.plane.places;
+    if (!places) throw new Error(`the ${this.o.plane.kind} plane cannot leave results in place`);
+    const found = await places.resultPlace(seq);
+    if (!found) return null;
+    const source = `result of batch ${seq}`;
+    const head = readTensorBlobPrefix<ResultMeta>(found.prefix, source, this.o.maxBlobBytes);
+    if (head.dtype !== 'float32' || head.dataBytes !== found.data.bytes)
+      throw new ProtocolError(
+        source,
+        `${found.data.bytes} bytes of ${head.dtype} in place, the header says ${head.dataBytes}`,
+      );
+    const batch = delivered(seq, head.shape, new Float32Array(0), head.meta);
+    return {
+      kind: 'result',
+      bytes: found.prefix.byteLength + found.data.bytes,
+      batch: { ...batch, place: found.data },
+    };
+  }
+}
+
+/** A result as the consumer gets it, from its values and its meta. */
+function delivered(
+  seq: number,
+  shape: number[],
+  data: Float32Array,
+  meta: ResultMeta | undefined,
+): DeliveredBatch {
+  return {
+    seq,
+    shape,
+    data,
+    status: 'ok',
+    plan: meta?.plan ?? null,
+    selfnormStats: meta?.selfnormStats ?? null,
+    ...(meta?.selfnormVersion !== undefined ? { selfnormVersion: meta.selfnormVersion } : {}),
+    ...(meta?.stats
+      ? { stats: { mean: Float64Array.from(meta.stats.mean), std: Float64Array.from(meta.stats.std) } }
+      : {}),
+    ...(meta?.worker ? { worker: meta.worker } : {}),
+    ...(meta?.backend ? { backend: meta.backend } : {}),
+  };
 }

@@ -1,10 +1,19 @@
-import { type BatchJobData, encodeTensorBlobParts, type FailureRecord, type RunSpec } from '@cnsn/protocol';
+import {
+  type BatchJobData,
+  bytesPerValue,
+  encodeTensorBlobParts,
+  type FailureRecord,
+  type RunSpec,
+  tensorBlobPrefix,
+} from '@cnsn/protocol';
 import { withBackoff } from '../backoff.js';
 import type { RunControl } from '../control/run-control.js';
 import type { DriverDataPlane } from '../data-plane/data-plane.js';
 import { EnqueueRefusedError } from '../errors.js';
 import { isOutOfMemory } from '../redis/redis-errors.js';
 import type { Logger } from '../logger.js';
+
+const size = (parts: readonly Uint8Array[]): number => parts.reduce((n, p) => n + p.byteLength, 0);
 
 export interface ProducerOptions {
   spec: RunSpec;
@@ -26,8 +35,11 @@ export interface ParamsRef {
 }
 
 interface Held {
-  data: Float32Array;
+  /** Null for a placed batch: its values lie on the plane only (see `enqueuePlaced`). */
+  data: Float32Array | null;
   shape: number[];
+  /** The blob's size on the plane. */
+  bytes: number;
   /** Its job names this set whenever it is queued (again): a redone batch is replayed exactly. */
   params: ParamsRef | null;
   /** Times this batch was found lost and queued again. */
@@ -52,6 +64,11 @@ export class Producer {
         seq,
         `data must be a Float32Array, got ${(data as object)?.constructor?.name ?? typeof data}`,
       );
+    this.checkShape(seq, shape, data.length);
+  }
+
+  /** Checks a batch's shape against its value count (a placed batch: the shape's own). */
+  checkShape(seq: number, shape: number[], values?: number): void {
     if (shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
       throw new EnqueueRefusedError(
         seq,
@@ -59,17 +76,17 @@ export class Producer {
       );
     }
     const count = shape.reduce((a, b) => a * b, 1);
-    if (count !== data.length)
+    if (values !== undefined && count !== values)
       throw new EnqueueRefusedError(
         seq,
-        `shape [${shape.join(', ')}] needs ${count} values, the data holds ${data.length}`,
+        `shape [${shape.join(', ')}] needs ${count} values, the data holds ${values}`,
       );
     if ((shape[2] as number) * (shape[3] as number) < 2)
       throw new EnqueueRefusedError(seq, `H*W must be at least 2, got [${shape.join(', ')}]`);
-    if (data.byteLength > this.o.maxBatchBytes) {
+    if (count * 4 > this.o.maxBatchBytes) {
       throw new EnqueueRefusedError(
         seq,
-        `${data.byteLength} bytes exceeds the maximum batch size of ${this.o.maxBatchBytes} bytes (maxBatchBytes)`,
+        `${count * 4} bytes exceeds the maximum batch size of ${this.o.maxBatchBytes} bytes (maxBatchBytes)`,
       );
     }
     const channels = this.o.spec.selfnorm?.channels;
@@ -91,11 +108,36 @@ export class Producer {
     shape: number[],
     params: ParamsRef | null = null,
   ): Promise<void> {
-    this.held.set(seq, { data, shape, params, rounds: 0 });
     const blob = this.encode(seq, data, shape);
+    this.held.set(seq, { data, shape, bytes: size(blob), params, rounds: 0 });
     await this.withMemory(seq, () => this.o.plane.putInput(seq, blob, shape));
-    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, blob, params)));
+    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, size(blob), params)));
     await this.o.control.recordEnqueued(seq, data.byteLength);
+  }
+
+  /**
+   * Batch `seq`'s float32 values are in place on the plane already (a client on this host wrote
+   * them where `plane.places.inputPlace(seq)` says): writes its header and queues its job. With
+   * `adopt`, a batch an earlier driver of the run enqueued: made sure it is on its way instead.
+   * The caller checked the shape.
+   */
+  async enqueuePlaced(seq: number, shape: number[], params: ParamsRef | null, adopt: boolean): Promise<void> {
+    const places = this.o.plane.places;
+    if (!places) throw new EnqueueRefusedError(seq, `the ${this.o.plane.kind} plane takes no placed batches`);
+    if (this.o.spec.wire !== 'float32')
+      throw new EnqueueRefusedError(seq, `a placed batch is float32, the run's wire is ${this.o.spec.wire}`);
+    const dataBytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const prefix = tensorBlobPrefix(shape, dataBytes);
+    this.held.set(seq, { data: null, shape, bytes: prefix.byteLength + dataBytes, params, rounds: 0 });
+    await places.placeInput(seq, prefix);
+    if (adopt) {
+      await this.repair(seq);
+      return;
+    }
+    await this.withMemory(seq, () =>
+      this.o.control.submit(this.job(seq, shape, prefix.byteLength + dataBytes, params)),
+    );
+    await this.o.control.recordEnqueued(seq, dataBytes);
   }
 
   /**
@@ -108,14 +150,22 @@ export class Producer {
     shape: number[],
     params: ParamsRef | null = null,
   ): Promise<void> {
-    this.held.set(seq, { data, shape, params, rounds: 0 });
+    const width = bytesPerValue(this.o.spec.wire);
+    const dataBytes = data.length * width;
+    const bytes = tensorBlobPrefix(shape, dataBytes, undefined, this.o.spec.wire).byteLength + dataBytes;
+    this.held.set(seq, { data, shape, bytes, params, rounds: 0 });
     await this.repair(seq);
   }
 
-  /** The batch as the driver gave it (held until delivered), or null. */
+  /** The batch as the driver gave it (held until delivered), or null (a placed batch: on the plane). */
   input(seq: number): { data: Float32Array; shape: number[] } | null {
     const held = this.held.get(seq);
-    return held ? { data: held.data, shape: held.shape } : null;
+    return held?.data ? { data: held.data, shape: held.shape } : null;
+  }
+
+  /** The shape of a held batch. */
+  shapeOf(seq: number): number[] | null {
+    return this.held.get(seq)?.shape ?? null;
   }
 
   /** The batch was delivered: the producer no longer needs it. */
@@ -152,10 +202,24 @@ export class Producer {
       await control.giveUp(record);
       return false;
     }
-    const blob = this.encode(seq, held.data, held.shape);
-    if (!hasInput) await this.withMemory(seq, () => plane.putInput(seq, blob, held.shape));
+    if (!hasInput) {
+      const data = held.data;
+      if (!data) {
+        // A placed batch's values were only ever on the plane.
+        await control.giveUp({
+          seq,
+          reason: `batch ${seq}'s input is gone from the ${plane.kind} plane (job ${state}); it cannot be queued again`,
+          worker: 'driver',
+          at: Date.now(),
+        });
+        return false;
+      }
+      await this.withMemory(seq, () => plane.putInput(seq, this.encode(seq, data, held.shape), held.shape));
+    }
     if (state !== 'alive')
-      await this.withMemory(seq, () => control.submit(this.job(seq, held.shape, blob, held.params), true));
+      await this.withMemory(seq, () =>
+        control.submit(this.job(seq, held.shape, held.bytes, held.params), true),
+      );
     this.o.logger.warn(
       { run: this.o.spec.run, seq, job: state, input: hasInput ? 'present' : 'missing' },
       'batch was lost; queued it again',
@@ -180,14 +244,14 @@ export class Producer {
     }
   }
 
-  private job(seq: number, shape: number[], blob: Uint8Array[], params: ParamsRef | null): BatchJobData {
+  private job(seq: number, shape: number[], bytes: number, params: ParamsRef | null): BatchJobData {
     return {
       ...(params ? { paramsHash: params.hash, paramsVersion: params.version } : {}),
       run: this.o.spec.run,
       ...(this.o.spec.incarnation ? { inc: this.o.spec.incarnation } : {}),
       seq,
       shape,
-      bytes: blob.reduce((n, p) => n + p.byteLength, 0),
+      bytes,
       ...this.o.plane.jobFields,
     };
   }

@@ -31,7 +31,34 @@ export interface DriverDataPlane {
   forget(seq: number): Promise<void>;
   /** Bytes this plane moved for the run so far (inputs served or stored, results received). */
   readonly bytesMoved: { in: number; out: number };
+  /** Planes whose tensors lie in files on this host (shm): a local client's own way in and out. */
+  readonly places?: PlacedTensors;
   close(): Promise<void>;
+}
+
+/** A tensor's float32 values in a file on this host. */
+export interface PlacedData {
+  path: string;
+  offset: number;
+  bytes: number;
+}
+
+/**
+ * What a plane whose tensors are files offers a client on the same host (the Python client through
+ * its gateway): it writes a batch's float32 values where `inputPlace` says and reads results where
+ * they lie, so the driver's process never copies them.
+ */
+export interface PlacedTensors {
+  /** The run's directory (spare files in `spare/` under it serve a client's writes too). */
+  readonly dir: string;
+  /** Where batch `seq`'s values go before `placeInput` (the file's data offset). */
+  inputPlace(seq: number): { path: string; offset: number };
+  /** Batch `seq`'s values are in place: writes its blob header (`prefix`). */
+  placeInput(seq: number, prefix: Uint8Array): Promise<void>;
+  /** Batch `seq`'s placed input, read back (to pass it through, or preview it); null when gone. */
+  readInput(seq: number, shape: readonly number[]): Promise<Float32Array | null>;
+  /** Batch `seq`'s result header and where its values lie; null until it has arrived. */
+  resultPlace(seq: number): Promise<{ prefix: Uint8Array; data: PlacedData } | null>;
 }
 
 /** The worker's side: one per worker process, for every run whose jobs name this plane. */
