@@ -11,7 +11,7 @@ SMALL = ["--synthetic", "--batches", "6", "--shape", "4,8,6,5", "--json", "--no-
 
 @pytest.mark.parametrize(
     "plane,wire",
-    [("direct", "float32"), ("redis", "float32"), ("direct", "bfloat16"), ("redis", "float16")],
+    [("direct", "float32"), ("redis", "float32"), ("shm", "float32"), ("direct", "bfloat16"), ("redis", "float16"), ("shm", "bfloat16")],
 )
 def test_digest_equals_the_typescript_driver(plane: str, wire: str) -> None:
     flags = [*SMALL, "--data-plane", plane, "--wire", wire, "--seed", "3"]
@@ -28,7 +28,7 @@ def test_digest_equals_the_typescript_driver(plane: str, wire: str) -> None:
 def test_the_issue_s_command_on_both_planes() -> None:
     flags = ["--synthetic", "--batches", "20", "--shape", "8,64,14,14", "--json", "--no-progress"]
     ts = last_json(run_ts_cli("run", *flags).stdout)["digest"]
-    for plane in ("direct", "redis"):
+    for plane in ("direct", "redis", "shm"):
         py = run_python_cli("run", *flags, "--data-plane", plane)
         assert py.returncode == 0, py.stderr
         assert last_json(py.stdout)["digest"] == ts
