@@ -200,43 +200,55 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     180_000,
   );
 
-  it('a worker host cut off for 15 s mid-batch, then back: its batch is redone elsewhere and its late result changes nothing', async () => {
-    const clean = await runCnsn(['run', ...LONG]);
-    const driver = startDriver('cut-worker');
-    // The cut strikes while w2 holds a batch of this run (each hold is said before it starts).
-    const held = /fault: holding batch (\d+) of run cut-worker/;
-    await waitUntil(() => held.test(logs.get('w2') ?? ''), 60_000, 'w2 holding a batch of the run');
-    c.cut('w2');
-    const seq = Number(held.exec(logs.get('w2') ?? '')?.[1]);
-    await new Promise((r) => setTimeout(r, 15_000)); // the fault's length, not a hope
-    c.restore('w2');
-    expect(await driver.exited, driver.log()).toBe(0);
-    // Its lock ran out while it was cut off (WORKER_LOCK): the batch was taken again, by w1 as a
-    // rule (by w2 itself only if the stall check came after it was back).
-    const line = `fault: holding batch ${seq} of run cut-worker`;
-    const holds = [logs.get('w1') ?? '', logs.get('w2') ?? ''].reduce(
-      (n, l) => n + l.split(line).length - 1,
-      0,
-    );
-    expect(holds).toBeGreaterThanOrEqual(2);
-    expect(driver.summary().delivered).toBe(BATCHES_LONG);
-    expect(driver.summary().digest).toBe((clean.json as Summary).digest);
-  }, 180_000);
+  it.each(['direct', 'redis'])(
+    'a worker host cut off for 15 s mid-batch, then back: its batch is redone elsewhere and its late result changes nothing (%s plane)',
+    async (plane) => {
+      const clean = await runCnsn(['run', ...LONG]);
+      const id = `cut-worker-${plane}`;
+      const driver = startDriver(id, plane);
+      // The cut strikes while w2 holds a batch of this run (each hold is said before it starts).
+      const held = new RegExp(`fault: holding batch (\\d+) of run ${id}\\b`);
+      await waitUntil(() => held.test(logs.get('w2') ?? ''), 60_000, 'w2 holding a batch of the run');
+      c.cut('w2');
+      const seq = Number(held.exec(logs.get('w2') ?? '')?.[1]);
+      await new Promise((r) => setTimeout(r, 15_000)); // the fault's length, not a hope
+      c.restore('w2');
+      expect(await driver.exited, driver.log()).toBe(0);
+      // Its lock ran out while it was cut off (WORKER_LOCK): the batch was taken again, by w1 as a
+      // rule (by w2 itself only if the stall check came after it was back).
+      const line = new RegExp(`fault: holding batch ${seq} of run ${id}\\b`, 'g');
+      const holds = [logs.get('w1') ?? '', logs.get('w2') ?? ''].reduce(
+        (n, l) => n + (l.match(line)?.length ?? 0),
+        0,
+      );
+      expect(holds).toBeGreaterThanOrEqual(2);
+      expect(driver.summary().delivered).toBe(BATCHES_LONG);
+      expect(driver.summary().digest).toBe((clean.json as Summary).digest);
+    },
+    180_000,
+  );
 
-  it('5% loss on every link (no delay: this kernel has no netem): the run completes, same digest', async () => {
-    const clean = await runCnsn(['run', ...RUN]);
-    for (const name of c.hosts.keys()) c.shape(name, { lossPct: 5 });
-    try {
-      const args = ['run', ...RUN, ...driverArgs('direct')];
-      const out = await runCnsn(args, { netns: c.host('driver').ns, timeoutMs: 170_000 });
-      expect(out.code, out.stderr).toBe(0);
-      const summary = out.json as Summary & { seconds: number };
-      expect(summary.digest).toBe((clean.json as Summary).digest);
-      process.stderr.write(`5% loss on every link: 12 batches of 4x8x6x5 in ${summary.seconds} s\n`);
-    } finally {
-      for (const name of c.hosts.keys()) c.shape(name, {});
-    }
-  }, 180_000);
+  it.each(['direct', 'redis'])(
+    'a 5 per cent loss on every link (no delay: this kernel has no netem): the run completes, same digest (%s plane)',
+    async (plane) => {
+      const clean = await runCnsn(['run', ...RUN]);
+      for (const name of c.hosts.keys()) c.shape(name, { lossPct: 5 });
+      try {
+        const args = ['run', ...RUN, ...driverArgs(plane)];
+        const out = await runCnsn(args, { netns: c.host('driver').ns, timeoutMs: 170_000 });
+        expect(out.code, out.stderr).toBe(0);
+        const summary = out.json as Summary & { seconds: number; dataPlane: string };
+        expect(summary.dataPlane).toBe(plane);
+        expect(summary.digest).toBe((clean.json as Summary).digest);
+        process.stderr.write(
+          `5% loss on every link, ${plane} plane: 12 batches of 4x8x6x5 in ${summary.seconds} s\n`,
+        );
+      } finally {
+        for (const name of c.hosts.keys()) c.shape(name, {});
+      }
+    },
+    180_000,
+  );
 
   it('status shows each worker at its address, and a worker host cut off leaves the list within the heartbeat timeout', async () => {
     const status = async (): Promise<Array<{ id: string; address: string }>> => {
