@@ -58,7 +58,14 @@ describe('the shm plane: tensors as files in /dev/shm', () => {
       for (const b of batches) await plain.enqueue(b.data, b.shape);
     });
     await plain.close();
-    const placed = await pipeline.openRun({ seed: 9, resultsInPlace: true, maxInFlight: 4 });
+    const placed = await pipeline.openRun({
+      seed: 9,
+      resultsInPlace: true,
+      maxInFlight: 4,
+      dataPlane: 'auto',
+      localPlane: 'shm',
+    });
+    expect(placed.planeChoice).toMatch(/^shm: auto: every live worker shares this host's \/dev\/shm/);
     expect(placed.resultsInPlace).toBe(true);
     const got = await collect(placed, async () => {
       for (const b of batches) await enqueuePlaced(placed, b.data);
@@ -104,6 +111,10 @@ describe('the shm plane: tensors as files in /dev/shm', () => {
     try {
       const [worker] = await other.startWorkers(1, { env: { CNSN_SHM_DIR: elsewhere } });
       const pipeline = await other.pipeline();
+      // auto for a local client: shm only when the workers see this /dev/shm, which this one does not.
+      const auto = await pipeline.openRun({ seed: 1, dataPlane: 'auto', localPlane: 'shm' });
+      expect(auto.dataPlane).toBe('direct');
+      await auto.close();
       const run = await pipeline.openRun({ seed: 1 });
       await run.enqueue(first.data, SHAPE);
       await waitUntil(() => (worker?.log ?? '').includes('is not on host'), 20_000, 'the worker to say why');

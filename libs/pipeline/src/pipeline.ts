@@ -20,6 +20,7 @@ import type { DriverDataPlane, DriverPlaneContext } from './data-plane/data-plan
 import { DirectServer } from './data-plane/direct/direct-server.js';
 import { probeWorkers } from './data-plane/direct/reach-probe.js';
 import { PLANE_REGISTRY } from './data-plane/plane-registry.js';
+import { shmIdentity } from './data-plane/shm/shm-files.js';
 import { RunExistsError, RunFinishedError } from './errors.js';
 import { childLogger, type Logger, silentLogger } from './logger.js';
 import { PipelineRun, type ResumeInfo } from './pipeline-run.js';
@@ -366,6 +367,13 @@ export class Pipeline {
     return this.server;
   }
 
+  /** True when every live worker sees the /dev/shm this driver sees (the shm plane's files). */
+  private async workersShareShm(): Promise<boolean> {
+    const here = shmIdentity();
+    const workers = await listWorkers(this.redis, this.keys);
+    return here !== '' && workers.length > 0 && workers.every((w) => w.shmId === here);
+  }
+
   /** True when there are live workers and every one runs on this host. */
   private async workersAllLocal(): Promise<boolean> {
     const workers = await listWorkers(this.redis, this.keys);
@@ -393,10 +401,10 @@ export class Pipeline {
     }
     // Workers on this host reach a loopback endpoint; an address the user gave is verified instead.
     if (!this.directOptions.advertise && (await this.workersAllLocal())) {
-      if (localPlane === 'shm')
+      if (localPlane === 'shm' && (await this.workersShareShm()))
         return {
           plane: 'shm',
-          why: 'auto: every live worker runs on this host; tensors in place in /dev/shm',
+          why: "auto: every live worker shares this host's /dev/shm; tensors in place there",
         };
       const server = await this.directServer();
       return { plane: 'direct', why: `auto: every live worker runs on this host; serving at ${server.url}` };

@@ -7,6 +7,8 @@ export interface WorkerInfo {
   host: string;
   /** The address it reaches Redis from: its host as the network sees it ('' when unknown). */
   address: string;
+  /** Which /dev/shm it sees (boot id, device, inode: see shmIdentity); '' when unknown. */
+  shmId: string;
   pid: number;
   /** Backend name, e.g. `fused` or `tfjs-tensorflow`. */
   backend: string;
@@ -64,6 +66,7 @@ export async function listWorkers(
       id: h.id,
       host: h.host ?? '',
       address: h.address ?? '',
+      shmId: h.shmId ?? '',
       pid: Number(h.pid),
       backend: h.backend ?? '',
       backendDetail: h.backendDetail ?? '',

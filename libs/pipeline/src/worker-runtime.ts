@@ -24,6 +24,7 @@ import type { RedisClient } from './redis/redis-connection.js';
 import type { BatchProcessor } from './batch-processor.js';
 import { isLastAttempt } from './control/batch-job-options.js';
 import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
+import { shmIdentity } from './data-plane/shm/shm-files.js';
 import type { WorkerTransport } from './data-plane/direct/worker-transport.js';
 import { answerProbes } from './data-plane/direct/reach-probe.js';
 import { registeredPlanes } from './data-plane/plane-registry.js';
@@ -301,6 +302,7 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       id: this.id,
       host: hostname(),
       address: localAddress(this.redis),
+      shmId: shmIdentity(),
       pid: process.pid,
       backend: this.processor.backend,
       backendDetail: this.processor.backendDetail,

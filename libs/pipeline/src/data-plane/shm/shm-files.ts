@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import {
   type FileHandle,
   mkdir,
@@ -36,6 +36,21 @@ export function shmBase(): string {
     return base;
   } catch {
     return tmpdir();
+  }
+}
+
+/**
+ * Which /dev/shm this process sees: the kernel's boot id and the directory's device and inode. Two
+ * processes share the shm plane's files only when these agree (a container on the same host with a
+ * /dev/shm of its own, or with the host's name, does not).
+ */
+export function shmIdentity(): string {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const { dev, ino } = statSync(shmBase());
+    return `${boot}:${dev}:${ino}`;
+  } catch {
+    return '';
   }
 }
 
