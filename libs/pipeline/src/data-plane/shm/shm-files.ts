@@ -270,8 +270,9 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Removes a run's directory; a worker may still be writing a result into it, hence the retries. */
 export async function removeRunDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 10 });
 }
 
 export const runDirExists = (dir: string): boolean => existsSync(dir);
