@@ -8,6 +8,7 @@ import {
 } from '@cnsn/protocol';
 import { withBackoff } from '../backoff.js';
 import type { RunControl } from '../control/run-control.js';
+import { BufferPool } from '../data-plane/buffer-pool.js';
 import type { DriverDataPlane } from '../data-plane/data-plane.js';
 import { EnqueueRefusedError } from '../errors.js';
 import { isOutOfMemory } from '../redis/redis-errors.js';
@@ -40,6 +41,8 @@ interface Held {
   shape: number[];
   /** The blob's size on the plane. */
   bytes: number;
+  /** Where a 16-bit wire's values were narrowed to (the plane may serve them until delivery). */
+  narrowed?: Uint8Array;
   /** Its job names this set whenever it is queued (again): a redone batch is replayed exactly. */
   params: ParamsRef | null;
   /** Times this batch was found lost and queued again. */
@@ -54,6 +57,8 @@ interface Held {
  */
 export class Producer {
   private readonly held = new Map<number, Held>();
+  /** Buffers for 16-bit inputs, reused batch after batch (a 64x512x7x7 batch is 3.2 MB of them). */
+  private readonly narrowed = new BufferPool(true);
 
   constructor(private readonly o: ProducerOptions) {}
 
@@ -108,8 +113,22 @@ export class Producer {
     shape: number[],
     params: ParamsRef | null = null,
   ): Promise<void> {
-    const blob = this.encode(seq, data, shape);
-    this.held.set(seq, { data, shape, bytes: size(blob), params, rounds: 0 });
+    const narrowed = this.o.spec.wire === 'float32' ? undefined : this.narrowed.take(data.length * 2);
+    let blob: Uint8Array[];
+    try {
+      blob = this.encode(seq, data, shape, narrowed);
+    } catch (err) {
+      this.narrowed.give(narrowed);
+      throw err;
+    }
+    this.held.set(seq, {
+      data,
+      shape,
+      bytes: size(blob),
+      params,
+      rounds: 0,
+      ...(narrowed ? { narrowed } : {}),
+    });
     await this.withMemory(seq, () => this.o.plane.putInput(seq, blob, shape));
     await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, size(blob), params)));
     await this.o.control.recordEnqueued(seq, data.byteLength);
@@ -170,6 +189,7 @@ export class Producer {
 
   /** The batch was delivered: the producer no longer needs it. */
   release(seq: number): void {
+    this.narrowed.give(this.held.get(seq)?.narrowed);
     this.held.delete(seq);
   }
 
@@ -214,7 +234,8 @@ export class Producer {
         });
         return false;
       }
-      await this.withMemory(seq, () => plane.putInput(seq, this.encode(seq, data, held.shape), held.shape));
+      const blob = this.encode(seq, data, held.shape, held.narrowed);
+      await this.withMemory(seq, () => plane.putInput(seq, blob, held.shape));
     }
     if (state !== 'alive')
       await this.withMemory(seq, () =>
@@ -236,9 +257,9 @@ export class Producer {
     return again;
   }
 
-  private encode(seq: number, data: Float32Array, shape: number[]): Uint8Array[] {
+  private encode(seq: number, data: Float32Array, shape: number[], narrowed?: Uint8Array): Uint8Array[] {
     try {
-      return encodeTensorBlobParts({ shape, data, dtype: this.o.spec.wire });
+      return encodeTensorBlobParts({ shape, data, dtype: this.o.spec.wire }, narrowed);
     } catch (err) {
       throw new EnqueueRefusedError(seq, (err as Error).message);
     }
