@@ -108,8 +108,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
   afterAll(() => c?.dispose());
 
   it('a worker that reaches Redis but not the driver: auto takes the redis plane and says which worker and why', async () => {
-    const clean = await runCnsn(['run', ...RUN]);
-    expect(clean.code, clean.stderr).toBe(0);
+    const clean = await cleanDigest(RUN);
     c.block('w2', 'driver');
     try {
       const out = await runCnsn(['run', ...RUN, ...driverArgs('auto')], {
@@ -123,7 +122,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
         /data plane redis: auto: worker \S+ .*cannot reach http:\/\/10\.77\.0\.3:\d+/,
       );
       expect(summary.delivered).toBe(12);
-      expect(summary.digest).toBe((clean.json as { digest: string }).digest);
+      expect(summary.digest).toBe(clean);
     } finally {
       c.unblock('w2', 'driver');
     }
@@ -150,6 +149,27 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
     };
   };
 
+  /** The digest of a clean run of `args` (LONG or RUN), made once: every test compares with it. */
+  const cleanRuns = new Map<string[], Promise<string>>();
+  const cleanDigest = (args: string[]): Promise<string> => {
+    let digest = cleanRuns.get(args);
+    if (!digest) {
+      digest = runCnsn(['run', ...args]).then((clean) => {
+        expect(clean.code, clean.stderr).toBe(0);
+        return (clean.json as Summary).digest;
+      });
+      cleanRuns.set(args, digest);
+    }
+    return digest;
+  };
+
+  /** The driver ended well: exit 0, every batch of LONG delivered, the clean run's digest. */
+  const expectCompleted = async (driver: ReturnType<typeof startDriver>): Promise<void> => {
+    expect(await driver.exited, driver.log()).toBe(0);
+    expect(driver.summary().delivered).toBe(BATCHES_LONG);
+    expect(driver.summary().digest).toBe(await cleanDigest(LONG));
+  };
+
   /** A run's cursor, read in Redis from host w1. */
   const delivered = async (runId: string): Promise<number> => {
     const hget = ['-h', c.host('redis').address, 'HGET', `${PREFIX}:run:${runId}`, 'delivered'];
@@ -159,8 +179,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
   it.each(['direct', 'redis'])(
     'the driver cut off from Redis for 10 s mid-run carries on when the link is back (%s plane)',
     async (plane) => {
-      const clean = await runCnsn(['run', ...LONG]);
-      expect(clean.code, clean.stderr).toBe(0);
+      await cleanDigest(LONG);
       const id = `cut-driver-${plane}`;
       const driver = startDriver(id, plane);
       await waitUntil(async () => (await delivered(id)) >= 5, 60_000, 'the run under way');
@@ -171,9 +190,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
       expect(await delivered(id)).toBe(atCut);
       expect(atCut).toBeLessThan(BATCHES_LONG);
       c.unblock('driver', 'redis');
-      expect(await driver.exited, driver.log()).toBe(0);
-      expect(driver.summary().delivered).toBe(BATCHES_LONG);
-      expect(driver.summary().digest).toBe((clean.json as Summary).digest);
+      await expectCompleted(driver);
     },
     180_000,
   );
@@ -181,7 +198,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
   it.each(['direct', 'redis'])(
     "the Redis host's link flapping (down 2 s, up 3 s, five times): nothing lost, duplicated or reordered (%s plane)",
     async (plane) => {
-      const clean = await runCnsn(['run', ...LONG]);
+      await cleanDigest(LONG);
       const id = `flap-${plane}`;
       const driver = startDriver(id, plane);
       await waitUntil(async () => (await delivered(id)) >= 3, 60_000, 'the run under way');
@@ -193,9 +210,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
         c.restore('redis');
         await new Promise((r) => setTimeout(r, 3000));
       }
-      expect(await driver.exited, driver.log()).toBe(0);
-      expect(driver.summary().delivered).toBe(BATCHES_LONG);
-      expect(driver.summary().digest).toBe((clean.json as Summary).digest);
+      await expectCompleted(driver);
     },
     180_000,
   );
@@ -203,7 +218,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
   it.each(['direct', 'redis'])(
     'a worker host cut off for 15 s mid-batch, then back: its batch is redone elsewhere and its late result changes nothing (%s plane)',
     async (plane) => {
-      const clean = await runCnsn(['run', ...LONG]);
+      await cleanDigest(LONG);
       const id = `cut-worker-${plane}`;
       const driver = startDriver(id, plane);
       // The cut strikes while w2 holds a batch of this run (each hold is said before it starts).
@@ -213,7 +228,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
       const seq = Number(held.exec(logs.get('w2') ?? '')?.[1]);
       await new Promise((r) => setTimeout(r, 15_000)); // the fault's length, not a hope
       c.restore('w2');
-      expect(await driver.exited, driver.log()).toBe(0);
+      await expectCompleted(driver);
       // Its lock ran out while it was cut off (WORKER_LOCK): the batch was taken again, by w1 as a
       // rule (by w2 itself only if the stall check came after it was back).
       const line = new RegExp(`fault: holding batch ${seq} of run ${id}\\b`, 'g');
@@ -222,8 +237,6 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
         0,
       );
       expect(holds).toBeGreaterThanOrEqual(2);
-      expect(driver.summary().delivered).toBe(BATCHES_LONG);
-      expect(driver.summary().digest).toBe((clean.json as Summary).digest);
     },
     180_000,
   );
@@ -231,7 +244,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
   it.each(['direct', 'redis'])(
     'a 5 per cent loss on every link (no delay: this kernel has no netem): the run completes, same digest (%s plane)',
     async (plane) => {
-      const clean = await runCnsn(['run', ...RUN]);
+      const clean = await cleanDigest(RUN);
       for (const name of c.hosts.keys()) c.shape(name, { lossPct: 5 });
       try {
         const args = ['run', ...RUN, ...driverArgs(plane)];
@@ -239,7 +252,7 @@ describe.skipIf(unavailable !== null)('faults between hosts', () => {
         expect(out.code, out.stderr).toBe(0);
         const summary = out.json as Summary & { seconds: number; dataPlane: string };
         expect(summary.dataPlane).toBe(plane);
-        expect(summary.digest).toBe((clean.json as Summary).digest);
+        expect(summary.digest).toBe(clean);
         process.stderr.write(
           `5% loss on every link, ${plane} plane: 12 batches of 4x8x6x5 in ${summary.seconds} s\n`,
         );

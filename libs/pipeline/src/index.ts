@@ -14,6 +14,7 @@ export type { HttpTransportOptions, WorkerTransport } from './data-plane/direct/
 export type { Http1ServerOptions } from './data-plane/direct/http1-server.js';
 export type { Answer, Decision, RequestHead, Router } from './data-plane/direct/http-exchange.js';
 export { InputMissingError } from './data-plane/data-plane.js';
+export { readPlaced } from './data-plane/shm/shm-files.js';
 export type {
   DriverDataPlane,
   DriverPlaneContext,

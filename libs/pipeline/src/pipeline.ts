@@ -353,7 +353,7 @@ export class Pipeline {
   private directServer(): Promise<DirectServer> {
     this.server ??= (async () => {
       const o = this.directOptions;
-      const local = await this.workersAllLocal();
+      const { local } = await this.workersHere();
       return DirectServer.start({
         listen: o.listen ?? (local ? '127.0.0.1:0' : '0.0.0.0:0'),
         ...(o.advertise ? { advertise: o.advertise } : {}),
@@ -367,17 +367,15 @@ export class Pipeline {
     return this.server;
   }
 
-  /** True when every live worker sees the /dev/shm this driver sees (the shm plane's files). */
-  private async workersShareShm(): Promise<boolean> {
+  /**
+   * Whether there are live workers and every one runs on this host (`local`), and also sees the
+   * /dev/shm this driver sees (`shm`: the shm plane's files); one read of the worker list.
+   */
+  private async workersHere(): Promise<{ local: boolean; shm: boolean }> {
+    const workers = await listWorkers(this.redis, this.keys);
     const here = shmIdentity();
-    const workers = await listWorkers(this.redis, this.keys);
-    return here !== '' && workers.length > 0 && workers.every((w) => w.shmId === here);
-  }
-
-  /** True when there are live workers and every one runs on this host. */
-  private async workersAllLocal(): Promise<boolean> {
-    const workers = await listWorkers(this.redis, this.keys);
-    return workers.length > 0 && workers.every((w) => w.host === hostname());
+    const local = workers.length > 0 && workers.every((w) => w.host === hostname());
+    return { local, shm: local && here !== '' && workers.every((w) => w.shmId === here) };
   }
 
   /**
@@ -400,8 +398,9 @@ export class Pipeline {
       return { plane: requested, why: 'requested' };
     }
     // Workers on this host reach a loopback endpoint; an address the user gave is verified instead.
-    if (!this.directOptions.advertise && (await this.workersAllLocal())) {
-      if (localPlane === 'shm' && (await this.workersShareShm()))
+    const here = this.directOptions.advertise ? null : await this.workersHere();
+    if (here?.local) {
+      if (localPlane === 'shm' && here.shm)
         return {
           plane: 'shm',
           why: "auto: every live worker shares this host's /dev/shm; tensors in place there",

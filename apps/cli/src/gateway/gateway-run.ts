@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import { open } from 'node:fs/promises';
-import { BufferPool, type DeliveredBatch, type PipelineRun, type PlacedData } from '@cnsn/pipeline';
+import { BufferPool, type DeliveredBatch, type PipelineRun, readPlaced } from '@cnsn/pipeline';
 import type { SelfNormParamsSpec } from '@cnsn/protocol';
 import { CliError } from '../cli-error.js';
 import { renderBatchPreview } from '../preview/batch-preview.js';
@@ -185,7 +184,7 @@ export class GatewayRun {
   /** The input beside the output, for the dashboard (the run still holds the input). */
   private async preview(batch: DeliveredBatch): Promise<void> {
     const input = await this.run.inputOf(batch.seq);
-    const output = batch.place ? await readPlaced(batch.place) : batch.data;
+    const output = batch.place ? await readPlaced(batch.place).catch(() => null) : batch.data;
     if (!input || !output) return;
     const png = renderBatchPreview({
       run: this.run.id,
@@ -208,25 +207,5 @@ export class GatewayRun {
   close(): Promise<void> {
     this.closing ??= this.run.close().finally(() => this.link?.close());
     return this.closing;
-  }
-}
-
-/** A result's values read from where they lie (a preview's rare read), or null when gone. */
-async function readPlaced(place: PlacedData): Promise<Float32Array | null> {
-  try {
-    const file = await open(place.path, 'r');
-    try {
-      const bytes = new Uint8Array(place.bytes);
-      for (let at = 0; at < bytes.length;) {
-        const { bytesRead } = await file.read(bytes, at, bytes.length - at, place.offset + at);
-        if (bytesRead === 0) return null;
-        at += bytesRead;
-      }
-      return new Float32Array(bytes.buffer, 0, place.bytes / 4);
-    } finally {
-      await file.close();
-    }
-  } catch {
-    return null;
   }
 }

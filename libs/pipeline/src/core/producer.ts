@@ -121,16 +121,10 @@ export class Producer {
       this.narrowed.give(narrowed);
       throw err;
     }
-    this.held.set(seq, {
-      data,
-      shape,
-      bytes: size(blob),
-      params,
-      rounds: 0,
-      ...(narrowed ? { narrowed } : {}),
-    });
+    const bytes = size(blob);
+    this.held.set(seq, { data, shape, bytes, params, rounds: 0, ...(narrowed ? { narrowed } : {}) });
     await this.withMemory(seq, () => this.o.plane.putInput(seq, blob, shape));
-    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, size(blob), params)));
+    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, bytes, params)));
     await this.o.control.recordEnqueued(seq, data.byteLength);
   }
 
@@ -147,15 +141,14 @@ export class Producer {
       throw new EnqueueRefusedError(seq, `a placed batch is float32, the run's wire is ${this.o.spec.wire}`);
     const dataBytes = shape.reduce((a, b) => a * b, 1) * 4;
     const prefix = tensorBlobPrefix(shape, dataBytes);
-    this.held.set(seq, { data: null, shape, bytes: prefix.byteLength + dataBytes, params, rounds: 0 });
+    const bytes = prefix.byteLength + dataBytes;
+    this.held.set(seq, { data: null, shape, bytes, params, rounds: 0 });
     await places.placeInput(seq, prefix);
     if (adopt) {
       await this.repair(seq);
       return;
     }
-    await this.withMemory(seq, () =>
-      this.o.control.submit(this.job(seq, shape, prefix.byteLength + dataBytes, params)),
-    );
+    await this.withMemory(seq, () => this.o.control.submit(this.job(seq, shape, bytes, params)));
     await this.o.control.recordEnqueued(seq, dataBytes);
   }
 

@@ -182,6 +182,16 @@ export async function readFileRange(path: string, offset: number, bytes: number)
   });
 }
 
+/** Float32 values where they lie (a result left in place), read into a new array; null when gone. */
+export async function readPlaced(place: {
+  path: string;
+  offset: number;
+  bytes: number;
+}): Promise<Float32Array | null> {
+  const bytes = await readFileRange(place.path, place.offset, place.bytes);
+  return bytes && new Float32Array(bytes.buffer, bytes.byteOffset, place.bytes / 4);
+}
+
 interface Layout {
   blobAt: number;
   dataAt: number;
