@@ -230,3 +230,35 @@ def feed_and_collect_batches(run, xs) -> list:
         run.enqueue(x)
     run.end()
     return list(run.results())
+
+
+def test_previews_while_the_trainer_asks_at_once(redis_url: str) -> None:
+    # The gateway renders a preview after it sends a batch; a client that asks for the next batch
+    # meanwhile (as a fast trainer does) must not be lost: that once hung the run.
+    import subprocess
+
+    port = redis_url.rsplit(":", 1)[1]
+    with cnsn.connect(redis=redis_url, workers_local=2) as p:
+        run = p.open_run(selfnorm=None, preview_every=1)
+        assert run.in_place is not None, "the gateway reads the output from the plane for its preview"
+        for k in range(4):
+            run.enqueue(synthetic_batch(SHAPE, 2, k))
+        run.end()
+        seen: list[int] = []
+        previews: list[str] = []
+
+        def consume() -> None:
+            for b in run.results():
+                seen.append(b.seq)
+                if b.seq == 1:  # batch 0's preview went out before batch 1 did
+                    key = f"{{cnsn}}:run:{run.id}:preview"
+                    got = subprocess.run(["redis-cli", "-p", port, "GETRANGE", key, "1", "3"], capture_output=True, text=True)
+                    previews.append(got.stdout.strip())
+
+        reader = threading.Thread(target=consume, daemon=True)
+        reader.start()
+        reader.join(60)
+        assert not reader.is_alive(), "the run hung after its first preview"
+        assert seen == [0, 1, 2, 3]
+        assert previews == ["PNG"]
+        run.close()

@@ -17,6 +17,8 @@ export class GatewayRun {
   private readonly held = new Map<number, Uint8Array>();
   private streaming = false;
   private wakeAsk: ((asked: boolean) => void) | null = null;
+  /** The client asked for the next batch before the stream waited for it (a preview was slower). */
+  private askedEarly = false;
   private closing: Promise<void> | null = null;
 
   constructor(
@@ -62,7 +64,10 @@ export class GatewayRun {
       case 'consumer':
         if (typeof header.slot === 'number') this.link?.release(header.slot);
         void this.run.reportConsumer(Number(header.wait_ms), Number(header.hold_ms), Number(header.batches));
-        if (header.next) this.wakeAsk?.(true);
+        if (header.next) {
+          if (this.wakeAsk) this.wakeAsk(true);
+          else this.askedEarly = true;
+        }
         return {};
       case 'close':
         await this.close();
@@ -142,6 +147,10 @@ export class GatewayRun {
   /** Resolves true when the client asks for the next batch, false when it is gone. */
   private asked(socket: Socket): Promise<boolean> {
     if (socket.destroyed) return Promise.resolve(false);
+    if (this.askedEarly) {
+      this.askedEarly = false;
+      return Promise.resolve(true);
+    }
     return new Promise<boolean>((resolve) => {
       const gone = (): void => settle(false);
       const settle = (asked: boolean): void => {

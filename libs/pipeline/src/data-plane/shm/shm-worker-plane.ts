@@ -7,7 +7,6 @@ import {
   readBlobFile,
   removeFiles,
   resultFile,
-  retireFiles,
   runDir,
   runDirExists,
   writeBlobFile,
@@ -47,7 +46,8 @@ export class ShmWorkerPlane implements WorkerDataPlane {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !runDirExists(dir)) return; // closed meanwhile
       throw err;
     }
-    await retireFiles(dir, inputFile(dir, job.seq));
+    // The input stays until the batch is delivered (the driver retires both): a placed batch's only
+    // copy, which a preview or a passthrough reads back.
   }
 
   hasResult(job: BatchJobData): Promise<boolean> {
