@@ -1,9 +1,11 @@
-import { createBackend, makePlan, type Shape4 } from '@cnsn/kernels';
+import { createBackend, defaultSelfNormParams, makePlan, type Shape4 } from '@cnsn/kernels';
+import { narrowFloat32, widenToFloat32 } from '@cnsn/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   PipelineEnv,
   runApp,
   runCnsn,
+  TESTED_PLANES,
   testBatch,
   WEBGPU_REQUIRED,
   webgpuUnavailable,
@@ -85,4 +87,63 @@ describe.skipIf(unavailable && !required)('a worker on webgpu', () => {
 
 describe.runIf(unavailable && !required)('webgpu here', () => {
   it.skip(`is unavailable: ${unavailable}`, () => undefined);
+});
+
+/** x as a 16-bit wire carries it. */
+function throughWire(x: Float32Array, wire: 'float32' | 'bfloat16'): Float32Array {
+  if (wire === 'float32') return x;
+  return widenToFloat32(narrowFloat32(x, wire, new Uint16Array(x.length)), wire, new Float32Array(x.length));
+}
+
+// The worker's GPU path end to end: 2 slots by default, each batch received into its slot's
+// staging and sent from its read-back, on every plane and wire, with SelfNorm in train mode.
+describe.skipIf(unavailable && !required).each(TESTED_PLANES)('a webgpu worker on the %s plane', (plane) => {
+  let env: PipelineEnv;
+  beforeAll(async () => {
+    env = await PipelineEnv.start({ plane });
+    await env.startWorkers(1, { backend: 'webgpu' });
+  });
+  afterAll(() => env?.dispose());
+
+  it.each(['float32', 'bfloat16'] as const)(
+    'wire %s: 2 slots by default, outputs and BatchNorm statistics within the golden tolerance of fused',
+    async (wire) => {
+      const shape: Shape4 = [6, 16, 9, 11];
+      const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(16, { seed: 3 }) };
+      const batches = Array.from({ length: 6 }, (_, i) => testBatch(shape, 80 + i));
+      const run = await (await env.pipeline()).openRun({ seed: 5, selfnorm, wire, maxInFlight: 4 });
+      const producing = (async () => {
+        for (const b of batches) await run.enqueue(b.data, b.shape);
+        await run.end();
+      })();
+      const got: Array<{ data: Float32Array; stats: unknown }> = [];
+      for await (const r of run.results()) got.push({ data: r.data.slice(), stats: r.selfnormStats });
+      await producing;
+      await run.close();
+      const { backend: fused } = await createBackend('fused');
+      for (const [seq, b] of batches.entries()) {
+        const want = await fused.augment(
+          { data: throughWire(b.data, wire), shape },
+          { plan: makePlan(shape, 5, seq, { crop: 'both', chan: true }), selfnorm },
+        );
+        const out = throughWire(want.data, wire);
+        // bfloat16 keeps 8 bits: one rounding of the result on the way back, at most.
+        const rtol = wire === 'float32' ? 1e-4 : 2 ** -8;
+        let worst = 0;
+        for (let i = 0; i < out.length; i++) {
+          const w = out[i] as number;
+          worst = Math.max(worst, Math.abs(w - (got[seq]?.data[i] ?? NaN)) - rtol * Math.abs(w));
+        }
+        expect(worst, `batch ${seq}`).toBeLessThanOrEqual(1e-4);
+        const mean = (got[seq]?.stats as { g: { mean: number[] } }).g.mean;
+        want.selfnormStats?.g.mean.forEach((m, c) =>
+          expect(Math.abs(m - (mean[c] ?? NaN))).toBeLessThan(1e-4),
+        );
+      }
+      await fused.dispose();
+      const status = await runCnsn(['status', '--redis', env.redis.url, '--prefix', env.prefix, '--json']);
+      const w = (status.json as { workers: Array<{ backend: string; concurrency: number }> }).workers[0];
+      expect(w).toMatchObject({ backend: 'webgpu', concurrency: 2 });
+    },
+  );
 });

@@ -46,8 +46,8 @@ export class WorkerProcess {
         o.queue,
         '--backend',
         o.backend ?? 'fused',
-        '--concurrency',
-        String(o.concurrency ?? 1),
+        // The worker's own default when not given (1; 2 on webgpu).
+        ...(o.concurrency ? ['--concurrency', String(o.concurrency)] : []),
         '--id',
         o.id,
         // For post-mortems (the soak's SOAK_LOG): e.g. debug.

@@ -11,6 +11,7 @@ import {
   type SelfNormConfig,
   type SelfNormParams,
   type Shape4,
+  WebGpuBackend,
 } from '@cnsn/kernels';
 import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline';
 import { streamOf } from '@cnsn/protocol';
@@ -20,6 +21,8 @@ import { streamOf } from '@cnsn/protocol';
  * SelfNorm on the chosen backend. With `fused`, each concurrent slot has a backend of its own: the
  * input is received straight into that backend's memory, augmented in place, and the result sent
  * from there, with no copy in or out (the slot holds its backend until the batch is handed over).
+ * With `webgpu`, each slot has GPU buffers of its own to the same end: the input is received into
+ * the slot's mapped staging and the result sent from its mapped read-back.
  */
 export class AugmentProcessor implements BatchProcessor {
   readonly backend: string;
@@ -28,6 +31,8 @@ export class AugmentProcessor implements BatchProcessor {
   readonly stableOutput: boolean;
   private readonly created: CreatedBackend;
   private readonly slotBackends = new Map<number, FusedBackend>();
+  /** The backend when it is webgpu: each slot then has its own GPU buffers. */
+  private readonly gpu: WebGpuBackend | null;
 
   constructor(created: CreatedBackend) {
     this.created = created;
@@ -35,18 +40,29 @@ export class AugmentProcessor implements BatchProcessor {
     this.backendDetail = `${created.backend.description}; ${created.reason}`;
     const adapter = created.backend.adapter;
     this.adapter = adapter ? describeAdapter(adapter) : '';
-    this.stableOutput = created.backend instanceof FusedBackend;
+    this.gpu = created.backend instanceof WebGpuBackend ? created.backend : null;
+    this.stableOutput = created.backend instanceof FusedBackend || this.gpu !== null;
   }
 
-  inputTarget(slot: number, shape: number[], blobBytes: number, dataOffset: number): Uint8Array | null {
-    const fused = this.fusedFor(slot);
-    if (!fused || dataOffset > BORROW_HEADROOM) return null;
-    const framed = fused.borrowFramed(shape as unknown as Shape4, dataOffset);
-    return framed.length === blobBytes ? framed : null;
+  async inputTarget(
+    slot: number,
+    shape: number[],
+    blobBytes: number,
+    dataOffset: number,
+  ): Promise<Uint8Array | null> {
+    if (!isShape4(shape)) return null;
+    const gpu = this.gpu;
+    let framed: Uint8Array | null = null;
+    if (gpu) framed = await gpu.inputTarget(slot, shape, dataOffset);
+    else if (dataOffset <= BORROW_HEADROOM)
+      framed = this.fusedFor(slot)?.borrowFramed(shape, dataOffset) ?? null;
+    return framed?.length === blobBytes ? framed : null;
   }
 
-  inputFloats(slot: number, shape: number[]): Float32Array | null {
-    return this.fusedFor(slot)?.borrow(shape as unknown as Shape4) ?? null;
+  async inputFloats(slot: number, shape: number[]): Promise<Float32Array | null> {
+    if (!isShape4(shape)) return null;
+    if (this.gpu) return this.gpu.inputFloats(slot, shape);
+    return this.fusedFor(slot)?.borrow(shape) ?? null;
   }
 
   async process(
@@ -72,7 +88,10 @@ export class AugmentProcessor implements BatchProcessor {
       const result = fused.augmentSync({ data: buffer, shape }, request, buffer);
       return encode(result.data, this.meta(spec, plan, result, shape));
     }
-    const result = await this.created.backend.augment({ data: input.data, shape }, request);
+    // On the GPU the result is a view of the slot's mapped read-back, sent from there.
+    const result = this.gpu
+      ? await this.gpu.augmentIn(ctx.slot, { data: input.data, shape }, request)
+      : await this.created.backend.augment({ data: input.data, shape }, request);
     return encode(result.data, this.meta(spec, plan, result, shape));
   }
 
@@ -122,4 +141,9 @@ function statsJson(stats: unknown): unknown {
     out[gate] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, Array.from(v)]));
   }
   return out;
+}
+
+/** A 4-D shape of positive integers, the only kind a backend is asked to make room for. */
+function isShape4(shape: number[]): shape is number[] & Shape4 {
+  return shape.length === 4 && shape.every((d) => Number.isSafeInteger(d) && d > 0);
 }

@@ -19,7 +19,7 @@ import { AugmentProcessor } from './augment-processor.js';
 interface WorkerFlags {
   redis?: string;
   backend: BackendName;
-  concurrency: number;
+  concurrency?: number;
   queue: string;
   prefix: string;
   id?: string;
@@ -43,7 +43,11 @@ export function workerCommand(
         .choices([...BACKEND_NAMES, ...Object.keys(BACKEND_ALIASES)])
         .default('auto'),
     )
-    .option('--concurrency <n>', 'batches processed at once', positiveInt, 1)
+    .option(
+      '--concurrency <n>',
+      'batches processed at once (default 2 on webgpu, where one batch crosses the bus while the other computes; else 1)',
+      positiveInt,
+    )
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
     .option('--prefix <prefix>', 'Redis key prefix with a hash tag', DEFAULT_PREFIX)
     .option('--id <id>', 'worker id (default host-pid)')
@@ -69,6 +73,9 @@ export function workerCommand(
     )
     .action((flags: WorkerFlags) => runWorker(flags, customize));
 }
+
+/** Slots of a webgpu worker by default: the next batch's transfer runs while this one's passes do. */
+const GPU_CONCURRENCY = 2;
 
 /** A start-up step failed: said (one line) and the exit status set; the worker does not start. */
 class StartFailed extends Error {
@@ -117,7 +124,7 @@ async function runWorker(
         processor: new AugmentProcessor(created),
         prefix: flags.prefix,
         queue: flags.queue,
-        concurrency: flags.concurrency,
+        concurrency: flags.concurrency ?? (created.backend.name === 'webgpu' ? GPU_CONCURRENCY : 1),
         stopTimeoutMs: STOP_TIMEOUT_MS,
         logger: root,
         id,

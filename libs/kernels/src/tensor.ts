@@ -60,12 +60,15 @@ export function validateBatch(batch: FeatureBatch, options: ValidateBatchOptions
 /** Throws a {@link KernelInputError} naming the first NaN or Inf value and its NCHW position. */
 export function assertFinite(batch: FeatureBatch): void {
   const bad = firstNonFinite(batch.data);
-  if (bad >= 0) {
-    throw new KernelInputError(
-      'input.data',
-      `value ${show(batch.data[bad])} at ${show(unravel(bad, batch.shape))} (NCHW) is not finite; pass allowNonFinite to let it through`,
-    );
-  }
+  if (bad >= 0) throw nonFiniteError(batch.data[bad] as number, bad, batch.shape);
+}
+
+/** The error for the first non-finite value of a batch, `value` at flat index `index`. */
+export function nonFiniteError(value: number, index: number, shape: Shape4): KernelInputError {
+  return new KernelInputError(
+    'input.data',
+    `value ${show(value)} at ${show(unravel(index, shape))} (NCHW) is not finite; pass allowNonFinite to let it through`,
+  );
 }
 
 function firstNonFinite(data: Float32Array): number {

@@ -6,14 +6,18 @@ import {
   type KernelBackend,
   validateRequest,
 } from './backend.js';
-import type { Box } from './box-sampler.js';
-import { boxArea, computeCoefficients, meanStd, SUMS_PER_PLANE } from './coefficients.js';
+import type { BatchNormBatchStats, SelfNormBatchStats } from './coefficients.js';
+import { meanStd } from './coefficients.js';
 import { KernelInputError, show } from './errors.js';
-import { identityPlan } from './plan.js';
-import { assertFinite, type FeatureBatch, validateBatch } from './tensor.js';
+import { type CrossNormPlan, identityPlan } from './plan.js';
+import type { SelfNormConfig } from './selfnorm-params.js';
+import { type FeatureBatch, nonFiniteError, type Shape4, validateBatch } from './tensor.js';
 import { describeAdapter, type GpuAdapterInfo, openWebGpu } from './webgpu-adapter.js';
-import { type BatchBuffers, GpuBufferSet } from './webgpu-buffers.js';
+import { type BatchBuffers, GpuBufferSet, type GpuPipelines, STAGING_HEADROOM } from './webgpu-buffers.js';
+import { coefInputs } from './webgpu-coef-inputs.js';
+import { BN_STATS_PER_CHANNEL, COEF_SHADER, COEF_THREADS } from './webgpu-coef-shader.js';
 import {
+  ALL_FINITE,
   APPLY_SHADER,
   APPLY_THREADS,
   MAX_GROUPS_PER_DIM,
@@ -32,17 +36,34 @@ export interface WebGpuOptions {
    * @defaultValue none
    */
   onPhase?: (phase: WebGpuPhase, ms: number) => void;
+  /**
+   * Submit a batch's copy in, passes and copy out one after the other, each waited for, so that
+   * `onPhase` can tell them apart (the GPU check's phase table; slower, never for serving).
+   * @defaultValue false
+   */
+  profilePhases?: boolean;
 }
 
-/** The phases of one batch: input into staging, the statistics pass and its read-back, the
- * coefficients on the host, the affine pass and the output's read-back. */
-export type WebGpuPhase = 'upload' | 'stats' | 'coefficients' | 'apply';
+/**
+ * The phases of one batch on the host's clock: `write` the input into mapped staging (nothing when
+ * the worker received it there), `gpu` from submission until the output is mapped (with
+ * `profilePhases`: `copyIn`, `compute` and `copyOut` instead), `finish` the flags and BatchNorm
+ * statistics read back.
+ */
+export type WebGpuPhase = 'write' | 'gpu' | 'copyIn' | 'compute' | 'copyOut' | 'finish';
+
+/** The slot `augment` and `instanceStats` use; a worker's concurrent slots are 0, 1, ... */
+const OWN_SLOT = -1;
 
 /**
- * The fused chain on a GPU through WebGPU (Dawn, the `webgpu` package): the statistics pass and
- * the affine pass as WGSL compute shaders (webgpu-shaders.ts), the coefficients on the host in
- * float64 exactly as the `fused` backend computes them. Per batch the input goes up once and the
- * output comes down once; the GPU buffers are kept across batches of the same shape.
+ * The fused chain on a GPU through WebGPU (Dawn, the `webgpu` package): the statistics pass, the
+ * coefficient passes and the affine pass as WGSL compute shaders (webgpu-shaders.ts,
+ * webgpu-coef-shader.ts), all in one submission per batch.
+ *
+ * Each concurrent slot has its own buffers: a worker receives a batch straight into its slot's
+ * mapped staging (inputTarget), and sends the result straight from its slot's mapped read-back
+ * (augmentIn), so the host copies nothing; with two slots one batch's transfer runs while the
+ * other's passes do.
  *
  * Named `webgpu`, the CLI's name for the WebGPU backend. The same algebra as tfjs ops on
  * @tensorflow/tfjs-backend-webgpu was measured beside it and was 7x slower (README, "Backends"), so
@@ -51,19 +72,21 @@ export type WebGpuPhase = 'upload' | 'stats' | 'coefficients' | 'apply';
 export class WebGpuBackend implements KernelBackend {
   readonly name = 'webgpu' as const;
   readonly description: string;
-  private current: BatchBuffers | null = null;
+  /** Inputs copied into staging, and inputs that were received there (inputTarget, inputFloats). */
+  readonly staged = { copied: 0, inPlace: 0 };
+  private readonly slots = new Map<number, BatchBuffers>();
   private readonly buffers: GpuBufferSet;
   private readonly bindingLimit: number;
 
   private constructor(
     private readonly device: GPUDevice,
-    private readonly pipelines: { stats: GPUComputePipeline; apply: GPUComputePipeline },
+    private readonly pipelines: GpuPipelines & { coef: GPUComputePipeline[] },
     /** The adapter it runs on. */
     readonly adapter: GpuAdapterInfo,
     // Dawn's instance: collected while its device lives, it frees memory the device still uses.
     private readonly instance: GPU,
     segmentBytes: number | undefined,
-    private readonly onPhase: WebGpuOptions['onPhase'],
+    private readonly options: WebGpuOptions,
   ) {
     this.description = `webgpu (WGSL on ${describeAdapter(adapter)})`;
     this.buffers = new GpuBufferSet(device);
@@ -74,7 +97,7 @@ export class WebGpuBackend implements KernelBackend {
     );
   }
 
-  /** Opens the best WebGPU adapter (see openWebGpu) and compiles the two passes. */
+  /** Opens the best WebGPU adapter (see openWebGpu) and compiles the passes. */
   static async open(options: WebGpuOptions = {}): Promise<WebGpuBackend> {
     const segmentBytes = options.maxSegmentBytes;
     if (segmentBytes !== undefined && !(Number.isInteger(segmentBytes) && segmentBytes >= 4))
@@ -86,205 +109,312 @@ export class WebGpuBackend implements KernelBackend {
         maxBufferSize: adapter.limits.maxBufferSize,
       },
     });
-    const pipeline = (code: string): GPUComputePipeline =>
-      device.createComputePipeline({
-        layout: 'auto',
-        compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
-      });
-    return new WebGpuBackend(
-      device,
-      { stats: pipeline(STATS_SHADER), apply: pipeline(APPLY_SHADER) },
-      info,
-      gpu,
-      segmentBytes,
-      options.onPhase,
-    );
+    return new WebGpuBackend(device, compilePasses(device), info, gpu, segmentBytes, options);
   }
 
-  /** GPU buffers alive now: one batch shape's set at most, none after dispose (the leak check). */
+  /** GPU buffers alive now: one batch shape's set per slot used at most, none after dispose (the leak check). */
   get liveBuffers(): number {
     return this.buffers.liveBuffers;
   }
 
+  /**
+   * Where slot `slot`'s next input blob should be received: its mapped staging, `dataOffset` bytes
+   * of header first, then the values where the GPU copies them from. Null when the header is longer
+   * than the staging's headroom.
+   */
+  async inputTarget(slot: number, shape: Shape4, dataOffset: number): Promise<Uint8Array | null> {
+    if (dataOffset > STAGING_HEADROOM) return null;
+    const b = this.slotBuffers(slot, shape);
+    const range = await this.mappedUpload(b);
+    return new Uint8Array(range, STAGING_HEADROOM - dataOffset, dataOffset + b.count * 4);
+  }
+
+  /** Slot `slot`'s mapped staging as floats: where a 16-bit input is widened to, with no copy after. */
+  async inputFloats(slot: number, shape: Shape4): Promise<Float32Array> {
+    const b = this.slotBuffers(slot, shape);
+    return new Float32Array(await this.mappedUpload(b), STAGING_HEADROOM, b.count);
+  }
+
   async augment(batch: FeatureBatch, request: AugmentRequest, out?: Float32Array): Promise<AugmentResult> {
-    // The non-finite scan is free here: a NaN or Inf in a plane makes its mean non-finite.
     validateRequest(batch, request, { scanFinite: false });
     const target = checkOut(out, batch.data.length);
+    const result = await this.augmentIn(OWN_SLOT, batch, request);
+    target.set(result.data);
+    return { data: target, selfnormStats: result.selfnormStats };
+  }
+
+  /**
+   * Augments a batch in slot `slot` (one batch at a time per slot). The result's data is a view of
+   * the slot's mapped read-back: it stays as it is until the slot's next batch, and is gone after.
+   */
+  async augmentIn(slot: number, batch: FeatureBatch, request: AugmentRequest): Promise<AugmentResult> {
+    // The non-finite scan is free here: the statistics pass flags the first non-finite value.
+    validateRequest(batch, request, { scanFinite: false });
     const plan = request.plan.fires ? request.plan : identityPlan(batch.shape[0]);
-    const contentBox = plan.fires ? plan.contentBox : null;
-    const styleBox = plan.fires ? plan.styleBox : null;
-    let mark = this.onPhase ? performance.now() : 0;
-    const phase = (name: WebGpuPhase): void => {
-      if (!this.onPhase) return;
-      const now = performance.now();
-      this.onPhase(name, now - mark);
-      mark = now;
-    };
-    const b = await this.upload(batch);
-    phase('upload');
-    const stats = await this.statsPass(b, batch.shape[3], contentBox, styleBox);
-    phase('stats');
-    if (!request.allowNonFinite && !allFinite(stats)) assertFinite(batch);
-    const sums = toSums(stats, b.planes, b.hw, contentBox, styleBox);
-    const coef = computeCoefficients(sums, batch.shape, plan, request.selfnorm);
-    const packed = new Float32Array(4 * b.planes);
-    for (let p = 0; p < b.planes; p++) {
-      packed[4 * p] = coef.alphaIn[p] as number;
-      packed[4 * p + 1] = coef.betaIn[p] as number;
-      packed[4 * p + 2] = coef.alphaOut[p] as number;
-      packed[4 * p + 3] = coef.betaOut[p] as number;
+    const clock = this.clock();
+    const b = this.slotBuffers(slot, batch.shape);
+    await this.stage(b, batch);
+    clock('write');
+    this.writeParams(b, batch.shape[3], plan, request.selfnorm);
+    if (this.options.profilePhases) await this.submitProfiled(b, clock);
+    else this.device.queue.submit([this.encode(b, 'all').finish()]);
+    this.remapUpload(b);
+    await whileGpuWorks(Promise.all([b.read.mapAsync(GPUMapMode.READ), b.info.mapAsync(GPUMapMode.READ)]));
+    b.readMapped = true;
+    clock(this.options.profilePhases ? 'copyOut' : 'gpu');
+    const info = b.info.getMappedRange();
+    const bad = new Uint32Array(info, 0, 1)[0] as number;
+    const selfnormStats = request.selfnorm?.mode === 'train' ? batchStats(info, b.c, request.selfnorm) : null;
+    b.info.unmap();
+    if (bad !== ALL_FINITE && !request.allowNonFinite) {
+      const kind = bad & 3;
+      throw nonFiniteError(kind === 0 ? NaN : kind === 1 ? Infinity : -Infinity, bad >>> 2, batch.shape);
     }
-    this.device.queue.writeBuffer(b.coef, 0, packed);
-    phase('coefficients');
-    await this.applyPass(b, batch.shape[3], contentBox, target);
-    phase('apply');
-    return { data: target, selfnormStats: coef.selfnormStats };
+    clock('finish');
+    return { data: new Float32Array(b.read.getMappedRange(), 0, b.count), selfnormStats };
   }
 
   async instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats> {
     validateBatch(batch, { allowNonFinite: true });
-    const b = await this.upload(batch);
-    const stats = await this.statsPass(b, batch.shape[3], null, null);
-    const sums = toSums(stats, b.planes, b.hw, null, null);
+    const b = this.slotBuffers(OWN_SLOT, batch.shape);
+    await this.stage(b, batch);
+    this.writeParams(b, batch.shape[3], identityPlan(batch.shape[0]), null);
+    const encoder = this.device.createCommandEncoder();
+    this.encodeCopyIn(encoder, b);
+    this.encodeStats(encoder, b);
+    encoder.copyBufferToBuffer(b.stats, 0, b.statsRead, 0, b.planes * STATS_PER_PLANE * 4);
+    this.device.queue.submit([encoder.finish()]);
+    this.remapUpload(b);
+    await whileGpuWorks(b.statsRead.mapAsync(GPUMapMode.READ));
+    const stats = new Float32Array(b.statsRead.getMappedRange());
     const mean = new Float64Array(b.planes);
     const std = new Float64Array(b.planes);
-    for (let p = 0; p < b.planes; p++)
-      [mean[p], std[p]] = meanStd(sums[p] as number, sums[p + b.planes] as number, b.hw, eps);
+    // Without a content box the first region is the whole map; its mean is of x - pivot.
+    for (let p = 0, at = 0; p < b.planes; p++, at += STATS_PER_PLANE) {
+      const m = stats[at + 1] as number;
+      [mean[p], std[p]] = meanStd(b.hw * m, (stats[at + 2] as number) + b.hw * m * m, b.hw, eps);
+      mean[p] = (mean[p] as number) + (stats[at + 9] as number);
+    }
+    b.statsRead.unmap();
     return { mean, std };
   }
 
   async dispose(): Promise<void> {
-    if (this.current) this.buffers.release(this.current);
-    this.current = null;
+    for (const b of this.slots.values()) this.buffers.release(b);
+    this.slots.clear();
     this.device.destroy();
   }
 
-  /**
-   * Writes the batch into this shape's mapped staging buffers (kept from the last batch, or made
-   * afresh); the stats pass copies them to the GPU. Measured on an H200, a mapped staging buffer
-   * moved 205 MB in 23 ms where queue.writeBuffer took 75 ms.
-   */
-  private async upload(batch: FeatureBatch): Promise<BatchBuffers> {
-    const [N, C, H, W] = batch.shape;
-    let b = this.current;
-    if (b?.planes !== N * C || b.hw !== H * W) {
-      if (b) this.buffers.release(b);
-      this.current = null;
-      b = this.buffers.forBatch(N * C, H * W, this.bindingLimit, this.pipelines);
-      this.current = b;
-    }
-    const failed = await whileGpuWorks(b.uploadsMapped);
-    if (failed) throw failed;
-    for (const s of b.segments) {
-      new Float32Array(s.upload.getMappedRange(), 0, s.count).set(
-        batch.data.subarray(s.offset, s.offset + s.count),
-      );
-      s.upload.unmap();
-    }
-    return b;
+  /** The slot's buffers for this shape: kept from its last batch, or made afresh. */
+  private slotBuffers(slot: number, shape: Shape4): BatchBuffers {
+    const [N, C, H, W] = shape;
+    const b = this.slots.get(slot);
+    if (b?.n === N && b.c === C && b.hw === H * W) return b;
+    if (b) this.buffers.release(b);
+    this.slots.delete(slot);
+    const made = this.buffers.forBatch(N, C, H * W, this.bindingLimit, this.pipelines);
+    this.slots.set(slot, made);
+    return made;
   }
 
-  /** Pass 1: (n, mean, M2) per plane and region, read back (N*C*9 floats). */
-  private async statsPass(
+  /** The staging's mapped range, once the GPU has read the slot's last batch from it. */
+  private async mappedUpload(b: BatchBuffers): Promise<ArrayBuffer> {
+    if (b.uploadRange) return b.uploadRange;
+    const failed = await whileGpuWorks(b.uploadMapped);
+    if (failed) throw failed;
+    b.uploadRange ??= b.upload.getMappedRange();
+    return b.uploadRange;
+  }
+
+  /**
+   * The input into staging (no copy when it was received there), staging unmapped for the GPU, and
+   * the slot's last result released. A mapped staging buffer moved 205 MB in 23 ms on an H200
+   * where queue.writeBuffer took 75 ms.
+   */
+  private async stage(b: BatchBuffers, batch: FeatureBatch): Promise<void> {
+    const range = await this.mappedUpload(b);
+    if (batch.data.buffer !== range || batch.data.byteOffset !== STAGING_HEADROOM) {
+      new Float32Array(range, STAGING_HEADROOM, b.count).set(batch.data);
+      this.staged.copied++;
+    } else this.staged.inPlace++;
+    b.upload.unmap();
+    b.uploadRange = null;
+    if (b.readMapped) b.read.unmap();
+    b.readMapped = false;
+  }
+
+  /** Re-maps staging as soon as its copy is submitted (the slot's next batch waits for it). */
+  private remapUpload(b: BatchBuffers): void {
+    b.uploadMapped = b.upload.mapAsync(GPUMapMode.WRITE).then(
+      () => null,
+      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  /** Every uniform and small buffer the batch's passes read, written before its submission. */
+  private writeParams(
     b: BatchBuffers,
     width: number,
-    content: Box | null,
-    style: Box | null,
-  ): Promise<Float32Array> {
-    const encoder = this.device.createCommandEncoder();
-    for (const s of b.segments) encoder.copyBufferToBuffer(s.upload, 0, s.data, 0, s.count * 4);
+    plan: CrossNormPlan,
+    selfnorm: SelfNormConfig | null,
+  ): void {
+    const { queue } = this.device;
+    const content = plan.fires ? plan.contentBox : null;
+    const style = plan.fires ? plan.styleBox : null;
+    queue.writeBuffer(b.bad, 0, new Uint32Array([ALL_FINITE]));
     for (const s of b.segments) {
-      const params = new Uint32Array(16);
-      params.set([s.planes, b.hw, width, (content ? 1 : 0) | (style ? 2 : 0)]);
-      if (content) params.set(content, 4);
-      if (style) params.set(style, 8);
-      params[12] = s.planeOffset;
-      this.device.queue.writeBuffer(s.statsParams, 0, params);
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(this.pipelines.stats);
+      const stats = new Uint32Array(16);
+      stats.set([s.planes, b.hw, width, (content ? 1 : 0) | (style ? 2 : 0)]);
+      if (content) stats.set(content, 4);
+      if (style) stats.set(style, 8);
+      stats[12] = s.planeOffset;
+      queue.writeBuffer(s.statsParams, 0, stats);
+      const apply = new Uint32Array(12);
+      apply.set([s.count, b.hw, width, content ? 1 : 0]);
+      if (content) apply.set(content, 4);
+      apply[8] = Math.min(Math.ceil(s.count / APPLY_THREADS), MAX_GROUPS_PER_DIM);
+      apply[9] = s.planeOffset;
+      queue.writeBuffer(s.applyParams, 0, apply);
+    }
+    const coef = coefInputs(b.n, b.c, b.hw, plan, selfnorm);
+    b.planeGroups = coef.planeGroups;
+    queue.writeBuffer(b.coefParams, 0, coef.params);
+    queue.writeBuffer(b.plan, 0, coef.plan);
+    if (selfnorm) queue.writeBuffer(b.chan, 0, coef.chan);
+  }
+
+  /** The batch's GPU work: its copy in, its passes and its copy out, or one of them. */
+  private encode(b: BatchBuffers, part: 'all' | 'copyIn' | 'compute' | 'copyOut'): GPUCommandEncoder {
+    const encoder = this.device.createCommandEncoder();
+    if (part === 'all' || part === 'copyIn') this.encodeCopyIn(encoder, b);
+    if (part === 'all' || part === 'compute') {
+      this.encodeStats(encoder, b);
+      this.encodeCoefficients(encoder, b);
+      this.encodeApply(encoder, b);
+    }
+    if (part === 'all' || part === 'copyOut') {
+      for (const s of b.segments) encoder.copyBufferToBuffer(s.data, 0, b.read, s.offset * 4, s.count * 4);
+      encoder.copyBufferToBuffer(b.bad, 0, b.info, 0, 4);
+      encoder.copyBufferToBuffer(b.bnStats, 0, b.info, 4, b.c * BN_STATS_PER_CHANNEL * 4);
+    }
+    return encoder;
+  }
+
+  /** The three parts submitted and waited for one by one, each its own phase. */
+  private async submitProfiled(b: BatchBuffers, clock: (phase: WebGpuPhase) => void): Promise<void> {
+    for (const part of ['copyIn', 'compute'] as const) {
+      this.device.queue.submit([this.encode(b, part).finish()]);
+      await whileGpuWorks(this.device.queue.onSubmittedWorkDone());
+      clock(part);
+    }
+    this.device.queue.submit([this.encode(b, 'copyOut').finish()]);
+  }
+
+  private encodeCopyIn(encoder: GPUCommandEncoder, b: BatchBuffers): void {
+    for (const s of b.segments)
+      encoder.copyBufferToBuffer(b.upload, STAGING_HEADROOM + s.offset * 4, s.data, 0, s.count * 4);
+  }
+
+  /** Pass 1: (n, mean, M2) per plane and region, and the first non-finite value. */
+  private encodeStats(encoder: GPUCommandEncoder, b: BatchBuffers): void {
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(this.pipelines.stats);
+    for (const s of b.segments) {
       pass.setBindGroup(0, s.statsGroup);
       pass.dispatchWorkgroups(
         Math.min(s.planes, MAX_GROUPS_PER_DIM),
         Math.ceil(s.planes / MAX_GROUPS_PER_DIM),
       );
-      pass.end();
     }
-    encoder.copyBufferToBuffer(b.stats, 0, b.statsRead, 0, b.planes * STATS_PER_PLANE * 4);
-    this.device.queue.submit([encoder.finish()]);
-    b.uploadsMapped = Promise.all(b.segments.map((s) => s.upload.mapAsync(GPUMapMode.WRITE))).then(
-      () => null,
-      (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
-    );
-    await whileGpuWorks(b.statsRead.mapAsync(GPUMapMode.READ));
-    const stats = new Float32Array(b.statsRead.getMappedRange().slice(0));
-    b.statsRead.unmap();
-    return stats;
+    pass.end();
   }
 
-  /** Pass 2: the affine map in place, then the output read back into `target`. */
-  private async applyPass(
-    b: BatchBuffers,
-    width: number,
-    content: Box | null,
-    target: Float32Array,
-  ): Promise<void> {
-    const encoder = this.device.createCommandEncoder();
+  /** The coefficients: CrossNorm per plane, BatchNorm per channel, the gates folded in per plane. */
+  private encodeCoefficients(encoder: GPUCommandEncoder, b: BatchBuffers): void {
+    const [crossnorm, batchnorm, coefficients] = this.pipelines.coef as [
+      GPUComputePipeline,
+      GPUComputePipeline,
+      GPUComputePipeline,
+    ];
+    const [x, y] = b.planeGroups;
+    const pass = encoder.beginComputePass();
+    pass.setBindGroup(0, b.coefGroup);
+    pass.setPipeline(crossnorm);
+    pass.dispatchWorkgroups(x, y);
+    pass.setPipeline(batchnorm);
+    pass.dispatchWorkgroups(Math.ceil(b.c / COEF_THREADS));
+    pass.setPipeline(coefficients);
+    pass.dispatchWorkgroups(x, y);
+    pass.end();
+  }
+
+  /** Pass 2: the affine map in place. */
+  private encodeApply(encoder: GPUCommandEncoder, b: BatchBuffers): void {
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(this.pipelines.apply);
     for (const s of b.segments) {
       const groups = Math.ceil(s.count / APPLY_THREADS);
       const x = Math.min(groups, MAX_GROUPS_PER_DIM);
-      const params = new Uint32Array(12);
-      params.set([s.count, b.hw, width, content ? 1 : 0]);
-      if (content) params.set(content, 4);
-      params[8] = x;
-      params[9] = s.planeOffset;
-      this.device.queue.writeBuffer(s.applyParams, 0, params);
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(this.pipelines.apply);
       pass.setBindGroup(0, s.applyGroup);
       pass.dispatchWorkgroups(x, Math.ceil(groups / x));
-      pass.end();
-      encoder.copyBufferToBuffer(s.data, 0, s.read, 0, s.count * 4);
     }
-    this.device.queue.submit([encoder.finish()]);
-    await whileGpuWorks(Promise.all(b.segments.map((s) => s.read.mapAsync(GPUMapMode.READ))));
-    for (const s of b.segments) {
-      target.set(new Float32Array(s.read.getMappedRange(), 0, s.count), s.offset);
-      s.read.unmap();
-    }
+    pass.end();
+  }
+
+  /** A function that reports the time since its last call as a phase (nothing without onPhase). */
+  private clock(): (phase: WebGpuPhase) => void {
+    const onPhase = this.options.onPhase;
+    if (!onPhase) return () => undefined;
+    let mark = performance.now();
+    return (phase) => {
+      const now = performance.now();
+      onPhase(phase, now - mark);
+      mark = now;
+    };
   }
 }
 
-function allFinite(stats: Float32Array): boolean {
-  // An index loop: for-of over a typed array was 12x slower here (4.5 ms for 64x512 planes).
-  for (let i = 0; i < stats.length; i++) if (!Number.isFinite(stats[i])) return false;
-  return true;
+/** Compiles the passes: statistics and affine with their own layouts, the coefficients' three entry points on one. */
+function compilePasses(device: GPUDevice): GpuPipelines & { coef: GPUComputePipeline[] } {
+  const pipeline = (code: string): GPUComputePipeline =>
+    device.createComputePipeline({
+      layout: 'auto',
+      compute: { module: device.createShaderModule({ code }), entryPoint: 'main' },
+    });
+  const storage = (type: GPUBufferBindingType) => ({ buffer: { type }, visibility: GPUShaderStage.COMPUTE });
+  const coefLayout = device.createBindGroupLayout({
+    entries: [
+      ...(['read-only-storage', 'read-only-storage', 'read-only-storage'] as const).map(storage),
+      ...(['storage', 'storage', 'storage', 'storage', 'uniform'] as const).map(storage),
+    ].map((entry, binding) => ({ ...entry, binding })),
+  });
+  const layout = device.createPipelineLayout({ bindGroupLayouts: [coefLayout] });
+  const module = device.createShaderModule({ code: COEF_SHADER });
+  return {
+    stats: pipeline(STATS_SHADER),
+    apply: pipeline(APPLY_SHADER),
+    coefLayout,
+    coef: ['crossnorm', 'batchnorm', 'coefficients'].map((entryPoint) =>
+      device.createComputePipeline({ layout, compute: { module, entryPoint } }),
+    ),
+  };
 }
 
-/**
- * The float64 sums the coefficients are computed from, out of the pass's (n, mean, M2): S = n mean,
- * Q = M2 + n mean^2, so that Q - S^2/n gives M2 back without the cancellation of float32 sums.
- */
-function toSums(
-  stats: Float32Array,
-  planes: number,
-  hw: number,
-  content: Box | null,
-  style: Box | null,
-): Float64Array {
-  const sums = new Float64Array(planes * SUMS_PER_PLANE);
-  const counts = [hw, content ? boxArea(content, hw) : 0, style ? boxArea(style, hw) : 0];
-  for (let k = 0; k < 3; k++) {
-    const n = counts[k] as number;
-    if (!n) continue;
-    const s = 2 * k * planes;
-    const q = s + planes;
-    for (let p = 0, at = 3 * k; p < planes; p++, at += STATS_PER_PLANE) {
-      const mean = stats[at + 1] as number;
-      sums[s + p] = n * mean;
-      sums[q + p] = (stats[at + 2] as number) + n * mean * mean;
+/** The BatchNorm batch statistics of each gate, as computed on the GPU (train mode). */
+function batchStats(info: ArrayBuffer, C: number, selfnorm: SelfNormConfig): SelfNormBatchStats {
+  const all = new Float32Array(info, 4, C * BN_STATS_PER_CHANNEL);
+  const gate = (k: number): BatchNormBatchStats => {
+    const mean = new Float64Array(C);
+    const variance = new Float64Array(C);
+    const unbiasedVar = new Float64Array(C);
+    for (let c = 0, at = k; c < C; c++, at += BN_STATS_PER_CHANNEL) {
+      mean[c] = all[at] as number;
+      variance[c] = all[at + 1] as number;
+      unbiasedVar[c] = all[at + 2] as number;
     }
-  }
-  return sums;
+    return { mean, var: variance, unbiasedVar };
+  };
+  return { g: gate(0), ...(selfnorm.params.fBn ? { f: gate(3) } : {}) };
 }
 
 /**

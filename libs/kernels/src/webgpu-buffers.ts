@@ -1,5 +1,13 @@
 import { KernelInputError } from './errors.js';
+import { BN_STATS_PER_CHANNEL, CHAN_VEC4S, COEF_PARAMS_BYTES } from './webgpu-coef-shader.js';
 import { STATS_PER_PLANE } from './webgpu-shaders.js';
+
+/**
+ * Bytes before the values in a staging buffer: room for a tensor blob's header, so that a worker
+ * receives a whole blob straight into mapped GPU memory (the header lands here, the values where
+ * the GPU copies them from).
+ */
+export const STAGING_HEADROOM = 4096;
 
 /**
  * Whole planes of a batch that fit one storage binding, with their own GPU buffers: a batch larger
@@ -13,35 +21,64 @@ export interface Segment {
   offset: number;
   count: number;
   data: GPUBuffer;
-  /** Host-visible staging the input is written into while mapped, then copied to `data` on the GPU. */
-  upload: GPUBuffer;
-  read: GPUBuffer;
   statsParams: GPUBuffer;
   applyParams: GPUBuffer;
   statsGroup: GPUBindGroup;
   applyGroup: GPUBindGroup;
 }
 
-/** The GPU buffers of one batch shape, kept for the next batch of that shape. */
+/** The GPU buffers of one slot for one batch shape, kept for the slot's next batch of that shape. */
 export interface BatchBuffers {
+  n: number;
+  c: number;
+  hw: number;
   count: number;
   planes: number;
-  hw: number;
-  stats: GPUBuffer;
+  /** Host-visible staging: STAGING_HEADROOM bytes, then the batch, copied to the segments on the GPU. */
+  upload: GPUBuffer;
+  /** Host-visible read-back of the output; stays mapped (the result is sent from it) until the slot's next batch. */
+  read: GPUBuffer;
+  /** Host-visible read-back of `bad` (4 bytes) then `bnStats`. */
+  info: GPUBuffer;
+  /** Host-visible read-back of `stats`, for instanceStats. */
   statsRead: GPUBuffer;
+  stats: GPUBuffer;
+  bad: GPUBuffer;
+  plan: GPUBuffer;
+  chan: GPUBuffer;
+  /** The coefficient passes' per-plane (a, b, z) and per-channel (scale, shift) between entry points. */
+  tmp: GPUBuffer;
+  norm: GPUBuffer;
+  bnStats: GPUBuffer;
+  /** (alphaIn, betaIn, alphaOut, betaOut) per plane, what the affine pass reads. */
   coef: GPUBuffer;
+  coefParams: GPUBuffer;
+  coefGroup: GPUBindGroup;
   segments: Segment[];
+  /** Workgroups (x, y) of the per-plane coefficient passes, set with the batch's parameters. */
+  planeGroups: [number, number];
   /**
-   * Settles when every segment's `upload` is mapped for writing again (the error when a map
-   * failed): staging is re-mapped as soon as its copy is submitted, so the next batch waits on
-   * nothing but the GPU having read the last one.
+   * Settles when `upload` is mapped for writing again (the error when the map failed): staging is
+   * re-mapped as soon as its copy is submitted, so the slot's next batch waits on nothing but the
+   * GPU having read the last one.
    */
-  uploadsMapped: Promise<Error | null>;
+  uploadMapped: Promise<Error | null>;
+  /** `upload`'s mapped range while it is mapped and handed out (getMappedRange once per mapping). */
+  uploadRange: ArrayBuffer | null;
+  /** Whether `read` is mapped (a result view on it may be alive). */
+  readMapped: boolean;
 }
 
 /** Bytes of the uniform blocks (WGSL rounds a struct up to 16 bytes). */
 export const STATS_PARAMS_BYTES = 64;
 export const APPLY_PARAMS_BYTES = 48;
+
+/** The compiled passes a slot's bind groups are made for. */
+export interface GpuPipelines {
+  stats: GPUComputePipeline;
+  apply: GPUComputePipeline;
+  coefLayout: GPUBindGroupLayout;
+}
 
 /** Makes and frees GPU buffers, counting the live ones so that tests can see none outlives its use. */
 export class GpuBufferSet {
@@ -65,25 +102,34 @@ export class GpuBufferSet {
   }
 
   /**
-   * The buffers for a batch of `planes` planes of `hw` values: the planes split into segments of at
+   * The buffers for a batch of N x C planes of `hw` values: the planes split into segments of at
    * most `bindingLimit` bytes each.
    */
-  forBatch(
-    planes: number,
-    hw: number,
-    bindingLimit: number,
-    groups: { stats: GPUComputePipeline; apply: GPUComputePipeline },
-  ): BatchBuffers {
+  forBatch(N: number, C: number, hw: number, bindingLimit: number, pipelines: GpuPipelines): BatchBuffers {
+    const planes = N * C;
+    const count = planes * hw;
     const perSegment = Math.floor(bindingLimit / (hw * 4));
     if (perSegment < 1)
       throw new KernelInputError(
         'input.shape',
         `one ${hw}-value plane (${hw * 4} bytes) exceeds this GPU's largest storage binding (${bindingLimit} bytes); use the fused backend`,
       );
+    const maxBuffer = this.device.limits.maxBufferSize;
+    if (STAGING_HEADROOM + count * 4 > maxBuffer || count >= 2 ** 30)
+      throw new KernelInputError(
+        'input.shape',
+        `a batch of ${count * 4} bytes exceeds this GPU's largest buffer (${maxBuffer} bytes); send smaller batches or use the fused backend`,
+      );
     const { STORAGE, COPY_DST, COPY_SRC, MAP_READ, MAP_WRITE, UNIFORM } = GPUBufferUsage;
     const stats = this.make(planes * STATS_PER_PLANE * 4, STORAGE | COPY_SRC);
-    const statsRead = this.make(planes * STATS_PER_PLANE * 4, MAP_READ | COPY_DST);
-    const coef = this.make(planes * 16, STORAGE | COPY_DST);
+    const bad = this.make(4, STORAGE | COPY_DST | COPY_SRC);
+    const plan = this.make((N + C) * 4, STORAGE | COPY_DST);
+    const chan = this.make(C * CHAN_VEC4S * 16, STORAGE | COPY_DST);
+    const tmp = this.make(planes * 32, STORAGE);
+    const norm = this.make(C * 16, STORAGE);
+    const bnStats = this.make(C * BN_STATS_PER_CHANNEL * 4, STORAGE | COPY_SRC);
+    const coef = this.make(planes * 16, STORAGE);
+    const coefParams = this.make(COEF_PARAMS_BYTES, UNIFORM | COPY_DST);
     const segments: Segment[] = [];
     for (let planeOffset = 0; planeOffset < planes; planeOffset += perSegment) {
       const n = Math.min(perSegment, planes - planeOffset);
@@ -96,38 +142,53 @@ export class GpuBufferSet {
         offset: planeOffset * hw,
         count: n * hw,
         data,
-        upload: this.make(n * hw * 4, MAP_WRITE | COPY_SRC, true),
-        read: this.make(n * hw * 4, MAP_READ | COPY_DST),
         statsParams,
         applyParams,
-        statsGroup: this.group(groups.stats, [data, stats, statsParams]),
-        applyGroup: this.group(groups.apply, [data, coef, applyParams]),
+        statsGroup: this.group(pipelines.stats.getBindGroupLayout(0), [data, stats, statsParams, bad]),
+        applyGroup: this.group(pipelines.apply.getBindGroupLayout(0), [data, coef, applyParams]),
       });
     }
     return {
-      count: planes * hw,
-      planes,
+      n: N,
+      c: C,
       hw,
+      count,
+      planes,
+      upload: this.make(STAGING_HEADROOM + count * 4, MAP_WRITE | COPY_SRC, true),
+      read: this.make(count * 4, MAP_READ | COPY_DST),
+      info: this.make(4 + C * BN_STATS_PER_CHANNEL * 4, MAP_READ | COPY_DST),
+      statsRead: this.make(planes * STATS_PER_PLANE * 4, MAP_READ | COPY_DST),
       stats,
-      statsRead,
+      bad,
+      plan,
+      chan,
+      tmp,
+      norm,
+      bnStats,
       coef,
+      coefParams,
+      coefGroup: this.group(pipelines.coefLayout, [stats, plan, chan, tmp, norm, bnStats, coef, coefParams]),
       segments,
-      uploadsMapped: Promise.resolve(null),
+      planeGroups: [1, 1],
+      uploadMapped: Promise.resolve(null),
+      uploadRange: null,
+      readMapped: false,
     };
   }
 
   release(b: BatchBuffers): void {
-    const all = [b.stats, b.statsRead, b.coef];
-    for (const s of b.segments) all.push(s.data, s.upload, s.read, s.statsParams, s.applyParams);
+    const all = [b.upload, b.read, b.info, b.statsRead, b.stats, b.bad, b.plan, b.chan];
+    all.push(b.tmp, b.norm, b.bnStats, b.coef, b.coefParams);
+    for (const s of b.segments) all.push(s.data, s.statsParams, s.applyParams);
     for (const buffer of all) {
       buffer.destroy();
       this.live--;
     }
   }
 
-  private group(pipeline: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+  private group(layout: GPUBindGroupLayout, buffers: GPUBuffer[]): GPUBindGroup {
     return this.device.createBindGroup({
-      layout: pipeline.getBindGroupLayout(0),
+      layout,
       entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
   }

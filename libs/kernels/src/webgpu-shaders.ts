@@ -1,13 +1,19 @@
 /**
- * The two passes of the fused chain in WGSL (DESIGN.md, "The algebra"), float32 throughout.
+ * The data passes of the fused chain in WGSL (DESIGN.md, "The algebra"), float32 throughout; the
+ * coefficients between them are webgpu-coef-shader.ts.
  *
  * Both run on a segment of whole planes (webgpu-buffers.ts); `planeOffset` places the segment's
  * planes in the batch-wide statistics and coefficients.
  *
- * Pass 1, one workgroup per plane: count, mean and M2 (sum of squared deviations) over the whole
- * map, the content box and the style box, by Welford's update per thread and Chan's combination
- * across the workgroup: stable in float32, where sums of squares would cancel. The host turns them
- * into the float64 sums the coefficients are computed from.
+ * Pass 1, one workgroup per plane: count, mean and M2 (sum of squared deviations) over the map
+ * outside the content box (the whole map without one), the content box and the style box, by
+ * Welford's update per thread and Chan's combination across the workgroup: stable in float32,
+ * where sums of squares would cancel. The whole map is Chan's combination of the first two, so no
+ * region is ever subtracted from another. Means are of x - K, K the plane's first value (its
+ * pivot, written after the three regions): a plane far from 0 next to its spread (mean 1000, std
+ * 0.01) keeps its mean to the spread's precision as the pair (K, mean), where one float32 would
+ * round it to 6e-5. A non-finite value records its index and kind in `bad` (the smallest index
+ * wins), for the error that names it.
  *
  * Pass 2, one thread per value: `x * alpha + beta` with the plane's coefficients for its region,
  * in place.
@@ -17,14 +23,30 @@
 export const STATS_THREADS = 64;
 /** Threads per workgroup of the apply pass. */
 export const APPLY_THREADS = 256;
+/** `bad` when every value is finite; else (index << 2) | kind, kind 0 NaN, 1 +Infinity, 2 -Infinity. */
+export const ALL_FINITE = 0xffffffff;
 /** Largest workgroup count along one dimension (WebGPU's default limit). */
 export const MAX_GROUPS_PER_DIM = 65535;
-/** Floats the statistics pass writes per plane: (n, mean, M2) for whole map, content box, style box. */
-export const STATS_PER_PLANE = 9;
+/**
+ * Floats the statistics pass writes per plane: (n, mean - K, M2) for the rest of the map, the
+ * content box and the style box, then the pivot K.
+ */
+export const STATS_PER_PLANE = 10;
 
 const BOX = /* wgsl */ `
 struct Box { r0: u32, c0: u32, r1: u32, c1: u32 }
 fn inBox(b: Box, r: u32, c: u32) -> bool { return r >= b.r0 && r < b.r1 && c >= b.c0 && c < b.c1; }
+`;
+
+/** Chan's combination of two (n, mean, M2) triples. */
+export const COMBINE = /* wgsl */ `
+fn combine(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
+  let n = a.x + b.x;
+  if (b.x == 0.0) { return a; }
+  if (a.x == 0.0) { return b; }
+  let d = b.y - a.y;
+  return vec3<f32>(n, a.y + d * (b.x / n), a.z + b.z + d * d * (a.x * b.x / n));
+}
 `;
 
 export const STATS_SHADER = /* wgsl */ `
@@ -33,7 +55,13 @@ struct Params { planes: u32, hw: u32, width: u32, flags: u32, content: Box, styl
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(2) var<uniform> prm: Params;
+@group(0) @binding(3) var<storage, read_write> bad: atomic<u32>;
 var<workgroup> acc: array<vec3<f32>, ${3 * STATS_THREADS}>;
+
+fn flagBad(index: u32, bits: u32) {
+  let kind = select(select(2u, 1u, (bits >> 31u) == 0u), 0u, (bits & 0x7fffffu) != 0u);
+  atomicMin(&bad, (index << 2u) | kind);
+}
 
 fn push(a: vec3<f32>, v: f32) -> vec3<f32> {
   let n = a.x + 1.0;
@@ -42,31 +70,32 @@ fn push(a: vec3<f32>, v: f32) -> vec3<f32> {
   return vec3<f32>(n, mean, a.z + d * (v - mean));
 }
 
-fn combine(a: vec3<f32>, b: vec3<f32>) -> vec3<f32> {
-  let n = a.x + b.x;
-  if (b.x == 0.0) { return a; }
-  if (a.x == 0.0) { return b; }
-  let d = b.y - a.y;
-  return vec3<f32>(n, a.y + d * (b.x / n), a.z + b.z + d * d * (a.x * b.x / n));
-}
-
+${COMBINE}
 @compute @workgroup_size(${STATS_THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let p = wg.x + wg.y * ${MAX_GROUPS_PER_DIM}u;
   if (p >= prm.planes) { return; }
-  var whole = vec3<f32>(0.0);
+  var rest = vec3<f32>(0.0);
   var content = vec3<f32>(0.0);
   var style = vec3<f32>(0.0);
   let base = p * prm.hw;
+  let first = (p + prm.planeOffset) * prm.hw;
+  let pivot = x[base];
   for (var i = t; i < prm.hw; i += ${STATS_THREADS}u) {
-    let v = x[base + i];
-    whole = push(whole, v);
+    let raw = x[base + i];
+    let bits = bitcast<u32>(raw);
+    let v = raw - pivot;
+    if ((bits & 0x7f800000u) == 0x7f800000u) { flagBad(first + i, bits); }
     let r = i / prm.width;
     let c = i % prm.width;
-    if ((prm.flags & 1u) != 0u && inBox(prm.content, r, c)) { content = push(content, v); }
+    if ((prm.flags & 1u) != 0u && inBox(prm.content, r, c)) {
+      content = push(content, v);
+    } else {
+      rest = push(rest, v);
+    }
     if ((prm.flags & 2u) != 0u && inBox(prm.style, r, c)) { style = push(style, v); }
   }
-  acc[t] = whole;
+  acc[t] = rest;
   acc[t + ${STATS_THREADS}u] = content;
   acc[t + ${2 * STATS_THREADS}u] = style;
   workgroupBarrier();
@@ -87,6 +116,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       stats[o + k * 3u + 1u] = a.y;
       stats[o + k * 3u + 2u] = a.z;
     }
+    stats[o + 9u] = pivot;
   }
 }
 `;

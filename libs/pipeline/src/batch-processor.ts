@@ -33,11 +33,17 @@ export interface BatchProcessor {
   readonly adapter?: string;
   /**
    * Where a batch's input blob of `blobBytes` (float32 values from `dataOffset` on) should land for
-   * slot `slot`, so that `process` needs no copy in; null to use the runtime's own buffer.
+   * slot `slot`, so that `process` needs no copy in; null to use the runtime's own buffer. A GPU
+   * backend answers once the slot's staging is mapped again, hence the promise.
    */
-  inputTarget?(slot: number, shape: number[], blobBytes: number, dataOffset: number): Uint8Array | null;
+  inputTarget?(
+    slot: number,
+    shape: number[],
+    blobBytes: number,
+    dataOffset: number,
+  ): Uint8Array | null | Promise<Uint8Array | null>;
   /** Where a 16-bit input's values are widened to for slot `slot` (the same purpose), or null. */
-  inputFloats?(slot: number, shape: number[]): Float32Array | null;
+  inputFloats?(slot: number, shape: number[]): Float32Array | null | Promise<Float32Array | null>;
   /**
    * True when the data `process` hands to `encode` stays untouched until the same slot's next
    * batch: the runtime then sends it as is, with no copy out. @defaultValue false

@@ -449,8 +449,10 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     const dataOffset = data.bytes - count * bytesPerValue(spec.wire);
     const target =
       spec.wire === 'float32' && dataOffset > 0
-        ? (this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset) ?? null)
+        ? ((await this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset)) ?? null)
         : null;
+    const floats =
+      spec.wire === 'float32' ? null : ((await this.processor.inputFloats?.(slot.id, data.shape)) ?? null);
     let bytes: Uint8Array;
     try {
       bytes = await plane.fetchInput(data, (length) =>
@@ -463,10 +465,9 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       throw err;
     }
     const source = `input of batch ${seq} of run ${run}`;
-    const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) => {
-      const floats = this.processor.inputFloats?.(slot.id, data.shape);
-      return floats && floats.length === n ? floats : slot.floats(n);
-    });
+    const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) =>
+      floats && floats.length === n ? floats : slot.floats(n),
+    );
     if (input.shape.length !== 4)
       throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
     return input;

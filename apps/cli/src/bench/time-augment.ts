@@ -1,9 +1,18 @@
-import { FusedBackend, type KernelBackend, makePlan, type SelfNormConfig, type Shape4 } from '@cnsn/kernels';
+import {
+  FusedBackend,
+  type KernelBackend,
+  makePlan,
+  type SelfNormConfig,
+  type Shape4,
+  WebGpuBackend,
+} from '@cnsn/kernels';
 
 /**
  * 'worker': the way a worker runs the fused backend, decoding straight into its buffer and
  * augmenting in place (the decode itself is not kernel time). 'copies': a plain Float32Array in, a
- * separate one out. Other backends always take an input array and fill a preallocated output.
+ * separate one out. On webgpu, 'worker' writes the input into a slot's staging before the clock and
+ * leaves the result in its mapped read-back, as a worker does. Other backends always take an input
+ * array and fill a preallocated output.
  */
 export async function timeAugment(
   backend: KernelBackend,
@@ -25,8 +34,12 @@ export async function timeAugment(
       data.set(input);
       target = data;
     }
+    const gpu = backend instanceof WebGpuBackend && mode === 'worker' ? backend : null;
+    // On webgpu the worker receives into slot 0's staging and sends from its read-back.
+    if (gpu) (data = await gpu.inputFloats(0, shape)).set(input);
     const t0 = performance.now();
-    await backend.augment({ data, shape }, { plan, selfnorm }, target);
+    if (gpu) await gpu.augmentIn(0, { data, shape }, { plan, selfnorm });
+    else await backend.augment({ data, shape }, { plan, selfnorm }, target);
     const dt = performance.now() - t0;
     if (i >= warmup) times.push(dt);
   }

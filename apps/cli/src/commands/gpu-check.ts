@@ -10,6 +10,7 @@ import {
   listWebGpuAdapters,
   makePlan,
   runGoldenCase,
+  type SelfNormConfig,
   type Shape4,
   WebGpuBackend,
 } from '@cnsn/kernels';
@@ -29,6 +30,10 @@ const DEFAULT_SHAPES: Shape4[] = [
   [64, 512, 7, 7],
   [64, 256, 56, 56],
 ];
+/** The throughput run's shape and batches: a 205 MB map on a GPU, a small one on a CPU adapter (CI). */
+const THROUGHPUT_GPU = { shape: [64, 256, 56, 56] as Shape4, batches: 24 };
+const THROUGHPUT_CPU = { shape: [16, 64, 14, 14] as Shape4, batches: 6 };
+
 /** Iterations on a CPU adapter (lavapipe), where a 200 MB batch takes a second: enough to run the check. */
 const CPU_ADAPTER_ITERS = 3;
 /** Largest |GPU - fused| the end-to-end outputs may differ by (float32, different summation order). */
@@ -39,6 +44,8 @@ interface GpuCheckFlags {
   shape: Shape4[];
   iters: number;
   batches: number;
+  throughputShape?: Shape4;
+  throughputBatches?: number;
   requireGpu?: boolean;
 }
 
@@ -66,6 +73,12 @@ export function gpuCheckCommand(): Command {
       20,
     )
     .option('--batches <k>', 'batches of the end-to-end run', parsePositiveInt, 12)
+    .option(
+      '--throughput-shape <N,C,H,W>',
+      `the throughput runs' batch shape (default ${THROUGHPUT_GPU.shape.join(',')} on a GPU, ${THROUGHPUT_CPU.shape.join(',')} on a CPU adapter)`,
+      parseShape,
+    )
+    .option('--throughput-batches <k>', "the throughput runs' batches", parsePositiveInt)
     .option('--require-gpu', 'fail unless webgpu runs on a hardware GPU (not lavapipe)')
     .action(async (flags: Omit<GpuCheckFlags, 'shape'> & { shape?: Shape4[] }) => {
       const summary = await gpuCheck({ ...flags, shape: flags.shape ?? DEFAULT_SHAPES });
@@ -86,13 +99,22 @@ interface GpuCheckSummary {
   bench: Array<{
     shape: Shape4;
     iters: number;
+    /** webgpu from a host array into a host array: the copy into staging and out of the read-back included. */
     gpuMs: number;
+    /** As a worker runs it: the input received in staging, the result left in the mapped read-back. */
+    gpuInPlaceMs: number;
+    /** Two slots at once, as a worker's default 2 batches in hand, each input written into its staging: wall time per batch. */
+    gpuOverlappedMs: number;
     fusedMs: number;
     speedupVsFused: number;
-    /** Median milliseconds of each phase of a webgpu batch (upload, stats, coefficients, apply). */
+    /** gpuOverlappedMs against fused. */
+    overlappedVsFused: number;
+    /** Median milliseconds of each phase of a batch, submitted one phase at a time (profilePhases). */
     gpuPhasesMs: Record<string, number>;
   }>;
   e2e: { batches: number; delivered: number; seconds: number; workers: string[]; maxAbsDiffVsFused: number };
+  /** One webgpu worker on the direct plane beside one and two fused workers, the same batches. */
+  throughput: { shape: Shape4; batches: number; rows: Array<{ workers: string; gbPerSec: number }> };
   seconds: number;
 }
 
@@ -104,11 +126,7 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   say(
     `${adapters.length} adapter(s): ${adapters.map((a) => `${a.kind} ${a.vendor} ${a.device}`).join('; ') || 'none'}`,
   );
-  // Each GPU phase's times, per shape (bench resets it).
-  const recorder: { phases: Record<string, number[]> } = { phases: {} };
-  const gpu = await WebGpuBackend.open({
-    onPhase: (name, ms) => (recorder.phases[name] ??= []).push(ms),
-  }).catch((err: unknown) => {
+  const gpu = await WebGpuBackend.open().catch((err: unknown) => {
     throw new CliError(`webgpu cannot open: ${(err as Error).message}`, 1);
   });
   const onCpu = gpu.adapter.kind === 'cpu';
@@ -116,9 +134,10 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
   if (onCpu && flags.requireGpu)
     failures.push(`--require-gpu: webgpu runs on a CPU adapter (${gpu.adapter.device})`);
   const golden = await goldenOnGpu(gpu, flags.golden, say, failures);
-  const bench = await besideFused(gpu, flags, onCpu, recorder, say);
+  const bench = await besideFused(gpu, flags, onCpu, say);
   await gpu.dispose();
   const e2e = await endToEnd(flags.batches, say);
+  const throughput = await throughputRuns(flags, onCpu, say);
   if (e2e.delivered !== e2e.batches)
     failures.push(`e2e: ${e2e.delivered} of ${e2e.batches} batches delivered`);
   if (!(e2e.maxAbsDiffVsFused <= E2E_TOLERANCE))
@@ -136,6 +155,7 @@ async function gpuCheck(flags: GpuCheckFlags): Promise<GpuCheckSummary> {
     golden,
     bench,
     e2e,
+    throughput,
     seconds,
   };
 }
@@ -160,48 +180,92 @@ async function goldenOnGpu(
   return { cases: cases.length, failed, maxAbsErr };
 }
 
-/** 2. The GPU beside fused, per batch, the same batches and plans, transfers included. */
+/** 2. The GPU beside fused, per batch, the same batches and plans; then its phases one by one. */
 async function besideFused(
   gpu: WebGpuBackend,
   flags: GpuCheckFlags,
   onCpu: boolean,
-  recorder: { phases: Record<string, number[]> },
   say: (line: string) => boolean,
 ): Promise<GpuCheckSummary['bench']> {
   const iters = onCpu ? Math.min(flags.iters, CPU_ADAPTER_ITERS) : flags.iters;
   const fused = (await createBackend('fused')).backend;
   const bench: GpuCheckSummary['bench'] = [];
   for (const shape of flags.shape) {
-    recorder.phases = {};
     const batch = syntheticBatch(shape, 0, 0);
     const plans = Array.from({ length: iters + 1 }, (_, i) =>
       makePlan(shape, 0, i, { crop: 'both', chan: true }),
     );
     const selfnorm = { mode: 'train' as const, params: defaultSelfNormParams(shape[1]) };
-    const gpuTimes = await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'worker');
-    const gpuMs = median(gpuTimes);
-    // Each phase's median over the timed batches (the first, a warm-up, left out).
-    const phasesMs = Object.fromEntries(
-      Object.entries(recorder.phases).map(([name, ms]) => [
-        name,
-        round(median(ms.slice(ms.length - gpuTimes.length))),
-      ]),
-    );
+    const gpuMs = median(await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'copies'));
+    const gpuInPlaceMs = median(await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'worker'));
+    const gpuOverlappedMs = await timeOverlapped(gpu, batch.data, shape, plans, selfnorm);
+    const gpuPhasesMs = await phasesOf(batch.data, shape, plans, selfnorm);
     const fusedMs = median(await timeAugment(fused, batch.data, shape, plans, selfnorm, 1, 'worker'));
     bench.push({
       shape,
       iters,
       gpuMs: round(gpuMs),
+      gpuInPlaceMs: round(gpuInPlaceMs),
+      gpuOverlappedMs: round(gpuOverlappedMs),
       fusedMs: round(fusedMs),
       speedupVsFused: round(fusedMs / gpuMs),
-      gpuPhasesMs: phasesMs,
+      overlappedVsFused: round(fusedMs / gpuOverlappedMs),
+      gpuPhasesMs,
     });
     say(
-      `${shape.join('x')}: webgpu ${gpuMs.toFixed(2)} ms, fused ${fusedMs.toFixed(2)} ms per batch (${(fusedMs / gpuMs).toFixed(2)}x); webgpu phases ${JSON.stringify(phasesMs)}`,
+      `${shape.join('x')}: webgpu ${gpuMs.toFixed(2)} ms from host arrays, ${gpuInPlaceMs.toFixed(2)} ms in place, ${gpuOverlappedMs.toFixed(2)} ms a batch with 2 slots; fused ${fusedMs.toFixed(2)} ms (${(fusedMs / gpuOverlappedMs).toFixed(2)}x); phases ${JSON.stringify(gpuPhasesMs)}`,
     );
   }
   await fused.dispose();
   return bench;
+}
+
+/**
+ * Wall milliseconds per batch with two slots at once, each writing its input into its staging
+ * (what receiving it costs a worker) and leaving its result mapped: one batch's transfer and
+ * host work overlap the other's passes.
+ */
+async function timeOverlapped(
+  gpu: WebGpuBackend,
+  input: Float32Array,
+  shape: Shape4,
+  plans: ReturnType<typeof makePlan>[],
+  selfnorm: SelfNormConfig,
+): Promise<number> {
+  const slot = async (id: number, from: number): Promise<void> => {
+    for (let i = from; i < plans.length; i += 2) {
+      const data = await gpu.inputFloats(id, shape);
+      data.set(input);
+      await gpu.augmentIn(id, { data, shape }, { plan: plans[i] as (typeof plans)[number], selfnorm });
+    }
+  };
+  // One batch in each slot first, so that both slots' buffers exist before the clock starts.
+  for (const id of [0, 1]) {
+    const data = await gpu.inputFloats(id, shape);
+    data.set(input);
+    await gpu.augmentIn(id, { data, shape }, { plan: plans[0] as (typeof plans)[number], selfnorm });
+  }
+  const t0 = performance.now();
+  await Promise.all([slot(0, 0), slot(1, 1)]);
+  return (performance.now() - t0) / plans.length;
+}
+
+/** Each phase's median milliseconds, on a device of its own that submits one phase at a time. */
+async function phasesOf(
+  input: Float32Array,
+  shape: Shape4,
+  plans: ReturnType<typeof makePlan>[],
+  selfnorm: SelfNormConfig,
+): Promise<Record<string, number>> {
+  const phases: Record<string, number[]> = {};
+  const profiled = await WebGpuBackend.open({
+    profilePhases: true,
+    onPhase: (name, ms) => (phases[name] ??= []).push(ms),
+  });
+  await timeAugment(profiled, input, shape, plans, selfnorm, 1, 'worker');
+  await profiled.dispose();
+  // The first batch, a warm-up, left out.
+  return Object.fromEntries(Object.entries(phases).map(([name, ms]) => [name, round(median(ms.slice(1)))]));
 }
 
 function nvidiaSmi(): string[] {
@@ -259,4 +323,41 @@ async function endToEnd(batches: number, say: (line: string) => boolean): Promis
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** 4. One webgpu worker on the direct plane beside one and two fused workers: GB/s of input, end to end. */
+async function throughputRuns(
+  flags: GpuCheckFlags,
+  onCpu: boolean,
+  say: (line: string) => boolean,
+): Promise<GpuCheckSummary['throughput']> {
+  const { shape, batches } = flags.throughputShape
+    ? { shape: flags.throughputShape, batches: flags.throughputBatches ?? THROUGHPUT_GPU.batches }
+    : onCpu
+      ? THROUGHPUT_CPU
+      : THROUGHPUT_GPU;
+  const rows: GpuCheckSummary['throughput']['rows'] = [];
+  for (const [backend, workers] of [
+    ['webgpu', 1],
+    ['fused', 1],
+    ['fused', 2],
+  ] as const) {
+    const run = await executeRun(
+      mainJobFlags({
+        batches: flags.throughputBatches ?? batches,
+        shape,
+        seed: 1,
+        workersLocal: workers,
+        backend,
+        dataPlane: 'direct',
+        prefix: '{cnsn-gpu-check}',
+        progress: false,
+      }),
+    );
+    rows.push({ workers: `${backend} x${workers}`, gbPerSec: run.gbPerSec });
+  }
+  say(
+    `throughput ${shape.join('x')}, direct plane: ${rows.map((r) => `${r.workers} ${r.gbPerSec.toFixed(3)} GB/s`).join(', ')}`,
+  );
+  return { shape, batches: flags.throughputBatches ?? batches, rows };
 }
