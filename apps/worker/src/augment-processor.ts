@@ -4,6 +4,7 @@ import {
   describeAdapter,
   type CrossNormPlan,
   FusedBackend,
+  type HalfDtype,
   instanceMeanStd,
   KernelInputError,
   type KernelBackend,
@@ -13,8 +14,8 @@ import {
   type Shape4,
   WebGpuBackend,
 } from '@cnsn/kernels';
-import type { BatchContext, BatchProcessor, ProcessedMeta } from '@cnsn/pipeline';
-import { streamOf } from '@cnsn/protocol';
+import type { BatchContext, BatchProcessor, ProcessedMeta, ProcessorInput } from '@cnsn/pipeline';
+import { float16RangeError, streamOf, type WireDtype, widenToFloat32 } from '@cnsn/protocol';
 
 /**
  * The worker's augmentation: the batch's plan from its run's stream, then CrossNorm and
@@ -49,12 +50,14 @@ export class AugmentProcessor implements BatchProcessor {
     shape: number[],
     blobBytes: number,
     dataOffset: number,
+    wire: WireDtype,
   ): Promise<Uint8Array | null> {
     if (!isShape4(shape)) return null;
     const gpu = this.gpu;
     let framed: Uint8Array | null = null;
-    if (gpu) framed = await gpu.inputTarget(slot, shape, dataOffset);
-    else if (dataOffset <= BORROW_HEADROOM)
+    // The GPU takes a 16-bit wire as it is and converts it itself; fused widens it on the way in.
+    if (gpu) framed = await gpu.inputTarget(slot, shape, dataOffset, wire);
+    else if (wire === 'float32' && dataOffset <= BORROW_HEADROOM)
       framed = this.fusedFor(slot)?.borrowFramed(shape, dataOffset) ?? null;
     return framed?.length === blobBytes ? framed : null;
   }
@@ -66,9 +69,9 @@ export class AugmentProcessor implements BatchProcessor {
   }
 
   async process(
-    input: { shape: number[]; data: Float32Array },
+    input: ProcessorInput,
     ctx: BatchContext,
-    encode: (data: Float32Array, meta: ProcessedMeta) => Uint8Array[],
+    encode: (data: Float32Array | Uint16Array, meta: ProcessedMeta) => Uint8Array[],
   ): Promise<Uint8Array[]> {
     const { spec, seq } = ctx;
     const shape = input.shape as unknown as Shape4;
@@ -79,6 +82,16 @@ export class AugmentProcessor implements BatchProcessor {
       ? { mode: spec.selfnorm.mode, params: ctx.params as SelfNormParams }
       : null;
     const request = { plan, selfnorm, allowNonFinite: spec.allowNonFinite };
+    if (input.halves && this.gpu && spec.wire !== 'float32') {
+      const result = await this.gpu.augmentHalf(ctx.slot, shape, request, spec.wire);
+      if (result.overflow) throw float16RangeError(result.overflow.value, result.overflow.index);
+      const floats = () =>
+        widenToFloat32(result.data, spec.wire as HalfDtype, new Float32Array(result.data.length));
+      return encode(
+        result.data,
+        this.meta(spec, plan, { ...result, data: spec.returnStats ? floats() : null }, shape),
+      );
+    }
     const fused = this.fusedFor(ctx.slot);
     if (fused) {
       const buffer = fused.borrow(shape);
@@ -99,11 +112,11 @@ export class AugmentProcessor implements BatchProcessor {
   private meta(
     spec: BatchContext['spec'],
     plan: CrossNormPlan,
-    result: { data: Float32Array; selfnormStats?: unknown },
+    result: { data: Float32Array | null; selfnormStats?: unknown },
     shape: Shape4,
   ): ProcessedMeta {
     const meta: ProcessedMeta = { plan, selfnormStats: statsJson(result.selfnormStats) };
-    if (!spec.returnStats) return meta;
+    if (!spec.returnStats || !result.data) return meta;
     // The run has no SelfNorm of the pipeline's (buildRunSpec): the output is CrossNorm's.
     const { mean, std } = instanceMeanStd(result.data, shape);
     return { ...meta, stats: { mean: Array.from(mean), std: Array.from(std) } };

@@ -56,4 +56,4 @@ export {
 } from './webgpu-adapter.js';
 export type { GpuAdapterInfo, OpenedWebGpu } from './webgpu-adapter.js';
 export { WebGpuBackend } from './webgpu-backend.js';
-export type { WebGpuOptions, WebGpuPhase } from './webgpu-backend.js';
+export type { HalfDtype, HalfResult, WebGpuOptions, WebGpuPhase } from './webgpu-backend.js';

@@ -13,7 +13,13 @@ import { type CrossNormPlan, identityPlan } from './plan.js';
 import type { SelfNormConfig } from './selfnorm-params.js';
 import { type FeatureBatch, nonFiniteError, type Shape4, validateBatch } from './tensor.js';
 import { describeAdapter, type GpuAdapterInfo, openWebGpu } from './webgpu-adapter.js';
-import { type BatchBuffers, GpuBufferSet, type GpuPipelines, STAGING_HEADROOM } from './webgpu-buffers.js';
+import {
+  type BatchBuffers,
+  FLAG_BYTES,
+  GpuBufferSet,
+  type GpuPipelines,
+  STAGING_HEADROOM,
+} from './webgpu-buffers.js';
 import { coefInputs } from './webgpu-coef-inputs.js';
 import { BN_STATS_PER_CHANNEL, COEF_SHADER, COEF_THREADS } from './webgpu-coef-shader.js';
 import {
@@ -24,6 +30,7 @@ import {
   STATS_PER_PLANE,
   STATS_SHADER,
 } from './webgpu-shaders.js';
+import { WIRE_CODES, WIRE_SHADER, WIRE_THREADS } from './webgpu-wire-shader.js';
 
 export interface WebGpuOptions {
   /**
@@ -51,6 +58,18 @@ export interface WebGpuOptions {
  * statistics read back.
  */
 export type WebGpuPhase = 'write' | 'gpu' | 'copyIn' | 'compute' | 'copyOut' | 'finish';
+
+/** A 16-bit wire the GPU converts itself. */
+export type HalfDtype = keyof typeof WIRE_CODES;
+
+/** A batch augmented from and into a 16-bit wire (augmentHalf). */
+export interface HalfResult {
+  /** The output in the wire's 16 bits: a view of the slot's mapped read-back, until its next batch. */
+  data: Uint16Array;
+  selfnormStats: SelfNormBatchStats | null;
+  /** The first output value float16 cannot hold (the batch cannot be sent in float16); null when none. */
+  overflow: { index: number; value: number } | null;
+}
 
 /** The slot `augment` and `instanceStats` use; a worker's concurrent slots are 0, 1, ... */
 const OWN_SLOT = -1;
@@ -80,7 +99,7 @@ export class WebGpuBackend implements KernelBackend {
 
   private constructor(
     private readonly device: GPUDevice,
-    private readonly pipelines: GpuPipelines & { coef: GPUComputePipeline[] },
+    private readonly pipelines: Compiled,
     /** The adapter it runs on. */
     readonly adapter: GpuAdapterInfo,
     // Dawn's instance: collected while its device lives, it frees memory the device still uses.
@@ -122,11 +141,18 @@ export class WebGpuBackend implements KernelBackend {
    * of header first, then the values where the GPU copies them from. Null when the header is longer
    * than the staging's headroom.
    */
-  async inputTarget(slot: number, shape: Shape4, dataOffset: number): Promise<Uint8Array | null> {
+  async inputTarget(
+    slot: number,
+    shape: Shape4,
+    dataOffset: number,
+    dtype: 'float32' | HalfDtype = 'float32',
+  ): Promise<Uint8Array | null> {
     if (dataOffset > STAGING_HEADROOM) return null;
     const b = this.slotBuffers(slot, shape);
+    if (dtype !== 'float32' && !b.wireGroup) return null;
     const range = await this.mappedUpload(b);
-    return new Uint8Array(range, STAGING_HEADROOM - dataOffset, dataOffset + b.count * 4);
+    const bytes = b.count * (dtype === 'float32' ? 4 : 2);
+    return new Uint8Array(range, STAGING_HEADROOM - dataOffset, dataOffset + bytes);
   }
 
   /** Slot `slot`'s mapped staging as floats: where a 16-bit input is widened to, with no copy after. */
@@ -150,28 +176,74 @@ export class WebGpuBackend implements KernelBackend {
   async augmentIn(slot: number, batch: FeatureBatch, request: AugmentRequest): Promise<AugmentResult> {
     // The non-finite scan is free here: the statistics pass flags the first non-finite value.
     validateRequest(batch, request, { scanFinite: false });
-    const plan = request.plan.fires ? request.plan : identityPlan(batch.shape[0]);
     const clock = this.clock();
     const b = this.slotBuffers(slot, batch.shape);
     await this.stage(b, batch);
     clock('write');
-    this.writeParams(b, batch.shape[3], plan, request.selfnorm);
-    if (this.options.profilePhases) await this.submitProfiled(b, clock);
-    else this.device.queue.submit([this.encode(b, 'all').finish()]);
+    const { selfnormStats } = await this.run(b, batch.shape, request, 'float32', clock);
+    return { data: new Float32Array(b.read.getMappedRange(), 0, b.count), selfnormStats };
+  }
+
+  /**
+   * Augments the batch received into slot `slot`'s staging in the 16-bit `dtype` (inputTarget with
+   * that dtype): widened on the GPU and narrowed back there, so the host converts nothing.
+   */
+  async augmentHalf(
+    slot: number,
+    shape: Shape4,
+    request: AugmentRequest,
+    dtype: HalfDtype,
+  ): Promise<HalfResult> {
+    const clock = this.clock();
+    const b = this.slotBuffers(slot, shape);
+    if (!b.wireGroup)
+      throw new KernelInputError(
+        'input.shape',
+        `a batch of ${b.segments.length} segments converts its 16-bit wire on the host: use augmentIn`,
+      );
+    const range = await this.mappedUpload(b);
+    const staged = new Float32Array(range, STAGING_HEADROOM, b.count);
+    validateRequest({ data: staged, shape }, request, { scanFinite: false });
+    this.unmapForGpu(b);
+    this.staged.inPlace++;
+    clock('write');
+    const { flags, selfnormStats } = await this.run(b, shape, request, dtype, clock);
+    const at = flags[1] as number;
+    const overflow =
+      at === ALL_FINITE ? null : { index: at, value: new Float32Array(flags.buffer, 8, 1)[0] as number };
+    return { data: new Uint16Array(b.read.getMappedRange(), 0, b.count), selfnormStats, overflow };
+  }
+
+  /**
+   * The batch's GPU work on staged input, waited for; the output stays mapped in `read`. Returns the
+   * flags (a copy) and the BatchNorm statistics; a non-finite input fails here, by position.
+   */
+  private async run(
+    b: BatchBuffers,
+    shape: Shape4,
+    request: AugmentRequest,
+    dtype: 'float32' | HalfDtype,
+    clock: (phase: WebGpuPhase) => void,
+  ): Promise<{ flags: Uint32Array; selfnormStats: SelfNormBatchStats | null }> {
+    const plan = request.plan.fires ? request.plan : identityPlan(shape[0]);
+    this.writeParams(b, shape[3], plan, request.selfnorm, dtype);
+    if (this.options.profilePhases) await this.submitProfiled(b, dtype, clock);
+    else this.device.queue.submit([this.encode(b, 'all', dtype).finish()]);
     this.remapUpload(b);
     await whileGpuWorks(Promise.all([b.read.mapAsync(GPUMapMode.READ), b.info.mapAsync(GPUMapMode.READ)]));
     b.readMapped = true;
     clock(this.options.profilePhases ? 'copyOut' : 'gpu');
     const info = b.info.getMappedRange();
-    const bad = new Uint32Array(info, 0, 1)[0] as number;
+    const flags = new Uint32Array(info.slice(0, FLAG_BYTES));
     const selfnormStats = request.selfnorm?.mode === 'train' ? batchStats(info, b.c, request.selfnorm) : null;
     b.info.unmap();
+    const bad = flags[0] as number;
     if (bad !== ALL_FINITE && !request.allowNonFinite) {
       const kind = bad & 3;
-      throw nonFiniteError(kind === 0 ? NaN : kind === 1 ? Infinity : -Infinity, bad >>> 2, batch.shape);
+      throw nonFiniteError(kind === 0 ? NaN : kind === 1 ? Infinity : -Infinity, bad >>> 2, shape);
     }
     clock('finish');
-    return { data: new Float32Array(b.read.getMappedRange(), 0, b.count), selfnormStats };
+    return { flags, selfnormStats };
   }
 
   async instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats> {
@@ -237,6 +309,11 @@ export class WebGpuBackend implements KernelBackend {
       new Float32Array(range, STAGING_HEADROOM, b.count).set(batch.data);
       this.staged.copied++;
     } else this.staged.inPlace++;
+    this.unmapForGpu(b);
+  }
+
+  /** Staging unmapped for the GPU to copy from, and the slot's last result released. */
+  private unmapForGpu(b: BatchBuffers): void {
     b.upload.unmap();
     b.uploadRange = null;
     if (b.readMapped) b.read.unmap();
@@ -257,11 +334,17 @@ export class WebGpuBackend implements KernelBackend {
     width: number,
     plan: CrossNormPlan,
     selfnorm: SelfNormConfig | null,
+    dtype: 'float32' | HalfDtype = 'float32',
   ): void {
     const { queue } = this.device;
     const content = plan.fires ? plan.contentBox : null;
     const style = plan.fires ? plan.styleBox : null;
-    queue.writeBuffer(b.bad, 0, new Uint32Array([ALL_FINITE]));
+    queue.writeBuffer(b.bad, 0, new Uint32Array([ALL_FINITE, ALL_FINITE, 0, 0]));
+    if (dtype !== 'float32') {
+      const groups = Math.ceil(b.count / WIRE_THREADS);
+      const params = [b.count, WIRE_CODES[dtype], Math.min(groups, MAX_GROUPS_PER_DIM), 0];
+      queue.writeBuffer(b.wireParams, 0, new Uint32Array(params));
+    }
     for (const s of b.segments) {
       const stats = new Uint32Array(16);
       stats.set([s.planes, b.hw, width, (content ? 1 : 0) | (style ? 2 : 0)]);
@@ -284,30 +367,67 @@ export class WebGpuBackend implements KernelBackend {
   }
 
   /** The batch's GPU work: its copy in, its passes and its copy out, or one of them. */
-  private encode(b: BatchBuffers, part: 'all' | 'copyIn' | 'compute' | 'copyOut'): GPUCommandEncoder {
+  private encode(
+    b: BatchBuffers,
+    part: 'all' | 'copyIn' | 'compute' | 'copyOut',
+    dtype: 'float32' | HalfDtype,
+  ): GPUCommandEncoder {
     const encoder = this.device.createCommandEncoder();
-    if (part === 'all' || part === 'copyIn') this.encodeCopyIn(encoder, b);
+    const halfBytes = Math.ceil(b.count / 2) * 4;
+    if (part === 'all' || part === 'copyIn') {
+      if (dtype === 'float32') this.encodeCopyIn(encoder, b);
+      else encoder.copyBufferToBuffer(b.upload, STAGING_HEADROOM, b.half, 0, halfBytes);
+    }
     if (part === 'all' || part === 'compute') {
+      if (dtype !== 'float32') this.encodeWire(encoder, b, 'widen');
       this.encodeStats(encoder, b);
       this.encodeCoefficients(encoder, b);
       this.encodeApply(encoder, b);
+      if (dtype !== 'float32') this.encodeWire(encoder, b, 'narrow');
     }
     if (part === 'all' || part === 'copyOut') {
-      for (const s of b.segments) encoder.copyBufferToBuffer(s.data, 0, b.read, s.offset * 4, s.count * 4);
-      encoder.copyBufferToBuffer(b.bad, 0, b.info, 0, 4);
-      encoder.copyBufferToBuffer(b.bnStats, 0, b.info, 4, b.c * BN_STATS_PER_CHANNEL * 4);
+      if (dtype !== 'float32') encoder.copyBufferToBuffer(b.half, 0, b.read, 0, halfBytes);
+      else
+        for (const s of b.segments) encoder.copyBufferToBuffer(s.data, 0, b.read, s.offset * 4, s.count * 4);
+      encoder.copyBufferToBuffer(b.bad, 0, b.info, 0, FLAG_BYTES);
+      encoder.copyBufferToBuffer(b.bnStats, 0, b.info, FLAG_BYTES, b.c * BN_STATS_PER_CHANNEL * 4);
     }
     return encoder;
   }
 
+  /** A 16-bit wire's values into float32 (widen), or the output back (narrow, then its overflow's value). */
+  private encodeWire(encoder: GPUCommandEncoder, b: BatchBuffers, step: 'widen' | 'narrow'): void {
+    const [widen, narrow, fetch] = this.pipelines.wire as [
+      GPUComputePipeline,
+      GPUComputePipeline,
+      GPUComputePipeline,
+    ];
+    // The row width of the uniform block counts widen's threads; narrow's (one per two values) fit in it.
+    const x = Math.min(Math.ceil(b.count / WIRE_THREADS), MAX_GROUPS_PER_DIM);
+    const threads = step === 'widen' ? b.count : Math.ceil(b.count / 2);
+    const pass = encoder.beginComputePass();
+    pass.setBindGroup(0, b.wireGroup);
+    pass.setPipeline(step === 'widen' ? widen : narrow);
+    pass.dispatchWorkgroups(x, Math.ceil(Math.ceil(threads / WIRE_THREADS) / x));
+    if (step === 'narrow') {
+      pass.setPipeline(fetch);
+      pass.dispatchWorkgroups(1);
+    }
+    pass.end();
+  }
+
   /** The three parts submitted and waited for one by one, each its own phase. */
-  private async submitProfiled(b: BatchBuffers, clock: (phase: WebGpuPhase) => void): Promise<void> {
+  private async submitProfiled(
+    b: BatchBuffers,
+    dtype: 'float32' | HalfDtype,
+    clock: (phase: WebGpuPhase) => void,
+  ): Promise<void> {
     for (const part of ['copyIn', 'compute'] as const) {
-      this.device.queue.submit([this.encode(b, part).finish()]);
+      this.device.queue.submit([this.encode(b, part, dtype).finish()]);
       await whileGpuWorks(this.device.queue.onSubmittedWorkDone());
       clock(part);
     }
-    this.device.queue.submit([this.encode(b, 'copyOut').finish()]);
+    this.device.queue.submit([this.encode(b, 'copyOut', dtype).finish()]);
   }
 
   private encodeCopyIn(encoder: GPUCommandEncoder, b: BatchBuffers): void {
@@ -374,8 +494,10 @@ export class WebGpuBackend implements KernelBackend {
   }
 }
 
+type Compiled = GpuPipelines & { coef: GPUComputePipeline[]; wire: GPUComputePipeline[] };
+
 /** Compiles the passes: statistics and affine with their own layouts, the coefficients' three entry points on one. */
-function compilePasses(device: GPUDevice): GpuPipelines & { coef: GPUComputePipeline[] } {
+function compilePasses(device: GPUDevice): Compiled {
   const pipeline = (code: string): GPUComputePipeline =>
     device.createComputePipeline({
       layout: 'auto',
@@ -388,21 +510,31 @@ function compilePasses(device: GPUDevice): GpuPipelines & { coef: GPUComputePipe
       ...(['storage', 'storage', 'storage', 'storage', 'uniform'] as const).map(storage),
     ].map((entry, binding) => ({ ...entry, binding })),
   });
-  const layout = device.createPipelineLayout({ bindGroupLayouts: [coefLayout] });
-  const module = device.createShaderModule({ code: COEF_SHADER });
+  const wireLayout = device.createBindGroupLayout({
+    entries: (['storage', 'storage', 'uniform', 'storage'] as const)
+      .map(storage)
+      .map((entry, binding) => ({ ...entry, binding })),
+  });
+  const entryPoints = (group: GPUBindGroupLayout, code: string, names: string[]): GPUComputePipeline[] => {
+    const layout = device.createPipelineLayout({ bindGroupLayouts: [group] });
+    const module = device.createShaderModule({ code });
+    return names.map((entryPoint) =>
+      device.createComputePipeline({ layout, compute: { module, entryPoint } }),
+    );
+  };
   return {
     stats: pipeline(STATS_SHADER),
     apply: pipeline(APPLY_SHADER),
     coefLayout,
-    coef: ['crossnorm', 'batchnorm', 'coefficients'].map((entryPoint) =>
-      device.createComputePipeline({ layout, compute: { module, entryPoint } }),
-    ),
+    wireLayout,
+    coef: entryPoints(coefLayout, COEF_SHADER, ['crossnorm', 'batchnorm', 'coefficients']),
+    wire: entryPoints(wireLayout, WIRE_SHADER, ['widen', 'narrow', 'fetch']),
   };
 }
 
 /** The BatchNorm batch statistics of each gate, as computed on the GPU (train mode). */
 function batchStats(info: ArrayBuffer, C: number, selfnorm: SelfNormConfig): SelfNormBatchStats {
-  const all = new Float32Array(info, 4, C * BN_STATS_PER_CHANNEL);
+  const all = new Float32Array(info, FLAG_BYTES, C * BN_STATS_PER_CHANNEL);
   const gate = (k: number): BatchNormBatchStats => {
     const mean = new Float64Array(C);
     const variance = new Float64Array(C);

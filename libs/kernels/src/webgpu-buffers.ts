@@ -1,6 +1,7 @@
 import { KernelInputError } from './errors.js';
 import { BN_STATS_PER_CHANNEL, CHAN_VEC4S, COEF_PARAMS_BYTES } from './webgpu-coef-shader.js';
 import { STATS_PER_PLANE } from './webgpu-shaders.js';
+import { WIRE_PARAMS_BYTES } from './webgpu-wire-shader.js';
 
 /**
  * Bytes before the values in a staging buffer: room for a tensor blob's header, so that a worker
@@ -38,12 +39,18 @@ export interface BatchBuffers {
   upload: GPUBuffer;
   /** Host-visible read-back of the output; stays mapped (the result is sent from it) until the slot's next batch. */
   read: GPUBuffer;
-  /** Host-visible read-back of `bad` (4 bytes) then `bnStats`. */
+  /** Host-visible read-back of `bad` (FLAG_BYTES) then `bnStats`. */
   info: GPUBuffer;
   /** Host-visible read-back of `stats`, for instanceStats. */
   statsRead: GPUBuffer;
   stats: GPUBuffer;
+  /** Flags (u32): the first non-finite input, the first float16 overflow of the output and its value. */
   bad: GPUBuffer;
+  /** A 16-bit wire's values, two per word: the input as received, then the output to send. */
+  half: GPUBuffer;
+  wireParams: GPUBuffer;
+  /** The 16-bit conversion's bind group; null for a batch of several segments (converted on the host). */
+  wireGroup: GPUBindGroup | null;
   plan: GPUBuffer;
   chan: GPUBuffer;
   /** The coefficient passes' per-plane (a, b, z) and per-channel (scale, shift) between entry points. */
@@ -69,6 +76,9 @@ export interface BatchBuffers {
   readMapped: boolean;
 }
 
+/** Bytes of `bad`, and where the BatchNorm statistics start in `info`. */
+export const FLAG_BYTES = 16;
+
 /** Bytes of the uniform blocks (WGSL rounds a struct up to 16 bytes). */
 export const STATS_PARAMS_BYTES = 64;
 export const APPLY_PARAMS_BYTES = 48;
@@ -78,6 +88,7 @@ export interface GpuPipelines {
   stats: GPUComputePipeline;
   apply: GPUComputePipeline;
   coefLayout: GPUBindGroupLayout;
+  wireLayout: GPUBindGroupLayout;
 }
 
 /** Makes and frees GPU buffers, counting the live ones so that tests can see none outlives its use. */
@@ -122,7 +133,10 @@ export class GpuBufferSet {
       );
     const { STORAGE, COPY_DST, COPY_SRC, MAP_READ, MAP_WRITE, UNIFORM } = GPUBufferUsage;
     const stats = this.make(planes * STATS_PER_PLANE * 4, STORAGE | COPY_SRC);
-    const bad = this.make(4, STORAGE | COPY_DST | COPY_SRC);
+    const bad = this.make(FLAG_BYTES, STORAGE | COPY_DST | COPY_SRC);
+    // Only a batch of one segment converts on the GPU (one binding holds all its values).
+    const half = this.make(planes <= perSegment ? count * 2 : 4, STORAGE | COPY_DST | COPY_SRC);
+    const wireParams = this.make(WIRE_PARAMS_BYTES, UNIFORM | COPY_DST);
     const plan = this.make((N + C) * 4, STORAGE | COPY_DST);
     const chan = this.make(C * CHAN_VEC4S * 16, STORAGE | COPY_DST);
     const tmp = this.make(planes * 32, STORAGE);
@@ -156,10 +170,16 @@ export class GpuBufferSet {
       planes,
       upload: this.make(STAGING_HEADROOM + count * 4, MAP_WRITE | COPY_SRC, true),
       read: this.make(count * 4, MAP_READ | COPY_DST),
-      info: this.make(4 + C * BN_STATS_PER_CHANNEL * 4, MAP_READ | COPY_DST),
+      info: this.make(FLAG_BYTES + C * BN_STATS_PER_CHANNEL * 4, MAP_READ | COPY_DST),
       statsRead: this.make(planes * STATS_PER_PLANE * 4, MAP_READ | COPY_DST),
       stats,
       bad,
+      half,
+      wireParams,
+      wireGroup:
+        segments.length === 1 && segments[0]
+          ? this.group(pipelines.wireLayout, [half, segments[0].data, wireParams, bad])
+          : null,
       plan,
       chan,
       tmp,
@@ -177,7 +197,7 @@ export class GpuBufferSet {
   }
 
   release(b: BatchBuffers): void {
-    const all = [b.upload, b.read, b.info, b.statsRead, b.stats, b.bad, b.plan, b.chan];
+    const all = [b.upload, b.read, b.info, b.statsRead, b.stats, b.bad, b.half, b.wireParams, b.plan, b.chan];
     all.push(b.tmp, b.norm, b.bnStats, b.coef, b.coefParams);
     for (const s of b.segments) all.push(s.data, s.statsParams, s.applyParams);
     for (const buffer of all) {

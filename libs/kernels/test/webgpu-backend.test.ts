@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  type AugmentResult,
   BackendUnavailableError,
   createBackend,
   defaultSelfNormParams,
@@ -47,7 +48,7 @@ describe.skipIf(unavailable !== null && !required)(
       const a = await whole.augment(batch, request);
       const b = await segmented.augment(batch, request);
       expect(Buffer.from(b.data.buffer).equals(Buffer.from(a.data.buffer))).toBe(true);
-      expect(segmented.liveBuffers).toBe(13 + 5 * 3);
+      expect(segmented.liveBuffers).toBe(15 + 5 * 3);
       const fused = (await createBackend('fused')).backend;
       const f = await fused.augment(batch, request);
       await fused.dispose();
@@ -64,15 +65,15 @@ describe.skipIf(unavailable !== null && !required)(
     it('keeps one shape of buffers, frees the old shape when the shape changes, none after dispose', async () => {
       const gpu = await WebGpuBackend.open();
       await gpu.augment(batch, request);
-      expect(gpu.liveBuffers).toBe(16);
+      expect(gpu.liveBuffers).toBe(18);
       await gpu.augment(batch, request);
-      expect(gpu.liveBuffers).toBe(16);
+      expect(gpu.liveBuffers).toBe(18);
       const other: Shape4 = [2, 3, 5, 5];
       await gpu.augment(randomBatch(other, 1), {
         plan: makePlan(other, 1, 0, { crop: 'neither', chan: false }),
         selfnorm: null,
       });
-      expect(gpu.liveBuffers).toBe(16);
+      expect(gpu.liveBuffers).toBe(18);
       await gpu.dispose();
       expect(gpu.liveBuffers).toBe(0);
     });
@@ -114,8 +115,9 @@ describe.skipIf(unavailable !== null && !required)(
     /** A blob as a worker receives it: a 40-byte header, then the values, into slot `slot`'s staging. */
     async function receive(slot: number, seed: number): Promise<Float32Array> {
       const framed = await gpu.inputTarget(slot, shape, 40);
-      expect(framed?.length).toBe(40 + count * 4);
-      const values = new Float32Array(framed!.buffer, framed!.byteOffset + 40, count);
+      if (!framed) throw new Error('no target');
+      expect(framed.length).toBe(40 + count * 4);
+      const values = new Float32Array(framed.buffer, framed.byteOffset + 40, count);
       values.set(randomBatch(shape, seed).data);
       return values;
     }
@@ -134,17 +136,17 @@ describe.skipIf(unavailable !== null && !required)(
 
     it('runs two slots at once; a result stays as it is until its own slot takes the next batch', async () => {
       const inputs = await Promise.all([receive(0, 21), receive(1, 22)]);
-      const [a, b] = await Promise.all(
+      const [a, b] = (await Promise.all(
         inputs.map((data, slot) => gpu.augmentIn(slot, { data, shape }, request(slot))),
-      );
-      const kept = Float32Array.from(a!.data);
+      )) as [AugmentResult, AugmentResult];
+      const kept = Float32Array.from(a.data);
       const wantA = await reference.augment(randomBatch(shape, 21), request(0));
       const wantB = await reference.augment(randomBatch(shape, 22), request(1));
       expect(Buffer.from(kept.buffer)).toEqual(Buffer.from(wantA.data.buffer));
-      expect(Buffer.from(Float32Array.from(b!.data).buffer)).toEqual(Buffer.from(wantB.data.buffer));
+      expect(Buffer.from(Float32Array.from(b.data).buffer)).toEqual(Buffer.from(wantB.data.buffer));
       // Slot 1 takes another batch: slot 0's result is untouched.
       await gpu.augmentIn(1, { data: await receive(1, 23), shape }, request(2));
-      expect(Buffer.from(Float32Array.from(a!.data).buffer)).toEqual(Buffer.from(kept.buffer));
+      expect(Buffer.from(Float32Array.from(a.data).buffer)).toEqual(Buffer.from(kept.buffer));
     });
 
     it('flags the first non-finite value of a later segment by its position', async () => {

@@ -1,4 +1,15 @@
-import type { RunSpec } from '@cnsn/protocol';
+import type { RunSpec, WireDtype } from '@cnsn/protocol';
+
+/**
+ * A batch's input as the processor gets it: float32 values, or, where the processor's inputTarget
+ * took a 16-bit wire as it is, those values in `halves` (and `data` empty). `encode` then takes the
+ * output in the same wire.
+ */
+export interface ProcessorInput {
+  shape: number[];
+  data: Float32Array;
+  halves?: Uint16Array;
+}
 
 /** What a worker knows of a batch besides its tensor. */
 export interface BatchContext {
@@ -32,8 +43,9 @@ export interface BatchProcessor {
   /** The GPU (or CPU Vulkan driver) a GPU backend runs on, e.g. `GPU nvidia NVIDIA H100 (...)`; '' for none. */
   readonly adapter?: string;
   /**
-   * Where a batch's input blob of `blobBytes` (float32 values from `dataOffset` on) should land for
-   * slot `slot`, so that `process` needs no copy in; null to use the runtime's own buffer. A GPU
+   * Where a batch's input blob of `blobBytes` (values in `wire` from `dataOffset` on) should land
+   * for slot `slot`, so that `process` needs no copy in; null to use the runtime's own buffer. A
+   * target for a 16-bit wire means the processor takes the values as they are (`halves`). A GPU
    * backend answers once the slot's staging is mapped again, hence the promise.
    */
   inputTarget?(
@@ -41,6 +53,7 @@ export interface BatchProcessor {
     shape: number[],
     blobBytes: number,
     dataOffset: number,
+    wire: WireDtype,
   ): Uint8Array | null | Promise<Uint8Array | null>;
   /** Where a 16-bit input's values are widened to for slot `slot` (the same purpose), or null. */
   inputFloats?(slot: number, shape: number[]): Float32Array | null | Promise<Float32Array | null>;
@@ -50,9 +63,9 @@ export interface BatchProcessor {
    */
   readonly stableOutput?: boolean;
   process(
-    input: { shape: number[]; data: Float32Array },
+    input: ProcessorInput,
     ctx: BatchContext,
-    encode: (data: Float32Array, meta: ProcessedMeta) => Uint8Array[],
+    encode: (data: Float32Array | Uint16Array, meta: ProcessedMeta) => Uint8Array[],
   ): Promise<Uint8Array[]>;
   /** True when the error means this batch can never succeed (bad input): it fails without retries. */
   isPermanent(err: unknown): boolean;

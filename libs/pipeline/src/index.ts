@@ -1,7 +1,7 @@
 // Public API of @cnsn/pipeline: Redis, BullMQ and the data planes. It moves tensors; it never computes on them.
 export { withBackoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
-export type { BatchContext, BatchProcessor, ProcessedMeta } from './batch-processor.js';
+export type { BatchContext, BatchProcessor, ProcessedMeta, ProcessorInput } from './batch-processor.js';
 export { BATCH_JOB_OPTIONS } from './control/batch-job-options.js';
 export type { JobState, RunControl } from './control/run-control.js';
 export type { DeliveredBatch } from './core/collector.js';

@@ -5,6 +5,7 @@ import {
   type BatchJobData,
   type DataPlaneKind,
   decodeTensorBlob,
+  readTensorBlobHeader,
   DEFAULT_MAX_BLOB_BYTES,
   DEFAULT_PREFIX,
   DEFAULT_QUEUE,
@@ -16,12 +17,11 @@ import {
   ProtocolError,
   type ResultMeta,
   type RunSpec,
-  type TensorBlob,
   tensorBlobPrefix,
 } from '@cnsn/protocol';
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import type { RedisClient } from './redis/redis-connection.js';
-import type { BatchProcessor } from './batch-processor.js';
+import type { BatchProcessor, ProcessorInput } from './batch-processor.js';
 import { isLastAttempt } from './control/batch-job-options.js';
 import { InputMissingError, type WorkerDataPlane } from './data-plane/data-plane.js';
 import { shmIdentity } from './data-plane/shm/shm-files.js';
@@ -443,16 +443,20 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
     spec: RunSpec,
     plane: WorkerDataPlane,
     slot: Slot,
-  ): Promise<TensorBlob> {
+  ): Promise<ProcessorInput> {
     const { run, seq } = data;
     const count = data.shape.reduce((a, b) => a * b, 1);
     const dataOffset = data.bytes - count * bytesPerValue(spec.wire);
     const target =
-      spec.wire === 'float32' && dataOffset > 0
-        ? ((await this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset)) ?? null)
+      dataOffset > 0
+        ? ((await this.processor.inputTarget?.(slot.id, data.shape, data.bytes, dataOffset, spec.wire)) ??
+          null)
         : null;
+    // A 16-bit input the processor takes as it is (into its target), else widened for it.
     const floats =
-      spec.wire === 'float32' ? null : ((await this.processor.inputFloats?.(slot.id, data.shape)) ?? null);
+      spec.wire === 'float32' || target
+        ? null
+        : ((await this.processor.inputFloats?.(slot.id, data.shape)) ?? null);
     let bytes: Uint8Array;
     try {
       bytes = await plane.fetchInput(data, (length) =>
@@ -465,9 +469,12 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
       throw err;
     }
     const source = `input of batch ${seq} of run ${run}`;
-    const input = decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) =>
-      floats && floats.length === n ? floats : slot.floats(n),
-    );
+    const input =
+      spec.wire !== 'float32' && target && sameBytes(bytes, target)
+        ? halvesOf(bytes, source, this.maxBlobBytes, spec.wire)
+        : decodeTensorBlob(bytes, source, this.maxBlobBytes, (n) =>
+            floats && floats.length === n ? floats : slot.floats(n),
+          );
     if (input.shape.length !== 4)
       throw new ProtocolError(source, `expected a 4-D NCHW tensor, got shape [${input.shape.join(', ')}]`);
     return input;
@@ -501,19 +508,49 @@ export class WorkerRuntime extends EventEmitter<WorkerRuntimeEvents> {
   }
 }
 
+/** Whether a fetched blob is the target the processor gave (the plane wrote into it). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.buffer === b.buffer && a.byteOffset === b.byteOffset && a.length === b.length;
+}
+
+/** A 16-bit input left where it was received, its values as they came (the processor widens them). */
+function halvesOf(
+  bytes: Uint8Array,
+  source: string,
+  maxBytes: number,
+  wire: RunSpec['wire'],
+): ProcessorInput {
+  const { shape, dtype, raw } = readTensorBlobHeader(bytes, source, maxBytes);
+  if (dtype !== wire) throw new ProtocolError(source, `expected ${wire} values, got ${dtype}`);
+  if (raw.byteOffset % 2) throw new ProtocolError(source, '16-bit values at an odd offset');
+  return {
+    shape,
+    data: new Float32Array(0),
+    halves: new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2),
+  };
+}
+
 /**
  * A result blob in parts: the prefix and the values in the run's wire precision. In float32 the
  * values go as they are when the processor keeps them for the slot (`copy` false), else in the
- * slot's reused output buffer (the backend may reuse its own for the next batch).
+ * slot's reused output buffer (the backend may reuse its own for the next batch). Values the
+ * processor gave in 16 bits are the run's wire already, and go as they are.
  */
 function encodeResult(
-  out: Float32Array,
+  out: Float32Array | Uint16Array,
   shape: number[],
   meta: ResultMeta,
   wire: RunSpec['wire'],
   slot: Slot,
   copy: boolean,
 ): Uint8Array[] {
+  if (out instanceof Uint16Array) {
+    if (wire === 'float32') throw new Error('a processor returned 16-bit values for a float32 run');
+    return [
+      tensorBlobPrefix(shape, out.byteLength, meta, wire),
+      new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+    ];
+  }
   if (wire === 'float32') {
     if (!copy)
       return [

@@ -44,5 +44,12 @@ export {
   tensorBlobPrefix,
 } from './tensor-blob.js';
 export type { TensorBlob, TensorBlobHeader, TensorBlobPrefix } from './tensor-blob.js';
-export { bytesPerValue, FLOAT16_MAX, narrowFloat32, WIRE_DTYPES, widenToFloat32 } from './wire-dtype.js';
+export {
+  bytesPerValue,
+  FLOAT16_MAX,
+  float16RangeError,
+  narrowFloat32,
+  WIRE_DTYPES,
+  widenToFloat32,
+} from './wire-dtype.js';
 export type { WireDtype } from './wire-dtype.js';

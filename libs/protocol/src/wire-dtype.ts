@@ -36,14 +36,19 @@ export function narrowFloat32(
   for (let i = 0; i < bits.length; i++) {
     const h = float32BitsToHalf(bits[i] as number);
     if (h < 0) {
-      throw new ProtocolError(
-        'wire float16',
-        `value ${src[i]} at index ${i} is outside float16's range (+-${FLOAT16_MAX}); use --wire bfloat16 or float32`,
-      );
+      throw float16RangeError(src[i] as number, i);
     }
     out[i] = h;
   }
   return out;
+}
+
+/** The error for a value float16 cannot hold, at `index` of its tensor. */
+export function float16RangeError(value: number, index: number): ProtocolError {
+  return new ProtocolError(
+    'wire float16',
+    `value ${value} at index ${index} is outside float16's range (+-${FLOAT16_MAX}); use --wire bfloat16 or float32`,
+  );
 }
 
 /** Widens 16-bit `dtype` values to float32 (exact: every bfloat16 and float16 is a float32). */
