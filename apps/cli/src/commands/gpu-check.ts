@@ -15,7 +15,7 @@ import {
   WebGpuBackend,
 } from '@cnsn/kernels';
 import { listWorkers } from '@cnsn/pipeline';
-import { parseNpy } from '@cnsn/protocol';
+import { narrowFloat32, parseNpy, widenToFloat32 } from '@cnsn/protocol';
 import { Command } from 'commander';
 import { median, round, timeAugment } from '../bench/time-augment.js';
 import { CliError } from '../cli-error.js';
@@ -109,6 +109,10 @@ interface GpuCheckSummary {
     speedupVsFused: number;
     /** gpuOverlappedMs against fused. */
     overlappedVsFused: number;
+    /** A bfloat16 batch received into staging, widened and narrowed on the GPU, as a worker runs it (null for a batch of several segments, converted on the host). */
+    gpuBfloat16Ms: number | null;
+    /** The same batch with the host's conversions: widened into staging, the output narrowed on the host. */
+    gpuBfloat16HostMs: number;
     /** Median milliseconds of each phase of a batch, submitted one phase at a time (profilePhases). */
     gpuPhasesMs: Record<string, number>;
   }>;
@@ -199,6 +203,7 @@ async function besideFused(
     const gpuMs = median(await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'copies'));
     const gpuInPlaceMs = median(await timeAugment(gpu, batch.data, shape, plans, selfnorm, 1, 'worker'));
     const gpuOverlappedMs = await timeOverlapped(gpu, batch.data, shape, plans, selfnorm);
+    const halves = await timeHalves(gpu, batch.data, shape, plans, selfnorm);
     const gpuPhasesMs = await phasesOf(batch.data, shape, plans, selfnorm);
     const fusedMs = median(await timeAugment(fused, batch.data, shape, plans, selfnorm, 1, 'worker'));
     bench.push({
@@ -210,10 +215,12 @@ async function besideFused(
       fusedMs: round(fusedMs),
       speedupVsFused: round(fusedMs / gpuMs),
       overlappedVsFused: round(fusedMs / gpuOverlappedMs),
+      gpuBfloat16Ms: Number.isNaN(halves.onGpu) ? null : round(halves.onGpu),
+      gpuBfloat16HostMs: round(halves.onHost),
       gpuPhasesMs,
     });
     say(
-      `${shape.join('x')}: webgpu ${gpuMs.toFixed(2)} ms from host arrays, ${gpuInPlaceMs.toFixed(2)} ms in place, ${gpuOverlappedMs.toFixed(2)} ms a batch with 2 slots; fused ${fusedMs.toFixed(2)} ms (${(fusedMs / gpuOverlappedMs).toFixed(2)}x); phases ${JSON.stringify(gpuPhasesMs)}`,
+      `${shape.join('x')}: webgpu ${gpuMs.toFixed(2)} ms from host arrays, ${gpuInPlaceMs.toFixed(2)} ms in place, ${gpuOverlappedMs.toFixed(2)} ms a batch with 2 slots; fused ${fusedMs.toFixed(2)} ms (${(fusedMs / gpuOverlappedMs).toFixed(2)}x); bfloat16 ${Number.isNaN(halves.onGpu) ? 'not' : `${halves.onGpu.toFixed(2)} ms`} converted on the GPU (one segment only), ${halves.onHost.toFixed(2)} ms on the host; phases ${JSON.stringify(gpuPhasesMs)}`,
     );
   }
   await fused.dispose();
@@ -248,6 +255,40 @@ async function timeOverlapped(
   const t0 = performance.now();
   await Promise.all([slot(0, 0), slot(1, 1)]);
   return (performance.now() - t0) / plans.length;
+}
+
+/**
+ * Median milliseconds of a bfloat16 batch as a worker runs it: received into staging and converted
+ * on the GPU, against widened into staging and narrowed after on the host.
+ */
+async function timeHalves(
+  gpu: WebGpuBackend,
+  input: Float32Array,
+  shape: Shape4,
+  plans: ReturnType<typeof makePlan>[],
+  selfnorm: SelfNormConfig,
+): Promise<{ onGpu: number; onHost: number }> {
+  const halves = narrowFloat32(input, 'bfloat16', new Uint16Array(input.length));
+  const out = new Uint16Array(input.length);
+  const onGpu: number[] = [];
+  const onHost: number[] = [];
+  for (const [i, plan] of plans.entries()) {
+    const request = { plan, selfnorm };
+    const target = await gpu.inputTarget(0, shape, 0, 'bfloat16');
+    if (target) {
+      target.set(new Uint8Array(halves.buffer));
+      const t0 = performance.now();
+      await gpu.augmentHalf(0, shape, request, 'bfloat16');
+      if (i > 0) onGpu.push(performance.now() - t0);
+    }
+    const floats = await gpu.inputFloats(0, shape);
+    const t0 = performance.now();
+    widenToFloat32(halves, 'bfloat16', floats);
+    narrowFloat32((await gpu.augmentIn(0, { data: floats, shape }, request)).data, 'bfloat16', out);
+    if (i > 0) onHost.push(performance.now() - t0);
+  }
+  // A batch of several segments converts on the host only.
+  return { onGpu: onGpu.length ? median(onGpu) : NaN, onHost: median(onHost) };
 }
 
 /** Each phase's median milliseconds, on a device of its own that submits one phase at a time. */
