@@ -55,10 +55,13 @@ export class AugmentProcessor implements BatchProcessor {
     if (!isShape4(shape)) return null;
     const gpu = this.gpu;
     let framed: Uint8Array | null = null;
-    // The GPU takes a 16-bit wire as it is and converts it itself; fused widens it on the way in.
+    // The GPU takes a 16-bit wire as it is and converts it itself; so does fused (wasm) for
+    // bfloat16, inside its two passes; float16 it widens on the way in.
+    const fused = gpu ? null : this.fusedFor(slot);
     if (gpu) framed = await gpu.inputTarget(slot, shape, dataOffset, wire);
+    else if (wire === 'bfloat16') framed = fused?.borrowFramedBf16(shape, dataOffset) ?? null;
     else if (wire === 'float32' && dataOffset <= BORROW_HEADROOM)
-      framed = this.fusedFor(slot)?.borrowFramed(shape, dataOffset) ?? null;
+      framed = fused?.borrowFramed(shape, dataOffset) ?? null;
     return framed?.length === blobBytes ? framed : null;
   }
 
@@ -93,6 +96,14 @@ export class AugmentProcessor implements BatchProcessor {
       );
     }
     const fused = this.fusedFor(ctx.slot);
+    if (input.halves && fused && spec.wire === 'bfloat16') {
+      const result = fused.augmentBf16Sync(shape, request);
+      const floats = () => new Float32Array(Uint32Array.from(result.data, (h) => h << 16).buffer);
+      return encode(
+        result.data,
+        this.meta(spec, plan, { ...result, data: spec.returnStats ? floats() : null }, shape),
+      );
+    }
     if (fused) {
       const buffer = fused.borrow(shape);
       // Received in place already (inputTarget), or copied in once.

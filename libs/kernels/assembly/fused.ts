@@ -8,15 +8,26 @@
  * Returns 1 when every sum is finite.
  */
 export function sums(x: usize, planes: i32, hw: i32, maskC: usize, maskS: usize, out: usize): i32 {
+  return sumsOf(x, planes, hw, maskC, maskS, out, false);
+}
+
+/** Pass 1 on bfloat16 values (2 bytes each), widened in registers: the same sums, bit for bit. */
+export function sumsBf16(x: usize, planes: i32, hw: i32, maskC: usize, maskS: usize, out: usize): i32 {
+  return sumsOf(x, planes, hw, maskC, maskS, out, true);
+}
+
+@inline
+function sumsOf(x: usize, planes: i32, hw: i32, maskC: usize, maskS: usize, out: usize, half: bool): i32 {
   // Three specialised loops: after inlining, the region flags are constants and their branches vanish.
   const stride = <usize>planes * 8;
+  const bytes: usize = half ? 2 : 4;
   for (let p = 0; p < planes; p++) {
-    const px = x + (<usize>p * <usize>hw) * 4;
+    const px = x + (<usize>p * <usize>hw) * bytes;
     const o = out + <usize>p * 8;
-    if (maskC != 0 && maskS != 0) planeSums(px, hw, maskC, maskS, o, stride, true, true);
-    else if (maskC != 0) planeSums(px, hw, maskC, 0, o, stride, true, false);
-    else if (maskS != 0) planeSums(px, hw, 0, maskS, o, stride, false, true);
-    else planeSums(px, hw, 0, 0, o, stride, false, false);
+    if (maskC != 0 && maskS != 0) planeSums(px, hw, maskC, maskS, o, stride, true, true, half);
+    else if (maskC != 0) planeSums(px, hw, maskC, 0, o, stride, true, false, half);
+    else if (maskS != 0) planeSums(px, hw, 0, maskS, o, stride, false, true, half);
+    else planeSums(px, hw, 0, 0, o, stride, false, false, half);
   }
   // A NaN or Inf anywhere makes its plane's sum non-finite: the input check costs one pass over P sums.
   let acc: f64 = 0;
@@ -24,8 +35,29 @@ export function sums(x: usize, planes: i32, hw: i32, maskC: usize, maskS: usize,
   return acc == 0 ? 1 : 0;
 }
 
+/** Four values from `px` at index i: float32, or bfloat16 widened (a bfloat16 is the top half of a float32). */
 @inline
-function planeSums(px: usize, hw: i32, maskC: usize, maskS: usize, o: usize, stride: usize, useC: bool, useS: bool): void {
+function load4(px: usize, i: i32, half: bool): v128 {
+  return half ? i32x4.shl(v128.load_ext<u16>(px + (<usize>i << 1)), 16) : v128.load(px + (<usize>i << 2));
+}
+
+@inline
+function load1(px: usize, i: i32, half: bool): f32 {
+  return half ? reinterpret<f32>(<u32>load<u16>(px + (<usize>i << 1)) << 16) : load<f32>(px + (<usize>i << 2));
+}
+
+@inline
+function planeSums(
+  px: usize,
+  hw: i32,
+  maskC: usize,
+  maskS: usize,
+  o: usize,
+  stride: usize,
+  useC: bool,
+  useS: bool,
+  half: bool,
+): void {
   const vec = hw & ~3;
   let s = f64x2.splat(0);
   let q = f64x2.splat(0);
@@ -34,7 +66,7 @@ function planeSums(px: usize, hw: i32, maskC: usize, maskS: usize, o: usize, str
   let ss = f64x2.splat(0);
   let qs = f64x2.splat(0);
   for (let i = 0; i < vec; i += 4) {
-    const v = v128.load(px + (<usize>i << 2));
+    const v = load4(px, i, half);
     const lo = f64x2.promote_low_f32x4(v);
     const hi = f64x2.promote_low_f32x4(i32x4.shuffle(v, v, 2, 3, 0, 1));
     const lo2 = f64x2.mul(lo, lo);
@@ -61,7 +93,7 @@ function planeSums(px: usize, hw: i32, maskC: usize, maskS: usize, o: usize, str
   let SS = f64x2.extract_lane(ss, 0) + f64x2.extract_lane(ss, 1);
   let QS = f64x2.extract_lane(qs, 0) + f64x2.extract_lane(qs, 1);
   for (let i = vec; i < hw; i++) {
-    const v = <f64>load<f32>(px + (<usize>i << 2));
+    const v = <f64>load1(px, i, half);
     const v2 = v * v;
     S += v;
     Q += v2;
@@ -128,4 +160,84 @@ export function apply(x: usize, out: usize, planes: i32, hw: i32, mask: usize, c
       }
     }
   }
+}
+
+/** bfloat16 bits of four float32: round to nearest even; a NaN keeps a mantissa bit (never rounds into Inf). */
+@inline
+function bf16x4(v: v128): v128 {
+  const rounded = i32x4.shr_u(i32x4.add(i32x4.add(v, i32x4.splat(0x7fff)), v128.and(i32x4.shr_u(v, 16), i32x4.splat(1))), 16);
+  const nan = i32x4.gt_u(v128.and(v, i32x4.splat(0x7fffffff)), i32x4.splat(0x7f800000));
+  return v128.bitselect(v128.or(i32x4.shr_u(v, 16), i32x4.splat(0x40)), rounded, nan);
+}
+
+@inline
+function bf16(v: f32): u16 {
+  const x = reinterpret<u32>(v);
+  return <u16>((x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x40 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16);
+}
+
+/**
+ * Pass 2 on bfloat16: widened, `alpha * x + beta` in float32 exactly as `apply`, narrowed back; in
+ * place when x == out. Bit for bit `apply` between the host's widen and narrow.
+ */
+export function applyBf16(x: usize, out: usize, planes: i32, hw: i32, mask: usize, coef: usize): void {
+  const vec = hw & ~7;
+  for (let p = 0; p < planes; p++) {
+    const off = (<usize>p * <usize>hw) * 2;
+    const px = x + off;
+    const po = out + off;
+    const cp = coef + <usize>p * 16;
+    const aIn = load<f32>(cp);
+    const bIn = load<f32>(cp, 4);
+    const aOut = mask == 0 ? aIn : load<f32>(cp, 8);
+    const bOut = mask == 0 ? bIn : load<f32>(cp, 12);
+    const vaIn = f32x4.splat(aIn);
+    const vbIn = f32x4.splat(bIn);
+    const vaOut = f32x4.splat(aOut);
+    const vbOut = f32x4.splat(bOut);
+    for (let i = 0; i < vec; i += 8) {
+      let a0 = vaIn;
+      let b0 = vbIn;
+      let a1 = vaIn;
+      let b1 = vbIn;
+      if (mask != 0) {
+        const m0 = v128.load(mask + (<usize>i << 2));
+        const m1 = v128.load(mask + (<usize>i << 2), 16);
+        a0 = v128.bitselect(vaIn, vaOut, m0);
+        b0 = v128.bitselect(vbIn, vbOut, m0);
+        a1 = v128.bitselect(vaIn, vaOut, m1);
+        b1 = v128.bitselect(vbIn, vbOut, m1);
+      }
+      const y0 = f32x4.add(f32x4.mul(load4(px, i, true), a0), b0);
+      const y1 = f32x4.add(f32x4.mul(load4(px, i + 4, true), a1), b1);
+      v128.store(po + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(y0), bf16x4(y1)));
+    }
+    for (let i = vec; i < hw; i++) {
+      const inside = mask == 0 || load<i32>(mask + (<usize>i << 2)) != 0;
+      const v = load1(px, i, true);
+      store<u16>(po + (<usize>i << 1), bf16(inside ? v * aIn + bIn : v * aOut + bOut));
+    }
+  }
+}
+
+/** float32 values at `src` to bfloat16 at `dst` (a wire's narrowing, as the protocol's, eight a step). */
+export function narrowBf16(src: usize, dst: usize, count: i32): void {
+  const vec = count & ~7;
+  for (let i = 0; i < vec; i += 8) {
+    const a = v128.load(src + (<usize>i << 2));
+    const b = v128.load(src + (<usize>i << 2), 16);
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(bf16x4(a), bf16x4(b)));
+  }
+  for (let i = vec; i < count; i++) store<u16>(dst + (<usize>i << 1), bf16(load<f32>(src + (<usize>i << 2))));
+}
+
+/** bfloat16 values at `src` to float32 at `dst` (exact), eight a step. */
+export function widenBf16(src: usize, dst: usize, count: i32): void {
+  const vec = count & ~7;
+  for (let i = 0; i < vec; i += 8) {
+    const v = v128.load(src + (<usize>i << 1));
+    v128.store(dst + (<usize>i << 2), i32x4.shl(i32x4.extend_low_i16x8_u(v), 16));
+    v128.store(dst + (<usize>i << 2), i32x4.shl(i32x4.extend_high_i16x8_u(v), 16), 16);
+  }
+  for (let i = vec; i < count; i++) store<u32>(dst + (<usize>i << 2), <u32>load<u16>(src + (<usize>i << 1)) << 16);
 }

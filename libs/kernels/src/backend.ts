@@ -2,7 +2,7 @@ import type { SelfNormBatchStats } from './coefficients.js';
 import { KernelInputError, show } from './errors.js';
 import { type CrossNormPlan, validatePlan } from './plan.js';
 import { type SelfNormConfig, validateSelfNormConfig } from './selfnorm-params.js';
-import { type FeatureBatch, validateBatch } from './tensor.js';
+import { type FeatureBatch, type Shape4, validateBatch, validateShape } from './tensor.js';
 import type { GpuAdapterInfo } from './webgpu-adapter.js';
 
 /**
@@ -73,13 +73,19 @@ export function validateRequest(
   options: { scanFinite: boolean } = { scanFinite: true },
 ): void {
   validateBatch(batch, { allowNonFinite: !options.scanFinite || (request.allowNonFinite ?? false) });
-  validatePlan(request.plan, batch.shape);
+  validateRequestFor(batch.shape, request);
+}
+
+/** Checks a request's plan and SelfNorm against a batch shape (the values are checked elsewhere). */
+export function validateRequestFor(shape: Shape4, request: AugmentRequest): void {
+  validateShape(shape);
+  validatePlan(request.plan, shape);
   if (request.selfnorm) {
-    validateSelfNormConfig(request.selfnorm, batch.shape[1]);
-    if (request.selfnorm.mode === 'train' && batch.shape[0] < 2) {
+    validateSelfNormConfig(request.selfnorm, shape[1]);
+    if (request.selfnorm.mode === 'train' && shape[0] < 2) {
       throw new KernelInputError(
         'selfnorm.mode',
-        `train mode needs a batch of at least 2, got N = ${batch.shape[0]} (BatchNorm over one value per channel has no variance; PyTorch refuses it too); use eval`,
+        `train mode needs a batch of at least 2, got N = ${shape[0]} (BatchNorm over one value per channel has no variance; PyTorch refuses it too); use eval`,
       );
     }
   }

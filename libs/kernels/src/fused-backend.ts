@@ -5,6 +5,7 @@ import {
   type InstanceStats,
   type KernelBackend,
   validateRequest,
+  validateRequestFor,
 } from './backend.js';
 import { BORROW_HEADROOM, type FusedEngine } from './fused-engine.js';
 import { FusedJsEngine } from './fused-js-engine.js';
@@ -70,6 +71,42 @@ export class FusedBackend implements KernelBackend {
     };
     const selfnormStats = this.engine.run(batch, plan, request.selfnorm, target, onNonFinite);
     return { data: target, selfnormStats };
+  }
+
+  /**
+   * The borrowed buffer for a bfloat16 batch, `before` bytes of frame ahead of it (as
+   * borrowFramed): null when the engine cannot convert inside its passes (fused-js).
+   */
+  borrowFramedBf16(shape: Shape4, before: number): Uint8Array | null {
+    if (!this.engine.borrowBf16 || !Number.isInteger(before) || before < 0 || before > BORROW_HEADROOM)
+      return null;
+    const data = this.engine.borrowBf16(validateShape(shape));
+    return new Uint8Array(data.buffer, data.byteOffset - before, before + data.byteLength);
+  }
+
+  /**
+   * The chain on the bfloat16 batch in borrowFramedBf16's buffer, in place: widened and narrowed
+   * inside the two passes, bit for bit `augmentSync` between the protocol's widen and narrow. The
+   * output is a view of the same buffer, valid until the next borrow.
+   */
+  augmentBf16Sync(
+    shape: Shape4,
+    request: AugmentRequest,
+  ): { data: Uint16Array; selfnormStats: AugmentResult['selfnormStats'] } {
+    const { borrowBf16, runBf16 } = this.engine;
+    if (!borrowBf16 || !runBf16) throw new Error(`${this.description} converts bfloat16 on the host only`);
+    // The plan and SelfNorm checked against the shape; the values are checked from the sums.
+    validateRequestFor(shape, request);
+    const data = borrowBf16.call(this.engine, shape);
+    const plan = request.plan.fires ? request.plan : identityPlan(shape[0]);
+    const onNonFinite = (): void => {
+      if (request.allowNonFinite) return;
+      // Rare: widened only to name the value the same way a float32 batch does.
+      const bits = Uint32Array.from(data, (h) => h << 16);
+      assertFinite({ data: new Float32Array(bits.buffer), shape });
+    };
+    const selfnormStats = runBf16.call(this.engine, shape, plan, request.selfnorm, onNonFinite);
+    return { data, selfnormStats };
   }
 
   async instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats> {

@@ -29,6 +29,15 @@ export interface FusedEngine {
    * At least {@link BORROW_HEADROOM} bytes before it in the same ArrayBuffer are the caller's too.
    */
   borrow(shape: Shape4): Float32Array;
+  /** The same buffer for bfloat16 values, where the engine converts inside its passes (wasm-simd only). */
+  borrowBf16?(shape: Shape4): Uint16Array;
+  /** The chain on borrowBf16's batch, in place, its output bfloat16 too. */
+  runBf16?(
+    shape: Shape4,
+    plan: CrossNormPlan,
+    selfnorm: SelfNormConfig | null,
+    onNonFinite: () => void,
+  ): SelfNormBatchStats | null;
 }
 
 /**

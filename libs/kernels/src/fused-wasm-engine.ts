@@ -17,7 +17,9 @@ import type { FeatureBatch, Shape4 } from './tensor.js';
 interface FusedExports {
   memory: WebAssembly.Memory;
   sums(x: number, planes: number, hw: number, maskC: number, maskS: number, out: number): number;
+  sumsBf16(x: number, planes: number, hw: number, maskC: number, maskS: number, out: number): number;
   apply(x: number, out: number, planes: number, hw: number, mask: number, coef: number): void;
+  applyBf16(x: number, out: number, planes: number, hw: number, mask: number, coef: number): void;
   coefficients(
     N: number,
     C: number,
@@ -105,6 +107,12 @@ export class FusedWasmEngine implements FusedEngine {
     return new Float32Array(this.exports.memory.buffer, l.input, shape[0] * shape[1] * shape[2] * shape[3]);
   }
 
+  /** The borrowed buffer as bfloat16 values (the first half of its bytes), for runBf16. */
+  borrowBf16(shape: Shape4): Uint16Array {
+    const l = this.prepare(shape);
+    return new Uint16Array(this.exports.memory.buffer, l.input, shape[0] * shape[1] * shape[2] * shape[3]);
+  }
+
   run(
     batch: FeatureBatch,
     plan: CrossNormPlan,
@@ -112,14 +120,43 @@ export class FusedWasmEngine implements FusedEngine {
     out: Float32Array,
     onNonFinite: () => void,
   ): SelfNormBatchStats | null {
-    const [N, C, H, W] = batch.shape;
+    const l = this.prepare(batch.shape);
+    const inPlace = this.load(batch.data, l);
+    const stats = this.chain(batch.shape, l, plan, selfnorm, onNonFinite, false);
+    if (!(inPlace && out === batch.data))
+      out.set(new Float32Array(this.exports.memory.buffer, l.input, batch.data.length));
+    return stats;
+  }
+
+  /**
+   * The chain on the bfloat16 batch in borrowBf16's buffer, in place: widened and narrowed inside
+   * the two passes, so no float32 copy of the batch is ever written. Bit for bit `run` between the
+   * host's widen and narrow.
+   */
+  runBf16(
+    shape: Shape4,
+    plan: CrossNormPlan,
+    selfnorm: SelfNormConfig | null,
+    onNonFinite: () => void,
+  ): SelfNormBatchStats | null {
+    return this.chain(shape, this.prepare(shape), plan, selfnorm, onNonFinite, true);
+  }
+
+  /** Sums, coefficients and the output pass over the input buffer, in place. */
+  private chain(
+    shape: Shape4,
+    l: Layout,
+    plan: CrossNormPlan,
+    selfnorm: SelfNormConfig | null,
+    onNonFinite: () => void,
+    bf16: boolean,
+  ): SelfNormBatchStats | null {
+    const [N, C, H, W] = shape;
     const planes = N * C;
     const hw = H * W;
-    const l = this.prepare(batch.shape);
     const buf = this.exports.memory.buffer;
-    const inPlace = this.load(batch.data, l);
     this.writeMasks(buf, l, hw, W, plan.contentBox, plan.styleBox);
-    const finite = this.exports.sums(
+    const finite = (bf16 ? this.exports.sumsBf16 : this.exports.sums)(
       l.input,
       planes,
       hw,
@@ -160,8 +197,8 @@ export class FusedWasmEngine implements FusedEngine {
       l.stats,
       l.scratch,
     );
-    this.exports.apply(l.input, l.input, planes, hw, plan.contentBox ? l.maskI : 0, l.coef);
-    if (!(inPlace && out === batch.data)) out.set(new Float32Array(buf, l.input, planes * hw));
+    const apply = bf16 ? this.exports.applyBf16 : this.exports.apply;
+    apply(l.input, l.input, planes, hw, plan.contentBox ? l.maskI : 0, l.coef);
     if (selfnorm?.mode !== 'train') return null;
     const stats = (at: number): BatchNormBatchStats => {
       const mean = new Float64Array(buf, at, C).slice();

@@ -57,3 +57,4 @@ export {
 export type { GpuAdapterInfo, OpenedWebGpu } from './webgpu-adapter.js';
 export { WebGpuBackend } from './webgpu-backend.js';
 export type { HalfDtype, HalfResult, WebGpuOptions, WebGpuPhase } from './webgpu-backend.js';
+export { type Bf16Simd, bf16Simd } from './bf16-simd.js';

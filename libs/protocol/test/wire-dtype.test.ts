@@ -1,5 +1,7 @@
 import fc from 'fast-check';
+import { bf16Simd } from '@cnsn/kernels';
 import { describe, expect, it } from 'vitest';
+import { narrowBfloat16Js, widenBfloat16Js } from '../src/bfloat16-js.js';
 import {
   decodeTensorBlob,
   encodeTensorBlob,
@@ -25,6 +27,44 @@ describe('wire precision', () => {
       const wide = widenToFloat32(all, dtype, new Float32Array(65536));
       const back = narrowFloat32(wide, dtype, new Uint16Array(65536));
       for (let i = 0; i < 65536; i++) if (!Number.isNaN(wide[i])) expect(back[i], `${dtype} ${i}`).toBe(i);
+    }
+  });
+
+  it('bfloat16 converts two values a step where aligned: the same bits at any offset and length', () => {
+    const xs = Float32Array.from({ length: 1001 }, (_, i) => Math.sin(i) * 10 ** ((i % 9) - 4));
+    xs[5] = NaN;
+    xs[6] = -Infinity;
+    const one = Array.from(xs, (x) => narrowFloat32(Float32Array.of(x), 'bfloat16', new Uint16Array(1))[0]);
+    for (const at of [0, 1, 2]) {
+      const out = new Uint16Array(new ArrayBuffer(2 * (xs.length + 2)), 2 * at, xs.length);
+      expect(Array.from(narrowFloat32(xs, 'bfloat16', out)), `out at ${2 * at}`).toEqual(one);
+      const wide = new Float32Array(xs.length);
+      widenToFloat32(out, 'bfloat16', wide);
+      const bits = Array.from(new Uint32Array(wide.buffer));
+      expect(bits, `widened from ${2 * at}`).toEqual(one.map((h) => ((h as number) << 16) >>> 0));
+    }
+  });
+
+  it('the JS bfloat16 loops (no WebAssembly) give the bits of the SIMD ones, every pattern and offset', () => {
+    expect(bf16Simd(), 'the fused module is built by npm ci').not.toBeNull();
+    // Every float32 whose top half is each 16-bit pattern, with low halves at and around the tie.
+    const xs = new Float32Array(65536 * 4);
+    const bits = new Uint32Array(xs.buffer);
+    for (let h = 0; h < 65536; h++)
+      [0, 0x7fff, 0x8000, 0x8001].forEach((low, k) => (bits[4 * h + k] = ((h << 16) | low) >>> 0));
+    for (const at of [0, 1]) {
+      const simd = narrowFloat32(xs, 'bfloat16', new Uint16Array(xs.length));
+      const js = narrowBfloat16Js(
+        bits,
+        new Uint16Array(new ArrayBuffer(2 * xs.length + 2), 2 * at, xs.length),
+      );
+      expect(Buffer.from(js.buffer, js.byteOffset, js.byteLength).equals(Buffer.from(simd.buffer))).toBe(
+        true,
+      );
+      const wideSimd = widenToFloat32(js, 'bfloat16', new Float32Array(xs.length));
+      const wideJs = new Uint32Array(xs.length);
+      widenBfloat16Js(js, wideJs);
+      expect(Buffer.from(wideJs.buffer).equals(Buffer.from(wideSimd.buffer))).toBe(true);
     }
   });
 
