@@ -1,5 +1,6 @@
 import {
   BORROW_HEADROOM,
+  type AugmentRequest,
   type CreatedBackend,
   describeAdapter,
   type CrossNormPlan,
@@ -15,7 +16,7 @@ import {
   WebGpuBackend,
 } from '@cnsn/kernels';
 import type { BatchContext, BatchProcessor, ProcessedMeta, ProcessorInput } from '@cnsn/pipeline';
-import { float16RangeError, streamOf, type WireDtype, widenToFloat32 } from '@cnsn/protocol';
+import { float16RangeError, narrowFloat32, streamOf, type WireDtype, widenToFloat32 } from '@cnsn/protocol';
 
 /**
  * The worker's augmentation: the batch's plan from its run's stream, then CrossNorm and
@@ -55,11 +56,11 @@ export class AugmentProcessor implements BatchProcessor {
     if (!isShape4(shape)) return null;
     const gpu = this.gpu;
     let framed: Uint8Array | null = null;
-    // The GPU takes a 16-bit wire as it is and converts it itself; so does fused (wasm) for
-    // bfloat16, inside its two passes; float16 it widens on the way in.
+    // The GPU takes a 16-bit wire as it is and converts it itself; so does fused (wasm), inside
+    // its two passes (fused-js widens on the way in).
     const fused = gpu ? null : this.fusedFor(slot);
     if (gpu) framed = await gpu.inputTarget(slot, shape, dataOffset, wire);
-    else if (wire === 'bfloat16') framed = fused?.borrowFramedBf16(shape, dataOffset) ?? null;
+    else if (wire !== 'float32') framed = fused?.borrowFramedHalf(shape, dataOffset) ?? null;
     else if (wire === 'float32' && dataOffset <= BORROW_HEADROOM)
       framed = fused?.borrowFramed(shape, dataOffset) ?? null;
     return framed?.length === blobBytes ? framed : null;
@@ -96,9 +97,11 @@ export class AugmentProcessor implements BatchProcessor {
       );
     }
     const fused = this.fusedFor(ctx.slot);
-    if (input.halves && fused && spec.wire === 'bfloat16') {
-      const result = fused.augmentBf16Sync(shape, request);
-      const floats = () => new Float32Array(Uint32Array.from(result.data, (h) => h << 16).buffer);
+    if (input.halves && fused && spec.wire !== 'float32') {
+      const wire = spec.wire;
+      const result = fused.augmentHalfSync(shape, request, wire);
+      const floats = () => widenToFloat32(result.data, wire, new Float32Array(result.data.length));
+      if (result.overflow) refuseOverflow(fused, input.halves, shape, request);
       return encode(
         result.data,
         this.meta(spec, plan, { ...result, data: spec.returnStats ? floats() : null }, shape),
@@ -170,4 +173,21 @@ function statsJson(stats: unknown): unknown {
 /** A 4-D shape of positive integers, the only kind a backend is asked to make room for. */
 function isShape4(shape: number[]): shape is number[] & Shape4 {
   return shape.length === 4 && shape.every((d) => Number.isSafeInteger(d) && d > 0);
+}
+
+/**
+ * Throws the protocol's error for a float16 output out of range, naming the value and index: the
+ * batch again the float32 way from its input (still where it was received), narrowed by the
+ * protocol, which refuses the first such value.
+ */
+function refuseOverflow(
+  fused: FusedBackend,
+  halves: Uint16Array,
+  shape: Shape4,
+  request: AugmentRequest,
+): never {
+  const input = widenToFloat32(halves, 'float16', new Float32Array(halves.length));
+  const out = fused.augmentSync({ data: input, shape }, request).data;
+  narrowFloat32(out, 'float16', new Uint16Array(out.length));
+  throw new Error('a float16 output overflowed in the fused passes but not in the protocol');
 }

@@ -7,7 +7,7 @@ import {
   validateRequest,
   validateRequestFor,
 } from './backend.js';
-import { BORROW_HEADROOM, type FusedEngine } from './fused-engine.js';
+import { BORROW_HEADROOM, type FusedEngine, type HalfKind } from './fused-engine.js';
 import { FusedJsEngine } from './fused-js-engine.js';
 import { fusedWasmLoadError, FusedWasmEngine, loadFusedWasm } from './fused-wasm-engine.js';
 import { identityPlan } from './plan.js';
@@ -74,39 +74,36 @@ export class FusedBackend implements KernelBackend {
   }
 
   /**
-   * The borrowed buffer for a bfloat16 batch, `before` bytes of frame ahead of it (as
-   * borrowFramed): null when the engine cannot convert inside its passes (fused-js).
+   * The borrowed buffer for a 16-bit batch, `before` bytes of frame ahead of it (as borrowFramed):
+   * null when the engine cannot convert inside its passes (fused-js).
    */
-  borrowFramedBf16(shape: Shape4, before: number): Uint8Array | null {
-    if (!this.engine.borrowBf16 || !Number.isInteger(before) || before < 0 || before > BORROW_HEADROOM)
+  borrowFramedHalf(shape: Shape4, before: number): Uint8Array | null {
+    if (!this.engine.borrowHalf || !Number.isInteger(before) || before < 0 || before > BORROW_HEADROOM)
       return null;
-    const data = this.engine.borrowBf16(validateShape(shape));
+    const data = this.engine.borrowHalf(validateShape(shape));
     return new Uint8Array(data.buffer, data.byteOffset - before, before + data.byteLength);
   }
 
   /**
-   * The chain on the bfloat16 batch in borrowFramedBf16's buffer, in place: widened and narrowed
-   * inside the two passes, bit for bit `augmentSync` between the protocol's widen and narrow. The
-   * output is a view of the same buffer, valid until the next borrow.
+   * The chain on the 16-bit batch in borrowFramedHalf's buffer: widened and narrowed inside the two
+   * passes, bit for bit `augmentSync` between the protocol's widen and narrow. The output is a view
+   * of the engine's memory, valid until the next borrow. `overflow`: a float16 output beyond
+   * +-65504, which the caller refuses (the input is still in the buffer to name it from).
    */
-  augmentBf16Sync(
-    shape: Shape4,
-    request: AugmentRequest,
-  ): { data: Uint16Array; selfnormStats: AugmentResult['selfnormStats'] } {
-    const { borrowBf16, runBf16 } = this.engine;
-    if (!borrowBf16 || !runBf16) throw new Error(`${this.description} converts bfloat16 on the host only`);
+  augmentHalfSync(shape: Shape4, request: AugmentRequest, dtype: HalfKind): HalfResultSync {
+    const { borrowHalf, runHalf } = this.engine;
+    if (!borrowHalf || !runHalf)
+      throw new Error(`${this.description} converts 16-bit wires on the host only`);
     // The plan and SelfNorm checked against the shape; the values are checked from the sums.
     validateRequestFor(shape, request);
-    const data = borrowBf16.call(this.engine, shape);
+    const input = borrowHalf.call(this.engine, shape);
     const plan = request.plan.fires ? request.plan : identityPlan(shape[0]);
     const onNonFinite = (): void => {
-      if (request.allowNonFinite) return;
       // Rare: widened only to name the value the same way a float32 batch does.
-      const bits = Uint32Array.from(data, (h) => h << 16);
-      assertFinite({ data: new Float32Array(bits.buffer), shape });
+      if (!request.allowNonFinite) assertFinite({ data: widenHalf(input, dtype), shape });
     };
-    const selfnormStats = runBf16.call(this.engine, shape, plan, request.selfnorm, onNonFinite);
-    return { data, selfnormStats };
+    const run = runHalf.call(this.engine, shape, plan, request.selfnorm, onNonFinite, dtype);
+    return { data: run.data, selfnormStats: run.stats, overflow: run.overflow };
   }
 
   async instanceStats(batch: FeatureBatch, eps: number): Promise<InstanceStats> {
@@ -117,4 +114,23 @@ export class FusedBackend implements KernelBackend {
   async dispose(): Promise<void> {
     // Nothing to release: the engine memory goes with the object.
   }
+}
+
+/** A 16-bit batch's result: its output in the same 16 bits, and whether a float16 value overflowed. */
+export interface HalfResultSync {
+  data: Uint16Array;
+  selfnormStats: AugmentResult['selfnormStats'];
+  overflow: boolean;
+}
+
+/** 16-bit values as float32 (exact), for an error message. */
+function widenHalf(h: Uint16Array, dtype: HalfKind): Float32Array {
+  return Float32Array.from(h, (v) => {
+    if (dtype === 'bfloat16') return new Float32Array(Uint32Array.of(v << 16).buffer)[0] as number;
+    const sign = v & 0x8000 ? -1 : 1;
+    const e = (v >> 10) & 0x1f;
+    const m = v & 0x3ff;
+    if (e === 0x1f) return m ? NaN : sign * Infinity;
+    return sign * (e ? 2 ** (e - 15) * (1 + m / 1024) : m * 2 ** -24);
+  });
 }

@@ -29,15 +29,16 @@ export interface FusedEngine {
    * At least {@link BORROW_HEADROOM} bytes before it in the same ArrayBuffer are the caller's too.
    */
   borrow(shape: Shape4): Float32Array;
-  /** The same buffer for bfloat16 values, where the engine converts inside its passes (wasm-simd only). */
-  borrowBf16?(shape: Shape4): Uint16Array;
-  /** The chain on borrowBf16's batch, in place, its output bfloat16 too. */
-  runBf16?(
+  /** The same buffer for 16-bit values, where the engine converts inside its passes (wasm-simd only). */
+  borrowHalf?(shape: Shape4): Uint16Array;
+  /** The chain on borrowHalf's batch, its output in the same 16 bits (see FusedWasmEngine.runHalf). */
+  runHalf?(
     shape: Shape4,
     plan: CrossNormPlan,
     selfnorm: SelfNormConfig | null,
     onNonFinite: () => void,
-  ): SelfNormBatchStats | null;
+    dtype: HalfKind,
+  ): HalfRun;
 }
 
 /**
@@ -45,3 +46,13 @@ export interface FusedEngine {
  * framed batch can be received in one piece with its values landing in place.
  */
 export const BORROW_HEADROOM = 256;
+
+/** The 16-bit wires the fused engine converts inside its passes. */
+export type HalfKind = 'bfloat16' | 'float16';
+
+/** A 16-bit batch's output (a view of the engine's memory), and whether a value did not fit float16. */
+export interface HalfRun {
+  stats: SelfNormBatchStats | null;
+  data: Uint16Array;
+  overflow: boolean;
+}

@@ -9,7 +9,7 @@ import {
   type SelfNormBatchStats,
   SUMS_PER_PLANE,
 } from './coefficients.js';
-import { BORROW_HEADROOM, type FusedEngine } from './fused-engine.js';
+import { BORROW_HEADROOM, type FusedEngine, type HalfKind, type HalfRun } from './fused-engine.js';
 import type { CrossNormPlan } from './plan.js';
 import type { BatchNormParams, SelfNormConfig } from './selfnorm-params.js';
 import type { FeatureBatch, Shape4 } from './tensor.js';
@@ -18,8 +18,10 @@ interface FusedExports {
   memory: WebAssembly.Memory;
   sums(x: number, planes: number, hw: number, maskC: number, maskS: number, out: number): number;
   sumsBf16(x: number, planes: number, hw: number, maskC: number, maskS: number, out: number): number;
+  sumsF16(x: number, planes: number, hw: number, maskC: number, maskS: number, out: number): number;
   apply(x: number, out: number, planes: number, hw: number, mask: number, coef: number): void;
-  applyBf16(x: number, out: number, planes: number, hw: number, mask: number, coef: number): void;
+  applyBf16(x: number, out: number, planes: number, hw: number, mask: number, coef: number): number;
+  applyF16(x: number, out: number, planes: number, hw: number, mask: number, coef: number): number;
   coefficients(
     N: number,
     C: number,
@@ -107,8 +109,8 @@ export class FusedWasmEngine implements FusedEngine {
     return new Float32Array(this.exports.memory.buffer, l.input, shape[0] * shape[1] * shape[2] * shape[3]);
   }
 
-  /** The borrowed buffer as bfloat16 values (the first half of its bytes), for runBf16. */
-  borrowBf16(shape: Shape4): Uint16Array {
+  /** The borrowed buffer as 16-bit values (the first half of its bytes), for runHalf. */
+  borrowHalf(shape: Shape4): Uint16Array {
     const l = this.prepare(shape);
     return new Uint16Array(this.exports.memory.buffer, l.input, shape[0] * shape[1] * shape[2] * shape[3]);
   }
@@ -122,24 +124,31 @@ export class FusedWasmEngine implements FusedEngine {
   ): SelfNormBatchStats | null {
     const l = this.prepare(batch.shape);
     const inPlace = this.load(batch.data, l);
-    const stats = this.chain(batch.shape, l, plan, selfnorm, onNonFinite, false);
+    const stats = this.chain(batch.shape, l, plan, selfnorm, onNonFinite, 'float32');
     if (!(inPlace && out === batch.data))
       out.set(new Float32Array(this.exports.memory.buffer, l.input, batch.data.length));
     return stats;
   }
 
   /**
-   * The chain on the bfloat16 batch in borrowBf16's buffer, in place: widened and narrowed inside
-   * the two passes, so no float32 copy of the batch is ever written. Bit for bit `run` between the
-   * host's widen and narrow.
+   * The chain on the 16-bit batch in borrowHalf's buffer: widened and narrowed inside the two
+   * passes, so no float32 copy of the batch is ever written. Bit for bit `run` between the
+   * protocol's widen and narrow. bfloat16 is written in place; float16 into the buffer's second
+   * half, so that its input survives an output float16 cannot hold (`overflow`).
    */
-  runBf16(
+  runHalf(
     shape: Shape4,
     plan: CrossNormPlan,
     selfnorm: SelfNormConfig | null,
     onNonFinite: () => void,
-  ): SelfNormBatchStats | null {
-    return this.chain(shape, this.prepare(shape), plan, selfnorm, onNonFinite, true);
+    dtype: HalfKind,
+  ): HalfRun {
+    const l = this.prepare(shape);
+    const count = shape[0] * shape[1] * shape[2] * shape[3];
+    const out = dtype === 'bfloat16' ? l.input : l.input + count * 2;
+    let overflow = false;
+    const stats = this.chain(shape, l, plan, selfnorm, onNonFinite, dtype, out, (o) => (overflow = o));
+    return { stats, data: new Uint16Array(this.exports.memory.buffer, out, count), overflow };
   }
 
   /** Sums, coefficients and the output pass over the input buffer, in place. */
@@ -149,14 +158,17 @@ export class FusedWasmEngine implements FusedEngine {
     plan: CrossNormPlan,
     selfnorm: SelfNormConfig | null,
     onNonFinite: () => void,
-    bf16: boolean,
+    kind: 'float32' | HalfKind,
+    out = l.input,
+    onOverflow: (overflow: boolean) => void = () => undefined,
   ): SelfNormBatchStats | null {
     const [N, C, H, W] = shape;
     const planes = N * C;
     const hw = H * W;
     const buf = this.exports.memory.buffer;
     this.writeMasks(buf, l, hw, W, plan.contentBox, plan.styleBox);
-    const finite = (bf16 ? this.exports.sumsBf16 : this.exports.sums)(
+    const e = this.exports;
+    const finite = (kind === 'float32' ? e.sums : kind === 'bfloat16' ? e.sumsBf16 : e.sumsF16)(
       l.input,
       planes,
       hw,
@@ -197,8 +209,12 @@ export class FusedWasmEngine implements FusedEngine {
       l.stats,
       l.scratch,
     );
-    const apply = bf16 ? this.exports.applyBf16 : this.exports.apply;
-    apply(l.input, l.input, planes, hw, plan.contentBox ? l.maskI : 0, l.coef);
+    const mask = plan.contentBox ? l.maskI : 0;
+    if (kind === 'float32') e.apply(l.input, l.input, planes, hw, mask, l.coef);
+    else
+      onOverflow(
+        (kind === 'bfloat16' ? e.applyBf16 : e.applyF16)(l.input, out, planes, hw, mask, l.coef) !== 0,
+      );
     if (selfnorm?.mode !== 'train') return null;
     const stats = (at: number): BatchNormBatchStats => {
       const mean = new Float64Array(buf, at, C).slice();

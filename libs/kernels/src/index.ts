@@ -57,4 +57,6 @@ export {
 export type { GpuAdapterInfo, OpenedWebGpu } from './webgpu-adapter.js';
 export { WebGpuBackend } from './webgpu-backend.js';
 export type { HalfDtype, HalfResult, WebGpuOptions, WebGpuPhase } from './webgpu-backend.js';
-export { type Bf16Simd, bf16Simd } from './bf16-simd.js';
+export { type HalfSimd, halfSimd } from './half-simd.js';
+export type { HalfKind } from './fused-engine.js';
+export type { HalfResultSync } from './fused-backend.js';

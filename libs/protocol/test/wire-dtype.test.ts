@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { bf16Simd } from '@cnsn/kernels';
+import { halfSimd } from '@cnsn/kernels';
 import { describe, expect, it } from 'vitest';
-import { narrowBfloat16Js, widenBfloat16Js } from '../src/bfloat16-js.js';
+import { narrowBfloat16Js, narrowFloat16Js, widenBfloat16Js, widenFloat16Js } from '../src/wire-js.js';
 import {
   decodeTensorBlob,
   encodeTensorBlob,
@@ -45,27 +45,50 @@ describe('wire precision', () => {
     }
   });
 
-  it('the JS bfloat16 loops (no WebAssembly) give the bits of the SIMD ones, every pattern and offset', () => {
-    expect(bf16Simd(), 'the fused module is built by npm ci').not.toBeNull();
-    // Every float32 whose top half is each 16-bit pattern, with low halves at and around the tie.
-    const xs = new Float32Array(65536 * 4);
-    const bits = new Uint32Array(xs.buffer);
-    for (let h = 0; h < 65536; h++)
-      [0, 0x7fff, 0x8000, 0x8001].forEach((low, k) => (bits[4 * h + k] = ((h << 16) | low) >>> 0));
-    for (const at of [0, 1]) {
-      const simd = narrowFloat32(xs, 'bfloat16', new Uint16Array(xs.length));
-      const js = narrowBfloat16Js(
-        bits,
-        new Uint16Array(new ArrayBuffer(2 * xs.length + 2), 2 * at, xs.length),
-      );
-      expect(Buffer.from(js.buffer, js.byteOffset, js.byteLength).equals(Buffer.from(simd.buffer))).toBe(
-        true,
-      );
-      const wideSimd = widenToFloat32(js, 'bfloat16', new Float32Array(xs.length));
-      const wideJs = new Uint32Array(xs.length);
-      widenBfloat16Js(js, wideJs);
-      expect(Buffer.from(wideJs.buffer).equals(Buffer.from(wideSimd.buffer))).toBe(true);
-    }
+  it.each(['bfloat16', 'float16'] as const)(
+    '%s: the JS loops (no WebAssembly) and the SIMD ones give the same bits, at every offset',
+    (dtype) => {
+      const simd = halfSimd();
+      expect(simd, 'the fused module is built by npm ci').not.toBeNull();
+      // Every 16-bit top half, with low halves at and around both formats' rounding points.
+      const lows = [0, 0x0fff, 0x1000, 0x1001, 0x3000, 0x7fff, 0x8000, 0x8001, 0xffff];
+      const bits = new Uint32Array(65536 * lows.length);
+      for (let h = 0; h < 65536; h++)
+        lows.forEach((low, k) => (bits[lows.length * h + k] = ((h << 16) | low) >>> 0));
+      // float16 refuses what it cannot hold: those are compared as refusals below.
+      const kept =
+        dtype === 'float16'
+          ? bits.filter((b) => !((b & 0x7fffffff) >= 0x477ff000 && (b & 0x7fffffff) < 0x7f800000))
+          : bits;
+      const xs = new Float32Array(kept.buffer);
+      for (const at of [0, 1]) {
+        const out = new Uint16Array(new ArrayBuffer(2 * xs.length + 2), 2 * at, xs.length);
+        expect(simd?.narrow(xs, out, dtype)).toBe(false);
+        const js = new Uint16Array(xs.length);
+        if (dtype === 'bfloat16') narrowBfloat16Js(kept, js);
+        else narrowFloat16Js(xs, kept, js);
+        expect(Buffer.from(out.buffer, out.byteOffset, out.byteLength).equals(Buffer.from(js.buffer))).toBe(
+          true,
+        );
+        const wide = new Float32Array(xs.length);
+        simd?.widen(out, wide, dtype);
+        const wideJs = new Uint32Array(xs.length);
+        if (dtype === 'bfloat16') widenBfloat16Js(out, wideJs);
+        else widenFloat16Js(out, wideJs);
+        expect(Buffer.from(wide.buffer).equals(Buffer.from(wideJs.buffer))).toBe(true);
+      }
+    },
+  );
+
+  it('float16 through SIMD refuses the first value out of range as the loops do', () => {
+    const xs = Float32Array.from({ length: 5000 }, (_, i) => Math.sin(i) * 100);
+    xs[3001] = 65520; // the tie between 65504 and 65536: to even, 65536, out of range
+    xs[4000] = -1e6;
+    expect(() => narrowFloat32(xs, 'float16', new Uint16Array(5000))).toThrow(
+      "wire float16: value 65520 at index 3001 is outside float16's range (+-65504); use --wire bfloat16 or float32",
+    );
+    xs[3001] = 65519.99; // rounds to 65504: kept
+    expect(() => narrowFloat32(xs, 'float16', new Uint16Array(5000))).toThrow(/value -1000000 at index 4000/);
   });
 
   it('rounds to nearest, ties to even; keeps signs, zeros, infinities and NaN', () => {
