@@ -20,6 +20,8 @@ export interface ClusterRowOptions {
   shape: readonly number[];
   batches: number;
   backend: string;
+  /** Batches each worker takes at once. @defaultValue 1 */
+  workerConcurrency?: number;
 }
 
 const PREFIX = '{bench}';
@@ -44,7 +46,18 @@ export async function clusterRow(spec: ClusterRowSpec, o: ClusterRowOptions): Pr
     const queue = ['--redis', redisUrl, '--prefix', PREFIX, '--queue', QUEUE];
     const [node, ...entry] = workerCommand();
     for (const w of names.workers) {
-      const args = [...entry, ...queue, '--backend', o.backend, '--id', w, '--log-level', 'error'];
+      const concurrency = ['--concurrency', String(o.workerConcurrency ?? 1)];
+      const args = [
+        ...entry,
+        ...queue,
+        '--backend',
+        o.backend,
+        ...concurrency,
+        '--id',
+        w,
+        '--log-level',
+        'error',
+      ];
       c.spawn(w, node as string, args, { stdio: 'ignore' });
     }
     await until(

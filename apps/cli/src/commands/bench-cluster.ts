@@ -12,6 +12,7 @@ interface BenchClusterFlags {
   shape: number[];
   batches: number;
   backend: string;
+  workerConcurrency: number;
   json?: boolean;
   plot?: string;
 }
@@ -45,6 +46,7 @@ export function benchClusterCommand(): Command {
       36,
     )
     .option('--backend <name>', "the workers' backend", 'fused')
+    .option('--worker-concurrency <n>', 'batches each worker takes at once', parsePositiveInt, 1)
     .option('--json', 'last line of stdout: the rows as JSON')
     .option('--plot <file>', 'also draw the rows as a PNG')
     .action(async (flags: BenchClusterFlags) => {
