@@ -28,8 +28,10 @@ import {
   APPLY_SHADER,
   APPLY_THREADS,
   MAX_GROUPS_PER_DIM,
+  SMALL_MAP,
   STATS_PER_PLANE,
   STATS_SHADER,
+  STATS_THREADS,
 } from './webgpu-shaders.js';
 import { WIRE_CODES, WIRE_SHADER, WIRE_THREADS } from './webgpu-wire-shader.js';
 
@@ -437,14 +439,14 @@ export class WebGpuBackend implements KernelBackend {
 
   /** Pass 1: (n, mean, M2) per plane and region, and the first non-finite value. */
   private encodeStats(encoder: GPUCommandEncoder, b: BatchBuffers): void {
+    const small = b.hw <= SMALL_MAP;
     const pass = encoder.beginComputePass();
-    pass.setPipeline(this.pipelines.stats);
+    pass.setPipeline(small ? this.pipelines.statsSmall : this.pipelines.stats);
     for (const s of b.segments) {
+      // A thread per plane (small maps) or a workgroup per plane.
+      const groups = small ? Math.ceil(s.planes / STATS_THREADS) : s.planes;
       pass.setBindGroup(0, s.statsGroup);
-      pass.dispatchWorkgroups(
-        Math.min(s.planes, MAX_GROUPS_PER_DIM),
-        Math.ceil(s.planes / MAX_GROUPS_PER_DIM),
-      );
+      pass.dispatchWorkgroups(Math.min(groups, MAX_GROUPS_PER_DIM), Math.ceil(groups / MAX_GROUPS_PER_DIM));
     }
     pass.end();
   }
@@ -494,7 +496,12 @@ export class WebGpuBackend implements KernelBackend {
   }
 }
 
-type Compiled = GpuPipelines & { coef: GPUComputePipeline[]; wire: GPUComputePipeline[] };
+type Compiled = GpuPipelines & {
+  stats: GPUComputePipeline;
+  statsSmall: GPUComputePipeline;
+  coef: GPUComputePipeline[];
+  wire: GPUComputePipeline[];
+};
 
 /** Compiles the passes: statistics and affine with their own layouts, the coefficients' three entry points on one. */
 function compilePasses(device: GPUDevice): Compiled {
@@ -510,6 +517,11 @@ function compilePasses(device: GPUDevice): Compiled {
       ...(['storage', 'storage', 'storage', 'storage', 'uniform'] as const).map(storage),
     ].map((entry, binding) => ({ ...entry, binding })),
   });
+  const statsLayout = device.createBindGroupLayout({
+    entries: (['read-only-storage', 'storage', 'uniform', 'storage'] as const)
+      .map(storage)
+      .map((entry, binding) => ({ ...entry, binding })),
+  });
   const wireLayout = device.createBindGroupLayout({
     entries: (['storage', 'storage', 'uniform', 'storage'] as const)
       .map(storage)
@@ -522,8 +534,14 @@ function compilePasses(device: GPUDevice): Compiled {
       device.createComputePipeline({ layout, compute: { module, entryPoint } }),
     );
   };
+  const [stats, statsSmall] = entryPoints(statsLayout, STATS_SHADER, ['main', 'small']) as [
+    GPUComputePipeline,
+    GPUComputePipeline,
+  ];
   return {
-    stats: pipeline(STATS_SHADER),
+    stats,
+    statsSmall,
+    statsLayout,
     apply: pipeline(APPLY_SHADER),
     coefLayout,
     wireLayout,

@@ -85,7 +85,7 @@ export const APPLY_PARAMS_BYTES = 48;
 
 /** The compiled passes a slot's bind groups are made for. */
 export interface GpuPipelines {
-  stats: GPUComputePipeline;
+  statsLayout: GPUBindGroupLayout;
   apply: GPUComputePipeline;
   coefLayout: GPUBindGroupLayout;
   wireLayout: GPUBindGroupLayout;
@@ -158,7 +158,7 @@ export class GpuBufferSet {
         data,
         statsParams,
         applyParams,
-        statsGroup: this.group(pipelines.stats.getBindGroupLayout(0), [data, stats, statsParams, bad]),
+        statsGroup: this.group(pipelines.statsLayout, [data, stats, statsParams, bad]),
         applyGroup: this.group(pipelines.apply.getBindGroupLayout(0), [data, coef, applyParams]),
       });
     }

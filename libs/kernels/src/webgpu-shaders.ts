@@ -5,7 +5,8 @@
  * Both run on a segment of whole planes (webgpu-buffers.ts); `planeOffset` places the segment's
  * planes in the batch-wide statistics and coefficients.
  *
- * Pass 1, one workgroup per plane: count, mean and M2 (sum of squared deviations) over the map
+ * Pass 1, one workgroup per plane (one thread per plane for maps of at most SMALL_MAP values):
+ * count, mean and M2 (sum of squared deviations) over the map
  * outside the content box (the whole map without one), the content box and the style box, by
  * Welford's update per thread and Chan's combination across the workgroup: stable in float32,
  * where sums of squares would cancel. The whole map is Chan's combination of the first two, so no
@@ -21,6 +22,11 @@
 
 /** Threads per workgroup of the statistics pass. */
 export const STATS_THREADS = 64;
+/**
+ * Largest map the statistics pass gives one thread per plane (`small`): a 7x7 map in a workgroup
+ * of its own would leave 15 of 64 threads idle and pay 6 barriers for 49 values.
+ */
+export const SMALL_MAP = 64;
 /** Threads per workgroup of the apply pass. */
 export const APPLY_THREADS = 256;
 /** `bad` when every value is finite; else (index << 2) | kind, kind 0 NaN, 1 +Infinity, 2 -Infinity. */
@@ -71,33 +77,55 @@ fn push(a: vec3<f32>, v: f32) -> vec3<f32> {
 }
 
 ${COMBINE}
+// Value i of plane p into its regions' triples (r[0] the rest of the map, r[1] the content box,
+// r[2] the style box), relative to the plane's pivot.
+fn visit(p: u32, i: u32, pivot: f32, r: ptr<function, array<vec3<f32>, 3>>) {
+  let raw = x[p * prm.hw + i];
+  let bits = bitcast<u32>(raw);
+  let v = raw - pivot;
+  if ((bits & 0x7f800000u) == 0x7f800000u) { flagBad((p + prm.planeOffset) * prm.hw + i, bits); }
+  let row = i / prm.width;
+  let col = i % prm.width;
+  if ((prm.flags & 1u) != 0u && inBox(prm.content, row, col)) {
+    (*r)[1] = push((*r)[1], v);
+  } else {
+    (*r)[0] = push((*r)[0], v);
+  }
+  if ((prm.flags & 2u) != 0u && inBox(prm.style, row, col)) { (*r)[2] = push((*r)[2], v); }
+}
+
+fn store(p: u32, r: array<vec3<f32>, 3>, pivot: f32) {
+  let o = (p + prm.planeOffset) * ${STATS_PER_PLANE}u;
+  for (var k = 0u; k < 3u; k++) {
+    stats[o + k * 3u] = r[k].x;
+    stats[o + k * 3u + 1u] = r[k].y;
+    stats[o + k * 3u + 2u] = r[k].z;
+  }
+  stats[o + 9u] = pivot;
+}
+
+// Maps of at most SMALL_MAP values: one thread per plane, no barriers and no idle threads.
+@compute @workgroup_size(${STATS_THREADS})
+fn small(@builtin(global_invocation_id) g: vec3<u32>) {
+  let p = g.x + g.y * ${MAX_GROUPS_PER_DIM * STATS_THREADS}u;
+  if (p >= prm.planes) { return; }
+  let pivot = x[p * prm.hw];
+  var r = array<vec3<f32>, 3>(vec3<f32>(0.0), vec3<f32>(0.0), vec3<f32>(0.0));
+  for (var i = 0u; i < prm.hw; i++) { visit(p, i, pivot, &r); }
+  store(p, r, pivot);
+}
+
+// Larger maps: one workgroup per plane, combined across its threads.
 @compute @workgroup_size(${STATS_THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let p = wg.x + wg.y * ${MAX_GROUPS_PER_DIM}u;
   if (p >= prm.planes) { return; }
-  var rest = vec3<f32>(0.0);
-  var content = vec3<f32>(0.0);
-  var style = vec3<f32>(0.0);
-  let base = p * prm.hw;
-  let first = (p + prm.planeOffset) * prm.hw;
-  let pivot = x[base];
-  for (var i = t; i < prm.hw; i += ${STATS_THREADS}u) {
-    let raw = x[base + i];
-    let bits = bitcast<u32>(raw);
-    let v = raw - pivot;
-    if ((bits & 0x7f800000u) == 0x7f800000u) { flagBad(first + i, bits); }
-    let r = i / prm.width;
-    let c = i % prm.width;
-    if ((prm.flags & 1u) != 0u && inBox(prm.content, r, c)) {
-      content = push(content, v);
-    } else {
-      rest = push(rest, v);
-    }
-    if ((prm.flags & 2u) != 0u && inBox(prm.style, r, c)) { style = push(style, v); }
-  }
-  acc[t] = rest;
-  acc[t + ${STATS_THREADS}u] = content;
-  acc[t + ${2 * STATS_THREADS}u] = style;
+  let pivot = x[p * prm.hw];
+  var r = array<vec3<f32>, 3>(vec3<f32>(0.0), vec3<f32>(0.0), vec3<f32>(0.0));
+  for (var i = t; i < prm.hw; i += ${STATS_THREADS}u) { visit(p, i, pivot, &r); }
+  acc[t] = r[0];
+  acc[t + ${STATS_THREADS}u] = r[1];
+  acc[t + ${2 * STATS_THREADS}u] = r[2];
   workgroupBarrier();
   for (var stride = ${STATS_THREADS / 2}u; stride > 0u; stride = stride >> 1u) {
     if (t < stride) {
@@ -109,14 +137,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     workgroupBarrier();
   }
   if (t == 0u) {
-    let o = (p + prm.planeOffset) * ${STATS_PER_PLANE}u;
-    for (var k = 0u; k < 3u; k++) {
-      let a = acc[k * ${STATS_THREADS}u];
-      stats[o + k * 3u] = a.x;
-      stats[o + k * 3u + 1u] = a.y;
-      stats[o + k * 3u + 2u] = a.z;
-    }
-    stats[o + 9u] = pivot;
+    store(p, array<vec3<f32>, 3>(acc[0], acc[${STATS_THREADS}u], acc[${2 * STATS_THREADS}u]), pivot);
   }
 }
 `;
