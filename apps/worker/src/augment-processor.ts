@@ -54,15 +54,13 @@ export class AugmentProcessor implements BatchProcessor {
     wire: WireDtype,
   ): Promise<Uint8Array | null> {
     if (!isShape4(shape)) return null;
-    const gpu = this.gpu;
-    let framed: Uint8Array | null = null;
     // The GPU takes a 16-bit wire as it is and converts it itself; so does fused (wasm), inside
     // its two passes (fused-js widens on the way in).
-    const fused = gpu ? null : this.fusedFor(slot);
-    if (gpu) framed = await gpu.inputTarget(slot, shape, dataOffset, wire);
+    let framed: Uint8Array | null = null;
+    const fused = this.fusedFor(slot);
+    if (this.gpu) framed = await this.gpu.inputTarget(slot, shape, dataOffset, wire);
     else if (wire !== 'float32') framed = fused?.borrowFramedHalf(shape, dataOffset) ?? null;
-    else if (wire === 'float32' && dataOffset <= BORROW_HEADROOM)
-      framed = fused?.borrowFramed(shape, dataOffset) ?? null;
+    else if (dataOffset <= BORROW_HEADROOM) framed = fused?.borrowFramed(shape, dataOffset) ?? null;
     return framed?.length === blobBytes ? framed : null;
   }
 
@@ -86,27 +84,14 @@ export class AugmentProcessor implements BatchProcessor {
       ? { mode: spec.selfnorm.mode, params: ctx.params as SelfNormParams }
       : null;
     const request = { plan, selfnorm, allowNonFinite: spec.allowNonFinite };
-    if (input.halves && this.gpu && spec.wire !== 'float32') {
-      const result = await this.gpu.augmentHalf(ctx.slot, shape, request, spec.wire);
-      if (result.overflow) throw float16RangeError(result.overflow.value, result.overflow.index);
-      const floats = () =>
-        widenToFloat32(result.data, spec.wire as HalfDtype, new Float32Array(result.data.length));
-      return encode(
-        result.data,
-        this.meta(spec, plan, { ...result, data: spec.returnStats ? floats() : null }, shape),
-      );
+    if (input.halves && spec.wire !== 'float32') {
+      const out = await this.augmentHalves(input.halves, shape, request, spec.wire, ctx.slot);
+      const floats = spec.returnStats
+        ? widenToFloat32(out.data, spec.wire, new Float32Array(out.data.length))
+        : null;
+      return encode(out.data, this.meta(spec, plan, { ...out, data: floats }, shape));
     }
     const fused = this.fusedFor(ctx.slot);
-    if (input.halves && fused && spec.wire !== 'float32') {
-      const wire = spec.wire;
-      const result = fused.augmentHalfSync(shape, request, wire);
-      const floats = () => widenToFloat32(result.data, wire, new Float32Array(result.data.length));
-      if (result.overflow) refuseOverflow(fused, input.halves, shape, request);
-      return encode(
-        result.data,
-        this.meta(spec, plan, { ...result, data: spec.returnStats ? floats() : null }, shape),
-      );
-    }
     if (fused) {
       const buffer = fused.borrow(shape);
       // Received in place already (inputTarget), or copied in once.
@@ -120,6 +105,29 @@ export class AugmentProcessor implements BatchProcessor {
       ? await this.gpu.augmentIn(ctx.slot, { data: input.data, shape }, request)
       : await this.created.backend.augment({ data: input.data, shape }, request);
     return encode(result.data, this.meta(spec, plan, result, shape));
+  }
+
+  /**
+   * A 16-bit batch where inputTarget put it, converted inside the backend's passes; a float16
+   * output out of range fails the batch with the protocol's error.
+   */
+  private async augmentHalves(
+    halves: Uint16Array,
+    shape: Shape4,
+    request: AugmentRequest,
+    wire: HalfDtype,
+    slot: number,
+  ): Promise<{ data: Uint16Array; selfnormStats: unknown }> {
+    if (this.gpu) {
+      const result = await this.gpu.augmentHalf(slot, shape, request, wire);
+      if (result.overflow) throw float16RangeError(result.overflow.value, result.overflow.index);
+      return result;
+    }
+    const fused = this.fusedFor(slot);
+    if (!fused) throw new Error(`${this.backendDetail} takes no 16-bit input`);
+    const result = fused.augmentHalfSync(shape, request, wire);
+    if (result.overflow) refuseOverflow(fused, halves, shape, request);
+    return result;
   }
 
   /** The plan, SelfNorm's batch statistics, and with `returnStats` the output's instance statistics. */

@@ -10,6 +10,7 @@ import {
 import { BORROW_HEADROOM, type FusedEngine, type HalfKind } from './fused-engine.js';
 import { FusedJsEngine } from './fused-js-engine.js';
 import { fusedWasmLoadError, FusedWasmEngine, loadFusedWasm } from './fused-wasm-engine.js';
+import { halfSimd } from './half-simd.js';
 import { identityPlan } from './plan.js';
 import { assertFinite, type FeatureBatch, type Shape4, validateBatch, validateShape } from './tensor.js';
 
@@ -100,7 +101,11 @@ export class FusedBackend implements KernelBackend {
     const plan = request.plan.fires ? request.plan : identityPlan(shape[0]);
     const onNonFinite = (): void => {
       // Rare: widened only to name the value the same way a float32 batch does.
-      if (!request.allowNonFinite) assertFinite({ data: widenHalf(input, dtype), shape });
+      if (request.allowNonFinite) return;
+      const widened = new Float32Array(input.length);
+      // Present wherever runHalf is: both come with the WebAssembly module.
+      halfSimd()?.widen(input, widened, dtype);
+      assertFinite({ data: widened, shape });
     };
     const run = runHalf.call(this.engine, shape, plan, request.selfnorm, onNonFinite, dtype);
     return { data: run.data, selfnormStats: run.stats, overflow: run.overflow };
@@ -121,16 +126,4 @@ export interface HalfResultSync {
   data: Uint16Array;
   selfnormStats: AugmentResult['selfnormStats'];
   overflow: boolean;
-}
-
-/** 16-bit values as float32 (exact), for an error message. */
-function widenHalf(h: Uint16Array, dtype: HalfKind): Float32Array {
-  return Float32Array.from(h, (v) => {
-    if (dtype === 'bfloat16') return new Float32Array(Uint32Array.of(v << 16).buffer)[0] as number;
-    const sign = v & 0x8000 ? -1 : 1;
-    const e = (v >> 10) & 0x1f;
-    const m = v & 0x3ff;
-    if (e === 0x1f) return m ? NaN : sign * Infinity;
-    return sign * (e ? 2 ** (e - 15) * (1 + m / 1024) : m * 2 ** -24);
-  });
 }

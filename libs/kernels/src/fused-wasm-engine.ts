@@ -124,7 +124,7 @@ export class FusedWasmEngine implements FusedEngine {
   ): SelfNormBatchStats | null {
     const l = this.prepare(batch.shape);
     const inPlace = this.load(batch.data, l);
-    const stats = this.chain(batch.shape, l, plan, selfnorm, onNonFinite, 'float32');
+    const { stats } = this.chain(batch.shape, l, plan, selfnorm, onNonFinite, 'float32');
     if (!(inPlace && out === batch.data))
       out.set(new Float32Array(this.exports.memory.buffer, l.input, batch.data.length));
     return stats;
@@ -146,12 +146,14 @@ export class FusedWasmEngine implements FusedEngine {
     const l = this.prepare(shape);
     const count = shape[0] * shape[1] * shape[2] * shape[3];
     const out = dtype === 'bfloat16' ? l.input : l.input + count * 2;
-    let overflow = false;
-    const stats = this.chain(shape, l, plan, selfnorm, onNonFinite, dtype, out, (o) => (overflow = o));
+    const { stats, overflow } = this.chain(shape, l, plan, selfnorm, onNonFinite, dtype, out);
     return { stats, data: new Uint16Array(this.exports.memory.buffer, out, count), overflow };
   }
 
-  /** Sums, coefficients and the output pass over the input buffer, in place. */
+  /**
+   * Sums, coefficients and the output pass over the input buffer, into `out` (in place by default);
+   * `overflow`: a float16 output beyond its range.
+   */
   private chain(
     shape: Shape4,
     l: Layout,
@@ -160,8 +162,7 @@ export class FusedWasmEngine implements FusedEngine {
     onNonFinite: () => void,
     kind: 'float32' | HalfKind,
     out = l.input,
-    onOverflow: (overflow: boolean) => void = () => undefined,
-  ): SelfNormBatchStats | null {
+  ): { stats: SelfNormBatchStats | null; overflow: boolean } {
     const [N, C, H, W] = shape;
     const planes = N * C;
     const hw = H * W;
@@ -210,18 +211,18 @@ export class FusedWasmEngine implements FusedEngine {
       l.scratch,
     );
     const mask = plan.contentBox ? l.maskI : 0;
+    let overflow = false;
     if (kind === 'float32') e.apply(l.input, l.input, planes, hw, mask, l.coef);
     else
-      onOverflow(
-        (kind === 'bfloat16' ? e.applyBf16 : e.applyF16)(l.input, out, planes, hw, mask, l.coef) !== 0,
-      );
-    if (selfnorm?.mode !== 'train') return null;
+      overflow =
+        (kind === 'bfloat16' ? e.applyBf16 : e.applyF16)(l.input, out, planes, hw, mask, l.coef) !== 0;
+    if (selfnorm?.mode !== 'train') return { stats: null, overflow };
     const stats = (at: number): BatchNormBatchStats => {
       const mean = new Float64Array(buf, at, C).slice();
       const variance = new Float64Array(buf, at + C * 8, C).slice();
       return { mean, var: variance, unbiasedVar: variance.map((v) => (v * N) / (N - 1)) };
     };
-    return { g: stats(l.stats), ...(two ? { f: stats(l.stats + C * 16) } : {}) };
+    return { stats: { g: stats(l.stats), ...(two ? { f: stats(l.stats + C * 16) } : {}) }, overflow };
   }
 
   stats(batch: FeatureBatch, eps: number): { mean: Float64Array; std: Float64Array } {
@@ -323,6 +324,7 @@ function writeGate(buf: ArrayBuffer, at: number, weight: Array<[number, number]>
   v[6 * C] = bn.eps;
 }
 
-function wasmAbort(): never {
+/** The module's one import: AssemblyScript's abort, which --noAssert leaves to a trap. */
+export function wasmAbort(): never {
   throw new Error('fused.wasm aborted');
 }

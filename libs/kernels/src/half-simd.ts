@@ -1,5 +1,5 @@
 import type { HalfKind } from './fused-engine.js';
-import { loadFusedWasm } from './fused-wasm-engine.js';
+import { loadFusedWasm, wasmAbort } from './fused-wasm-engine.js';
 
 /** Values converted a step: 256 KiB of float32 and 128 KiB of 16-bit values, in cache together. */
 const CHUNK = 1 << 16;
@@ -36,8 +36,7 @@ export function halfSimd(): HalfSimd | null {
   if (simd !== undefined) return simd;
   const module = loadFusedWasm();
   if (!module) return (simd = null);
-  const e = new WebAssembly.Instance(module, { env: { abort: () => undefined } })
-    .exports as unknown as HalfExports;
+  const e = new WebAssembly.Instance(module, { env: { abort: wasmAbort } }).exports as unknown as HalfExports;
   const f32At = BASE;
   const u16At = BASE + CHUNK * 4;
   const need = u16At + CHUNK * 2;

@@ -21,7 +21,7 @@ import {
   type GpuPipelines,
   STAGING_HEADROOM,
 } from './webgpu-buffers.js';
-import { coefInputs } from './webgpu-coef-inputs.js';
+import { coefInputs, planeGroups } from './webgpu-coef-inputs.js';
 import { BN_STATS_PER_CHANNEL, COEF_SHADER, COEF_THREADS } from './webgpu-coef-shader.js';
 import {
   ALL_FINITE,
@@ -362,7 +362,6 @@ export class WebGpuBackend implements KernelBackend {
       queue.writeBuffer(s.applyParams, 0, apply);
     }
     const coef = coefInputs(b.n, b.c, b.hw, plan, selfnorm);
-    b.planeGroups = coef.planeGroups;
     queue.writeBuffer(b.coefParams, 0, coef.params);
     queue.writeBuffer(b.plan, 0, coef.plan);
     if (selfnorm) queue.writeBuffer(b.chan, 0, coef.chan);
@@ -458,7 +457,7 @@ export class WebGpuBackend implements KernelBackend {
       GPUComputePipeline,
       GPUComputePipeline,
     ];
-    const [x, y] = b.planeGroups;
+    const [x, y] = planeGroups(b.planes);
     const pass = encoder.beginComputePass();
     pass.setBindGroup(0, b.coefGroup);
     pass.setPipeline(crossnorm);

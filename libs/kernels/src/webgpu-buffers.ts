@@ -62,8 +62,6 @@ export interface BatchBuffers {
   coefParams: GPUBuffer;
   coefGroup: GPUBindGroup;
   segments: Segment[];
-  /** Workgroups (x, y) of the per-plane coefficient passes, set with the batch's parameters. */
-  planeGroups: [number, number];
   /**
    * Settles when `upload` is mapped for writing again (the error when the map failed): staging is
    * re-mapped as soon as its copy is submitted, so the slot's next batch waits on nothing but the
@@ -189,7 +187,6 @@ export class GpuBufferSet {
       coefParams,
       coefGroup: this.group(pipelines.coefLayout, [stats, plan, chan, tmp, norm, bnStats, coef, coefParams]),
       segments,
-      planeGroups: [1, 1],
       uploadMapped: Promise.resolve(null),
       uploadRange: null,
       readMapped: false,

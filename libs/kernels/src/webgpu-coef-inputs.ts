@@ -11,8 +11,13 @@ export interface CoefInputs {
   plan: Uint32Array<ArrayBuffer>;
   /** CHAN_VEC4S vec4s per channel; empty (one zero vec4) without SelfNorm. */
   chan: Float32Array<ArrayBuffer>;
-  /** Workgroups of the per-plane entry points, as (x, y). */
-  planeGroups: [number, number];
+}
+
+/** Workgroups (x, y) of the per-plane entry points for `planes` planes; x is the shader's rowGroups. */
+export function planeGroups(planes: number): [number, number] {
+  const groups = Math.ceil(planes / COEF_THREADS);
+  const x = Math.min(groups, MAX_GROUPS_PER_DIM);
+  return [x, Math.ceil(groups / x)];
 }
 
 /** Packs a batch's plan and SelfNorm parameters for the coefficient passes. */
@@ -23,8 +28,6 @@ export function coefInputs(
   plan: CrossNormPlan,
   selfnorm: SelfNormConfig | null,
 ): CoefInputs {
-  const groups = Math.ceil((N * C) / COEF_THREADS);
-  const x = Math.min(groups, MAX_GROUPS_PER_DIM);
   const params = new ArrayBuffer(COEF_PARAMS_BYTES);
   const u32 = new Uint32Array(params);
   const f32 = new Float32Array(params);
@@ -40,7 +43,7 @@ export function coefInputs(
   f32[4] = plan.lam ?? 0;
   f32[5] = selfnorm?.params.gBn.eps ?? 0;
   f32[6] = fGate?.eps ?? 0;
-  u32[7] = x;
+  u32[7] = planeGroups(N * C)[0];
   const planIdxs = new Uint32Array(N + C);
   planIdxs.set(plan.insIdxs);
   for (let c = 0; c < C; c++) planIdxs[N + c] = plan.chanIdxs?.[c] ?? c;
@@ -48,7 +51,6 @@ export function coefInputs(
     params,
     plan: planIdxs,
     chan: selfnorm ? channelParams(selfnorm, C) : new Float32Array(4),
-    planeGroups: [x, Math.ceil(groups / x)],
   };
 }
 
