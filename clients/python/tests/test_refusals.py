@@ -10,6 +10,7 @@ them, the refused batch takes no number, and the client writes nothing of it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -48,6 +49,17 @@ DRIVER_CASES: list[tuple[str, Callable[[], Any], str]] = [
 
 PLANES = ["shm", "direct", "redis"]
 LINKS = ["shm", "socket"]
+
+
+def test_the_clients_checks_themselves_refuse_by_class() -> None:
+    # The same checks without a gateway (it takes seconds to start): a broken check fails at once.
+    from cnsn.batch_check import as_float32_nchw
+
+    for what, make, words in CASES:
+        with pytest.raises(cnsn.EnqueueRefusedError, match=f"^batch 7 refused at enqueue: {re.escape(words)}"):
+            as_float32_nchw(make(), 7)
+            pytest.fail(f"{what}: taken, not refused")
+    assert as_float32_nchw(X, 7) is X  # a good batch is taken as it is, not copied
 
 
 @pytest.fixture(scope="module")
