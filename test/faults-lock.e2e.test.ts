@@ -20,7 +20,11 @@ describe('a batch held past its lock, with a second worker idle beside it', () =
   beforeAll(async () => {
     env = await PipelineEnv.start({ plane: 'direct' });
   });
-  afterAll(() => env.dispose());
+  // Killed, not stopped: a worker that took the batch a second time would finish its hold first.
+  afterAll(async () => {
+    await Promise.all(env.workers.map((w) => w.kill()));
+    await env.dispose();
+  });
 
   it('is processed once, by one worker, and never found stalled', async () => {
     const workers = await env.startWorkers(2, {
@@ -40,11 +44,14 @@ describe('a batch held past its lock, with a second worker idle beside it', () =
     })();
     await waitUntil(() => holds() >= 1, 30_000, 'a worker to hold batch 0');
     const heldAt = Date.now();
-    const out = await collecting;
+    // Done when the result comes, or at once when a second worker takes the batch (the bug).
+    let settled = false;
+    const takenAgain = waitUntil(() => settled || holds() >= 2, 10 * HOLD_MS, 'a second hold');
+    const out = await Promise.race([collecting, takenAgain.then(() => null)]).finally(() => (settled = true));
+    expect(holds(), 'times a worker took batch 0 (a second: its lock ran out while held)').toBe(1);
     // The fault struck where it meant: the batch stayed in one worker's hands past the lock's life
     // and a stall check after it.
     expect(Date.now() - heldAt).toBeGreaterThan(WORKER_LOCK.lockDuration + WORKER_LOCK.stalledInterval);
-    expect(holds(), 'times a worker took batch 0 (a second: its lock ran out while held)').toBe(1);
     const job = await pipeline.queue.getJob(jobId(run.id, 0, run.spec.incarnation));
     await waitUntil(async () => (await job?.getState()) === 'completed', 10_000, 'the job to complete');
     const done = await pipeline.queue.getJob(jobId(run.id, 0, run.spec.incarnation));
@@ -52,7 +59,7 @@ describe('a batch held past its lock, with a second worker idle beside it', () =
       stalled: 0,
       started: 1,
     });
-    expect(digestOf(out)).toBe(await expectedDigest([b], 6, crossnorm, null));
+    expect(digestOf(out ?? [])).toBe(await expectedDigest([b], 6, crossnorm, null));
     await run.close();
   });
 });
