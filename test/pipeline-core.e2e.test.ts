@@ -9,7 +9,8 @@ import {
 import { Keyspace } from '@cnsn/protocol';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PipelineEnv, testBatch } from './support/index.js';
+import { scanKeys } from './support/redis-keys.js';
+import { PipelineEnv, testBatch, waitUntil } from './support/index.js';
 
 let env: PipelineEnv;
 let redis: Redis;
@@ -91,6 +92,76 @@ describe('completion and failure records are idempotent (a reply lost to a disco
     }
   });
 });
+
+describe.each(['direct', 'redis'] as const)(
+  'a completion that comes after its run was removed (%s plane)',
+  (plane) => {
+    it('writes nothing: complete-4 returns -1, the worker discards its result, no key of the run comes back', async () => {
+      const keys = new Keyspace(env.prefix);
+      const removed = async (run: string): Promise<boolean> => (await redis.exists(keys.run(run))) === 0;
+      let held: string | null = null;
+      // The driver has the result once putResult returns (the direct plane hands it over first):
+      // the worker is held there until its driver delivered the batch and removed the run.
+      const worker = new WorkerRuntime({
+        redis: redis.duplicate({ maxRetriesPerRequest: null }),
+        processor: new SlowProcessor(0),
+        prefix: env.prefix,
+        queue: env.queue,
+        id: `late-${plane}`,
+        decoratePlane: (p) => ({
+          kind: p.kind,
+          fetchInput: (job, into) => p.fetchInput(job, into),
+          hasResult: (job) => p.hasResult(job),
+          discard: (job) => p.discard(job),
+          close: () => p.close(),
+          putResult: async (job, blob) => {
+            await p.putResult(job, blob);
+            held = job.run;
+            await waitUntil(() => removed(job.run), 20_000, `run ${job.run} removed by its driver`);
+          },
+        }),
+      });
+      const recorded = new Promise<{ run: string; seq: number }>((r) => worker.once('batch', r));
+      await worker.start();
+      try {
+        const pipeline = await env.pipeline();
+        const run = await pipeline.openRun({ dataPlane: plane, wakeTimeoutMs: 100 });
+        const b = testBatch([2, 4, 3, 3], 5);
+        await run.enqueue(b.data, b.shape);
+        await run.end();
+        const out = [];
+        for await (const r of run.results()) out.push(Array.from(r.data));
+        expect(out).toEqual([Array.from(b.data.map((x) => -x))]);
+        await run.close();
+        expect(held, 'the worker was held after handing its result over').toBe(run.id);
+        expect(await removed(run.id)).toBe(true);
+        // The worker then records the batch, late: the run is gone, so nothing may be written.
+        expect(await recorded).toMatchObject({ run: run.id, seq: 0 });
+        const left = await scanKeys(env.redis.url, [keys.runPattern(run.id), keys.blobPattern(run.id)]);
+        expect(left, 'keys of the removed run written by the late completion').toEqual([]);
+        // The scripts themselves, called again as a retried reply would: -1, and still nothing written.
+        const complete = loadScript('complete-4');
+        const args = [
+          keys.run(run.id),
+          keys.done(run.id),
+          keys.timeline(run.id),
+          keys.ready(run.id),
+          0,
+          Date.now(),
+          0,
+        ];
+        expect(await redis.eval(complete.lua, complete.numberOfKeys, ...args)).toBe(-1);
+        const fail = loadScript('fail-3');
+        const record = JSON.stringify({ seq: 0, reason: 'late', worker: 'w', at: 0 });
+        const fargs = [keys.run(run.id), keys.failure(run.id, 0), keys.ready(run.id), record, 0];
+        expect(await redis.eval(fail.lua, fail.numberOfKeys, ...fargs)).toBe(-1);
+        expect(await scanKeys(env.redis.url, [keys.runPattern(run.id)])).toEqual([]);
+      } finally {
+        await worker.stop();
+      }
+    });
+  },
+);
 
 describe('the worker runtime lifecycle', () => {
   it('a second stop() waits for the drain like the first; the batch in hand is finished and delivered', async () => {

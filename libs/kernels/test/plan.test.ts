@@ -175,6 +175,30 @@ describe('plan streams', () => {
     expect(shifted.has(JSON.stringify(draws([0, 1])[0]))).toBe(false);
   });
 
+  it('makePlan draws from its (rank, epoch) stream: each epoch and each rank its own plans', () => {
+    const shape: Shape4 = [8, 16, 7, 7];
+    const always = { cnProb: 1 };
+    const plans = (rank: number, epoch: number) =>
+      Array.from({ length: 10 }, (_, seq) =>
+        JSON.stringify(makePlan(shape, 5, seq, always, { rank, epoch })),
+      );
+    // Stream (0, 0) is the default; every other (rank, epoch) pair gives other plans, batch by batch.
+    expect(plans(0, 0)).toEqual(
+      Array.from({ length: 10 }, (_, seq) => JSON.stringify(makePlan(shape, 5, seq, always))),
+    );
+    const seen = new Set<string>();
+    for (let rank = 0; rank < 3; rank++)
+      for (let epoch = 0; epoch < 4; epoch++) for (const p of plans(rank, epoch)) seen.add(p);
+    expect(seen.size).toBe(3 * 4 * 10);
+    // Whether it fires is the stream's first draw, so the stream (not just some other one) decides.
+    for (let seq = 0; seq < 40; seq++) {
+      const fires = makePlan(shape, 5, seq, { cnProb: 0.5 }, { rank: 1, epoch: 3 }).fires;
+      expect(fires, `batch ${seq}`).toBe(new Rng(5, seq, [1, 3]).float() < 0.5);
+    }
+    // And, like stream (0, 0)'s, pinned: it may change only with a documented format change.
+    expect(makePlan([4, 6, 7, 7], 42, 3, always, { rank: 1, epoch: 2 })).toEqual(PINNED_RANK1_EPOCH2);
+  });
+
   it('makePlan refuses a negative or fractional rank or epoch, naming it', () => {
     expect(() => makePlan([2, 3, 4, 4], 0, 0, {}, { rank: -1, epoch: 0 })).toThrow(
       /rank: must be a non-negative safe integer/,
@@ -184,3 +208,13 @@ describe('plan streams', () => {
     );
   });
 });
+
+const PINNED_RANK1_EPOCH2 = {
+  fires: true,
+  crop: 'both',
+  insIdxs: [3, 1, 0, 2],
+  chanIdxs: [0, 1, 4, 5, 2, 3],
+  styleBox: [0, 0, 2, 3],
+  contentBox: [3, 0, 7, 4],
+  lam: null,
+};

@@ -39,8 +39,19 @@ import { RedisScripts } from './redis/scripts.js';
 import { RunState } from './run-state.js';
 import { removeHeartbeat, type WorkerInfo, writeHeartbeat } from './worker-registry.js';
 
-/** Lock and stall settings: a dead worker's batch is taken over within about lockDuration + stalledInterval. */
-export const WORKER_LOCK = { lockDuration: 8000, stalledInterval: 4000, maxStalledCount: 3 } as const;
+/**
+ * BullMQ's lock and stall settings, all from the lock's duration so none can be set against it: the
+ * lock is renewed at half its life (BullMQ renews a lock once it is older than half lockRenewTime;
+ * its own default is lockDuration / 2 too), so a batch held longer than the lock keeps it; a renewal
+ * later than the lock lets a second worker take the batch while the first still computes it.
+ */
+export function workerLock(lockDuration: number) {
+  const half = Math.floor(lockDuration / 2);
+  return { lockDuration, lockRenewTime: half, stalledInterval: half, maxStalledCount: 3 } as const;
+}
+
+/** The workers' locks: a dead worker's batch is taken over within about lockDuration + stalledInterval. */
+export const WORKER_LOCK = workerLock(8000);
 
 export interface WorkerRuntimeOptions {
   /** A connected client (see connectRedis); BullMQ makes its own blocking connection from it. */

@@ -112,6 +112,43 @@ describe('wire precision', () => {
     expect(Number.isNaN(roundTrip([Number.NaN], 'float16')[0])).toBe(true);
   });
 
+  it('the JS loops themselves round to nearest, ties to even, two values a word and one at a time', () => {
+    // [float32 bits, bfloat16 bits]: low halves of 0x8000 are exact ties; the top half's parity decides.
+    const bf: Array<[number, number]> = [
+      [0x3f808000, 0x3f80], // 1 + 2^-8: between 0x3f80 (even) and 0x3f81: down
+      [0x3f818000, 0x3f82], // 1 + 3 * 2^-8: between 0x3f81 (odd) and 0x3f82: up
+      [0x3f808001, 0x3f81], // just past the tie: up
+      [0x3f817fff, 0x3f81], // just short of it: down
+      [0xbf808000, 0xbf80], // negative ties alike
+      [0xbf818000, 0xbf82],
+      [0x00008000, 0x0000], // subnormal ties
+      [0x00018000, 0x0002],
+      [0x7f7f8000, 0x7f80], // the largest finite's tie: to even, which is Inf
+    ];
+    // [float32 value, float16 bits]
+    const half: Array<[number, number]> = [
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [-(1 + 2 ** -11), 0xbc00],
+      [2 ** -25, 0x0000], // half the smallest subnormal: to even, zero
+      [3 * 2 ** -25, 0x0002],
+      [2 ** -14 + 2 ** -25, 0x0400], // the smallest normal plus half its step
+    ];
+    for (const at of [0, 1]) {
+      // At an even offset pairs of values go as one word (with an odd one last); at an odd one, one by one.
+      const n = bf.length;
+      const bits = Uint32Array.from(bf, ([b]) => b);
+      const out = new Uint16Array(new ArrayBuffer(2 * n + 2), 2 * at, n);
+      expect(Array.from(narrowBfloat16Js(bits, out)), `bfloat16 out at ${2 * at}`).toEqual(
+        bf.map(([, h]) => h),
+      );
+      const xs = Float32Array.from(half, ([x]) => x);
+      const out16 = new Uint16Array(new ArrayBuffer(2 * xs.length + 2), 2 * at, xs.length);
+      const got = narrowFloat16Js(xs, new Uint32Array(xs.buffer), out16);
+      expect(Array.from(got), `float16 out at ${2 * at}`).toEqual(half.map(([, h]) => h));
+    }
+  });
+
   it('errs by at most half a unit in the last place: 2^-8 (bfloat16) and 2^-11 (float16) relative', () => {
     fc.assert(
       fc.property(
