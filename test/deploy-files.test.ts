@@ -1,17 +1,34 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { DockerfileParser } from 'dockerfile-ast';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { DockerfileStages } from './support/dockerfile-stages.js';
 import { REPO_ROOT } from './support/index.js';
 
 // What can be checked of the images, the compose file and the Kubernetes manifests without a
-// Docker engine or a cluster: pinned bases, sources that exist, non-root users, health checks,
-// and every manifest valid against the Kubernetes, KEDA and Prometheus Operator schemas.
-const DOCKERFILES = ['worker', 'worker-gpu', 'dashboard'].map((n) => `infra/docker/${n}.Dockerfile`);
+// container engine or a cluster: pinned bases, sources that exist, non-root users, health checks,
+// the images the manifests name made by the build and run as its entry point expects, and every
+// manifest valid against the Kubernetes, KEDA and Prometheus Operator schemas. test/images.e2e.test.ts
+// builds and runs the images themselves.
+const DOCKERFILE = 'infra/docker/Dockerfile';
 const PINNED = /^[\w.\-/]+:\d+\.\d+\.\d+[\w.-]*$|@sha256:[a-f0-9]{64}$/;
+const dockerfileText = readFileSync(join(REPO_ROOT, DOCKERFILE), 'utf8');
+const stages = new DockerfileStages(dockerfileText);
+const IMAGES = (
+  JSON.parse(readFileSync(join(REPO_ROOT, 'infra/docker/images.json'), 'utf8')) as {
+    images: Array<{ name: string; target: string; local: boolean }>;
+  }
+).images;
+/** The roles infra/docker/entrypoint.sh runs (its `case`), each an app bundle. */
+const ROLES = (
+  /^\s*([\w| ]+)\) exec node/m.exec(
+    readFileSync(join(REPO_ROOT, 'infra/docker/entrypoint.sh'), 'utf8'),
+  )?.[1] ?? ''
+)
+  .split('|')
+  .map((r) => r.trim());
 const dockerignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
   .split('\n')
   .map((l) => l.trim())
@@ -23,87 +40,87 @@ function ignored(path: string): boolean {
   );
 }
 
-describe.each(DOCKERFILES)('%s', (file) => {
-  const text = readFileSync(join(REPO_ROOT, file), 'utf8');
-  const doc = DockerfileParser.parse(text);
-  const instructions = doc.getInstructions();
-  const froms = doc.getFROMs();
-  const finalStart = instructions.indexOf(froms.at(-1) as (typeof instructions)[number]);
-  const final = instructions.slice(finalStart);
-  const args = (i: (typeof instructions)[number]): string[] => i.getArguments().map((a) => a.getValue());
+/** The image a manifest names, without its registry and tag: `ghcr.io/x/cnsn-worker:0.1.0` -> cnsn-worker. */
+const imageName = (ref: string): string => (ref.split('/').pop() as string).split(':')[0] as string;
 
-  it('is multi-stage, on base images pinned by exact version or digest', () => {
-    expect(froms.length).toBeGreaterThanOrEqual(2);
-    const stages = new Set<string>();
-    for (const f of froms) {
-      const image = args(f)[0] as string;
-      if (!stages.has(image)) expect(image, 'FROM').toMatch(PINNED);
-      const stage = f.getBuildStage();
-      if (stage) stages.add(stage);
+describe(DOCKERFILE, () => {
+  it('is multi-stage, on base images pinned by exact version or digest, and takes the apps from `build` by default', () => {
+    expect(stages.args.BASE).toMatch(PINNED);
+    expect(stages.args.BUILD_BASE).toMatch(PINNED);
+    expect(stages.args.APP_FROM).toBe('build');
+    for (const [name, { from }] of stages.stages) {
+      const image = stages.resolve(from);
+      if (!stages.stages.has(image) && image !== 'scratch') expect(image, `${name}: FROM`).toMatch(PINNED);
     }
   });
 
-  it('copies only sources that exist and that .dockerignore lets through', () => {
-    for (const copy of doc.getCOPYs()) {
-      if (copy.getFromFlag()) continue;
-      const parts = args(copy).filter((a) => !a.startsWith('--'));
+  it('copies only sources that exist and that .dockerignore lets through, and prepares the apps with tools/image-context.mjs', () => {
+    const build = stages.stages.get('build')?.instructions ?? [];
+    for (const copy of build.filter((i) => i.getKeyword() === 'COPY')) {
+      const parts = copy.getArguments().map((a) => a.getValue());
       for (const source of parts.slice(0, -1)) {
-        expect(existsSync(join(REPO_ROOT, source)), `${file}: COPY ${source}`).toBe(true);
-        expect(ignored(source), `${file}: COPY ${source} is in .dockerignore`).toBe(false);
+        expect(existsSync(join(REPO_ROOT, source)), `COPY ${source}`).toBe(true);
+        expect(ignored(source), `COPY ${source} is in .dockerignore`).toBe(false);
       }
     }
-    // What the later COPY --from=build takes is made by that stage.
-    expect(text).toMatch(/RUN node tools\/bundle-apps\.mjs \/out/);
+    expect(dockerfileText).toMatch(/RUN node tools\/image-context\.mjs \/context --gpu/);
+    // What the prepared context holds is what the runtime stages copy.
+    expect(dockerfileText).toMatch(/FROM scratch AS context\nCOPY \. \/context\//);
   });
 
-  it('runs lean and non-root, with a health check and an entry point script it copied', () => {
-    const keyword = (k: string) => final.filter((i) => i.getKeyword() === k);
-    const user = keyword('USER').at(-1);
-    expect(user && args(user)[0]).toBeTruthy();
-    expect(args(user as (typeof instructions)[number])[0]).not.toMatch(/^(root|0)$/);
-    expect(keyword('HEALTHCHECK').length).toBe(1);
-    const install = keyword('RUN').find((r) => args(r).includes('ci'));
-    expect(install && args(install)).toEqual(expect.arrayContaining(['--omit=dev']));
-    expect(keyword('STOPSIGNAL').map((i) => args(i)[0])).toEqual(['SIGTERM']);
-    const entry = JSON.parse(keyword('ENTRYPOINT')[0]?.getArgumentsContent() ?? '[]') as string[];
-    expect(entry[0]).toBe('/srv/cnsn/entrypoint.sh');
-    expect(text).toMatch(/COPY infra\/docker\/entrypoint\.sh/);
-    accessSync(join(REPO_ROOT, 'infra/docker/entrypoint.sh'), constants.X_OK);
-    const cmd = JSON.parse(keyword('CMD').at(-1)?.getArgumentsContent() ?? '[]') as string[];
-    expect(['worker', 'dashboard', 'cnsn']).toContain(cmd[0]);
-    const health = keyword('HEALTHCHECK')[0]?.getArgumentsContent() ?? '';
-    if (health.includes('healthcheck.mjs'))
-      expect(text).toMatch(/COPY infra\/docker\/entrypoint\.sh infra\/docker\/healthcheck\.mjs/);
-  });
+  it.each(IMAGES)(
+    'target $target ($name): non-root, its entry point script, a health check, SIGTERM',
+    (i) => {
+      const c = stages.config(i.target);
+      expect(c.user, 'USER').toBeTruthy();
+      expect(c.user).not.toMatch(/^(root|0)$/);
+      expect(c.stopSignal).toBe('SIGTERM');
+      expect(c.entrypoint).toEqual(['/srv/cnsn/entrypoint.sh']);
+      accessSync(join(REPO_ROOT, 'infra/docker/entrypoint.sh'), constants.X_OK);
+      expect(ROLES).toContain(c.cmd?.[0]);
+      expect(c.env).toContain('NODE_ENV=production');
+      const copies = c.instructions.filter((x) => x.getKeyword() === 'COPY').map((x) => x.getTextContent());
+      expect(copies).toContain('COPY --from=app /context/cnsn/ /srv/cnsn/');
+      if (c.cmd?.[0] === 'worker')
+        expect(c.healthcheck).toContain('CMD ["node", "/srv/cnsn/healthcheck.mjs"]');
+      if (c.cmd?.[0] === 'dashboard') expect(c.healthcheck).toMatch(/api\/health.*AbortSignal\.timeout/);
+      if (c.cmd?.[0] === 'cnsn') expect(c.healthcheck).toBe('NONE');
+      // Built here with no network: nothing to run in their stages, only files and settings.
+      if (i.local) expect(c.instructions.filter((x) => x.getKeyword() === 'RUN')).toEqual([]);
+    },
+  );
 });
 
-it('the GPU image asks the NVIDIA runtime for graphics (the Vulkan ICD) and carries the loader and EGL', () => {
-  const text = readFileSync(join(REPO_ROOT, 'infra/docker/worker-gpu.Dockerfile'), 'utf8');
-  expect(text).toMatch(/NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics/);
-  expect(text).toMatch(/libvulkan1=\S+ libegl1=\S+/);
-  expect(text).toMatch(/CMD \["worker", "--backend", "auto"\]/);
+it('the GPU image asks the NVIDIA runtime for graphics (the Vulkan ICD) and carries the loader, EGL and Dawn', () => {
+  const gpu = stages.config('worker-gpu');
+  expect(gpu.env).toContain('NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics');
+  expect(dockerfileText).toMatch(/libvulkan1=\S+ libegl1=\S+/);
+  expect(gpu.cmd).toEqual(['worker', '--backend', 'auto']);
+  expect(gpu.instructions.map((x) => x.getTextContent())).toContain(
+    'COPY --from=app /context/gpu/ /srv/cnsn/',
+  );
 });
+
+interface ComposeService {
+  image?: string;
+  build?: { context: string; dockerfile: string; target?: string };
+  volumes?: string[];
+  command?: string[];
+  entrypoint?: unknown;
+  working_dir?: string;
+  environment?: Record<string, string>;
+}
+const COMPOSE_FILE = join(REPO_ROOT, 'infra/docker/compose.yaml');
+const compose = parse(readFileSync(COMPOSE_FILE, 'utf8')) as { services: Record<string, ComposeService> };
 
 it('the compose file builds what exists and mounts what exists', () => {
-  const file = join(REPO_ROOT, 'infra/docker/compose.yaml');
-  const compose = parse(readFileSync(file, 'utf8')) as {
-    services: Record<
-      string,
-      {
-        image?: string;
-        build?: { context: string; dockerfile: string };
-        volumes?: string[];
-        command?: string[];
-        environment?: Record<string, string>;
-      }
-    >;
-  };
-  const here = dirname(file);
+  const here = dirname(COMPOSE_FILE);
   const built = new Set<string>();
   for (const [name, s] of Object.entries(compose.services)) {
     if (s.build) {
       const context = join(here, s.build.context);
       expect(existsSync(join(context, s.build.dockerfile)), `${name}: ${s.build.dockerfile}`).toBe(true);
+      expect(stages.stages.has(s.build.target ?? ''), `${name}: build target`).toBe(true);
       if (s.image) built.add(s.image);
     } else expect(s.image, `${name}: image`).toBeTruthy();
     for (const v of s.volumes ?? []) {
@@ -119,6 +136,14 @@ it('the compose file builds what exists and mounts what exists', () => {
     if (!s.build) expect(built.has(s.image as string) || PINNED.test(s.image as string), name).toBe(true);
   expect(compose.services.worker?.environment?.REDIS_URL).toBe('redis://redis:6379');
   expect(compose.services.driver?.command?.[0]).toBe('cnsn');
+});
+
+it('compose keeps Redis data where infra/redis.conf puts it (Redis changes into `dir` as it reads the file)', () => {
+  const dir = /^dir\s+(\S+)/m.exec(readFileSync(join(REPO_ROOT, 'infra/redis.conf'), 'utf8'))?.[1];
+  const redis = compose.services.redis as ComposeService;
+  expect(redis.volumes?.some((v) => v.split(':')[1] === dir)).toBe(true);
+  expect(redis.working_dir).toBe(dir); // the image's entry point gives its working directory to redis
+  expect(redis.command).not.toContain('--dir');
 });
 
 // Manifests are plain JSON: read through loosely, as the checks below go deep into them.
@@ -284,4 +309,34 @@ it('every Kubernetes file is part of a kustomization', () => {
   };
   all(root);
   for (const f of files) expect(listed.has(f), relative(REPO_ROOT, f)).toBe(true);
+});
+
+it('every image the manifests name is one the build makes, run through its entry point as its target runs it', () => {
+  type Use = { where: string; image: string; command?: unknown; args?: string[]; target?: string };
+  const uses: Use[] = [];
+  for (const dir of ['infra/k8s/base', 'infra/k8s/overlays/gpu'])
+    for (const o of render(join(REPO_ROOT, dir)))
+      for (const c of ((o.spec as Json)?.template?.spec?.containers ?? []) as Json[])
+        uses.push({ where: `${dir}: ${String(o.kind)}/${(o.metadata as Json).name}`, ...c });
+  for (const [name, s] of Object.entries(compose.services))
+    if (s.build || s.image?.startsWith('cnsn-'))
+      uses.push({
+        where: `compose: ${name}`,
+        image: s.image as string,
+        command: s.entrypoint,
+        ...(s.command ? { args: s.command } : {}),
+        ...(s.build?.target ? { target: s.build.target } : {}),
+      });
+  expect(new Set(uses.map((u) => imageName(u.image)))).toEqual(
+    new Set(['cnsn-worker', 'cnsn-worker-gpu', 'cnsn-dashboard', 'cnsn-driver']),
+  );
+  for (const u of uses) {
+    const made = IMAGES.find((i) => i.name === imageName(u.image));
+    expect(made, `${u.where}: ${u.image} is not an image the build makes (images.json)`).toBeDefined();
+    const target = stages.config(made?.target as string);
+    if (u.target) expect(u.target, `${u.where}: build target`).toBe(made?.target);
+    // The manifest keeps the image's entry point and gives it the role its image is for.
+    expect(u.command, `${u.where}: overrides the entry point`).toBeUndefined();
+    expect((u.args ?? target.cmd)?.[0], `${u.where}: args`).toBe(target.cmd?.[0]);
+  }
 });
