@@ -118,6 +118,16 @@ export class LocalRedis {
     await this.signal('SIGKILL');
   }
 
+  /** Stops the process without closing its sockets (SIGSTOP): a Redis that hangs, as a stalled host does. */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Stops the server and removes its temporary directory. */
   async dispose(): Promise<void> {
     await this.stop();

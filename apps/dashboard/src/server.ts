@@ -29,6 +29,22 @@ form{background:#1e293b;padding:2rem;border-radius:12px;display:grid;gap:.8rem;m
 button{background:#38bdf8;color:#0f172a;border:0;font-weight:600}</style></head>
 <body><form method="post" action="/login"><h2>cnsn dashboard</h2><label>Token <input name="token" type="password" autofocus></label><button>Sign in</button></form></body></html>`;
 
+/** How long the health check waits for Redis: a probe (Kubernetes, podman) must get an answer, not a hang. */
+const HEALTH_PING_MS = 2000;
+
+/** PING, or an error once `ms` have passed without an answer (a Redis that hangs, or one being reconnected to). */
+async function pingWithin(pipeline: Pipeline, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer PING within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([pipeline.redis.ping(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The dashboard: bull-board at /queues, the pipeline page at /, its API under /api, /metrics. */
 export class Dashboard {
   private constructor(
@@ -61,7 +77,7 @@ export class Dashboard {
     // Liveness for containers and probes, without a token: 200 while Redis answers, else 503.
     app.get('/api/health', async (_req, res) => {
       try {
-        await pipeline.redis.ping();
+        await pingWithin(pipeline, HEALTH_PING_MS);
         res.json({ ok: true });
       } catch (err) {
         res.status(503).json({ ok: false, error: (err as Error).message });
