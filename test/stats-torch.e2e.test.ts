@@ -7,7 +7,7 @@ import type { Shape4 } from '@cnsn/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelineEnv, REPO_ROOT, TESTED_PLANES, testBatch } from './support/index.js';
 
-// Debian's interpreter sees Debian's torch (PYTHON.md); CI requires it (CNSN_REQUIRE_TORCH=1).
+// Debian's interpreter sees Debian's torch (docs/python.md); CI requires it (CNSN_REQUIRE_TORCH=1).
 const PYTHON = process.env.CNSN_PYTHON ?? '/usr/bin/python3';
 const hasTorch =
   existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
