@@ -92,7 +92,7 @@ describe('the repository stands alone', () => {
   it('the checks can fail', () => {
     const bad = Buffer.from(`x = "${BESIDE}/golden"`);
     expect(mentionsBeside([{ path: 'a.ts', bytes: bad }])).toEqual(['a.ts']);
-    const url = `new URL('${'../'.repeat(4)}x', import.meta.url)`;
+    const url = `new URL('${'../'.repeat(4)}beside-the-checkout', import.meta.url)`;
     expect(urlsOutside(REPO_ROOT, [{ path: 'apps/cli/src/a.ts', text: url }])).toHaveLength(1);
     expect(urlsOutside(REPO_ROOT, [{ path: 'apps/cli/src/b/a.ts', text: url }])).toEqual([]);
     const py = 'REPO = Path(__file__).resolve().parents[3]\nA = HERE.parents[2] / "x"\nB = HERE.parents[3]';
