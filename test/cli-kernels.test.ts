@@ -115,7 +115,7 @@ describe('cnsn plan', () => {
 });
 
 describe('cnsn bench kernel', () => {
-  it('prints the JSON line of CLI.md', async () => {
+  it('prints the JSON line of docs/cli.md', async () => {
     const r = await runCnsn(['bench', 'kernel', '--shape', '8,32,7,7', '--iters', '5', '--warmup', '1']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ backend: 'fused', shape: [8, 32, 7, 7] });

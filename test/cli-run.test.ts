@@ -166,7 +166,7 @@ describe('cnsn run', () => {
     expect(one.code, one.stderr).toBe(0);
     expect(two.code, two.stderr).toBe(0);
     expect((one.json as { digest: string }).digest).toBe((two.json as { digest: string }).digest);
-    // CLI.md's fields first, in its order; the lists of skipped and passed-through batches follow.
+    // docs/cli.md's fields first, in its order; the lists of skipped and passed-through batches follow.
     expect(Object.keys(one.json as object).slice(0, 7)).toEqual([
       'run',
       'batches',
@@ -225,7 +225,7 @@ describe('cnsn bench pipeline', () => {
       'fused',
     ]);
 
-  it('reports on either plane the figures of CLI.md, Redis bytes and CPU per batch, and the transport limit', async () => {
+  it('reports on either plane the figures of docs/cli.md, Redis bytes and CPU per batch, and the transport limit', async () => {
     const [direct, redis] = [await bench('direct'), await bench('redis')];
     for (const r of [direct, redis]) {
       expect(r.code, r.stderr).toBe(0);

@@ -16,7 +16,7 @@ import {
 } from '@cnsn/protocol';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCnsn, SHARED_DIR } from './support/index.js';
+import { REPO_ROOT, runCnsn } from './support/index.js';
 
 // The protocol checks a run's options where the driver opens it (it may not load the maths); the
 // kernels check them again where they compute. The two must agree, defaults included.
@@ -121,9 +121,9 @@ describe('run options are declared once (RUN_OPTIONS)', () => {
     );
   });
 
-  it("PYTHON.md's open_run names are the declared ones, and the kernels' CrossNorm defaults too", async () => {
-    const python = await readFile(join(SHARED_DIR, 'PYTHON.md'), 'utf8');
-    // open_run's keyword arguments and the keys of its crossnorm dict, as PYTHON.md spells them.
+  it("docs/python.md's open_run names are the declared ones, and the kernels' CrossNorm defaults too", async () => {
+    const python = await readFile(join(REPO_ROOT, 'docs/python.md'), 'utf8');
+    // open_run's keyword arguments and the keys of its crossnorm dict, as docs/python.md spells them.
     const call = /p\.open_run\(([\s\S]*?)\n {4}\)/.exec(python)?.[1] ?? '';
     const crossnorm = /crossnorm=\{([^}]*)\}/.exec(call)?.[1] ?? '';
     const named = [...call.matchAll(/(\w+)=/g), ...crossnorm.matchAll(/"(\w+)":/g)].map(
@@ -132,7 +132,7 @@ describe('run options are declared once (RUN_OPTIONS)', () => {
     expect(named.length).toBeGreaterThan(15);
     const declared = new Set(RUN_OPTIONS.map((o) => o.python));
     for (const name of named.filter((n) => n !== 'crossnorm'))
-      expect(declared.has(name), `PYTHON.md's ${name} is declared in RUN_OPTIONS`).toBe(true);
+      expect(declared.has(name), `docs/python.md's ${name} is declared in RUN_OPTIONS`).toBe(true);
     for (const o of RUN_OPTIONS.filter((d) => d.group === 'crossnorm'))
       expect(DEFAULT_CROSSNORM_OPTIONS[o.key as keyof typeof DEFAULT_CROSSNORM_OPTIONS], o.key).toEqual(
         o.default,

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Shape4 } from '@cnsn/kernels';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PipelineEnv, REPO_ROOT, SHARED_DIR, TESTED_PLANES, testBatch } from './support/index.js';
+import { PipelineEnv, REPO_ROOT, TESTED_PLANES, testBatch } from './support/index.js';
 
-// Debian's interpreter sees Debian's torch (PYTHON.md); CI requires it (CNSN_REQUIRE_TORCH=1).
+// Debian's interpreter sees Debian's torch (docs/python.md); CI requires it (CNSN_REQUIRE_TORCH=1).
 const PYTHON = process.env.CNSN_PYTHON ?? '/usr/bin/python3';
 const hasTorch =
   existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
@@ -24,7 +24,7 @@ const SHAPES: Shape4[] = [
 ];
 
 describe.skipIf(skip).each(TESTED_PLANES)(
-  "returned statistics against the paper's calc_ins_mean_std, on the %s plane",
+  "returned statistics against the PyTorch reference's instance statistics, on the %s plane",
   (plane) => {
     let env: PipelineEnv;
     let dir: string;
@@ -76,7 +76,7 @@ describe.skipIf(skip).each(TESTED_PLANES)(
       await writeFile(join(dir, 'shapes.json'), JSON.stringify(SHAPES));
       const check = spawnSync(
         PYTHON,
-        [join(REPO_ROOT, 'test/support/torch_stats_check.py'), join(SHARED_DIR, 'reference'), dir],
+        [join(REPO_ROOT, 'test/support/torch_stats_check.py'), join(REPO_ROOT, 'tools/reference'), dir],
         {
           encoding: 'utf8',
         },
@@ -86,7 +86,7 @@ describe.skipIf(skip).each(TESTED_PLANES)(
       expect(worst.batches).toBe(3);
       // Float64 both sides: only the summation order differs.
       expect(worst.f64Rel).toBeLessThan(1e-9);
-      // Against the paper's own float32 computation: within its float32 rounding.
+      // Against the reference's float32 computation (the paper's operations): within its float32 rounding.
       expect(worst.f32Rel).toBeLessThan(1e-4);
     });
   },

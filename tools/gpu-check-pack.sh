@@ -13,7 +13,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=$(realpath -m "${1:-$repo/dist/gpu-check}")
-golden=${GOLDEN_DIR:-$repo/../shared/golden}
+golden=${GOLDEN_DIR:-$repo/testdata/golden}
 cd "$repo"
 [[ -f node_modules/webgpu/dist/linux-x64/dawn.node ]] || { echo "run npm ci first (node_modules/webgpu)" >&2; exit 2; }
 [[ -f $golden/manifest.json ]] || { echo "no golden cases at $golden (set GOLDEN_DIR)" >&2; exit 2; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// npm run test:python: the Python client's tests (pytest) under Debian's interpreter, which sees
-// Debian's numpy and torch (PYTHON.md). Where they are missing it says what to install and skips,
+// npm run test:python: the Python client's tests and the PyTorch reference's (pytest: its outputs
+// against the golden cases) under Debian's interpreter, which sees Debian's numpy and torch
+// (docs/python.md). Where they are missing it says what to install and skips,
 // unless CNSN_REQUIRE_TORCH=1 (CI), where that is a failure.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -18,7 +19,11 @@ if (probe !== 0) {
   console.warn(`test:python: skipped: ${why}`);
   process.exit(0);
 }
-const run = spawnSync(python, ['-m', 'pytest', 'clients/python/tests', '-q', ...process.argv.slice(2)], {
-  stdio: 'inherit',
-});
+const run = spawnSync(
+  python,
+  ['-m', 'pytest', 'clients/python/tests', 'tools/reference', '-q', ...process.argv.slice(2)],
+  {
+    stdio: 'inherit',
+  },
+);
 process.exit(run.status ?? 1);

@@ -8,7 +8,7 @@ export interface ResolvedRedis {
 }
 
 /**
- * CLI.md's rule for every command: `--redis`, else REDIS_URL, else a private redis-server on a
+ * docs/cli.md's rule for every command: `--redis`, else REDIS_URL, else a private redis-server on a
  * free loopback port with a temporary directory. Without redis-server installed it throws
  * RedisServerMissingError, which says how to get one.
  */

@@ -1,6 +1,6 @@
 // Support for the tests in test/: paths, running the apps as processes, Redis servers of their own.
 export { DashboardProcess } from './dashboard-process.js';
-export { GOLDEN_DIR, REPO_ROOT, SHARED_DIR } from './paths.js';
+export { GOLDEN_DIR, REPO_ROOT } from './paths.js';
 export { testBatch } from './batches.js';
 export { PipelineEnv } from './pipeline-env.js';
 export { TESTED_PLANES } from './planes.js';

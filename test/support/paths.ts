@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SHARED_DIR = fileURLToPath(new URL('../../../shared/', import.meta.url));
-export const GOLDEN_DIR = `${SHARED_DIR}golden`;
+/** The golden cases, computed by the paper's code (testdata/golden/README.md). */
+export const GOLDEN_DIR = `${REPO_ROOT}testdata/golden`;

@@ -7,7 +7,7 @@ import {
   type Shape4,
 } from '@cnsn/kernels';
 
-/** The digest a run must produce, computed in this process with the same plans (CLI.md's digest). */
+/** The digest a run must produce, computed in this process with the same plans (docs/cli.md's digest). */
 export async function expectedDigest(
   batches: Array<{ data: Float32Array; shape: Shape4 }>,
   seed: number,

@@ -5,7 +5,7 @@ export interface CliResult {
   code: number | null;
   stdout: string;
   stderr: string;
-  /** The last non-empty stdout line parsed as JSON (CLI.md: machine-readable output). */
+  /** The last non-empty stdout line parsed as JSON (docs/cli.md: machine-readable output). */
   json: unknown;
 }
 

@@ -1,9 +1,9 @@
-"""Checks the pipeline's returned statistics against the paper's calc_ins_mean_std (PyTorch).
+"""Checks the pipeline's returned statistics against the PyTorch reference's instance_stats.
 
-argv: the reference directory, then a directory holding batch-K.f32 (the delivered CrossNorm
+argv: the reference's directory (tools/reference), then a directory holding batch-K.f32 (the delivered CrossNorm
 output), batch-K.mean.f64 and batch-K.std.f64, and shapes.json ([[N, C, H, W], ...]).
 Prints one JSON line: the largest absolute and relative differences, in float64 and against the
-paper's own float32 computation.
+reference's float32 computation (the paper's operations).
 """
 import json
 import sys
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, sys.argv[1])
-from seed_cnsn import calc_ins_mean_std  # noqa: E402
+from cnsn_reference import instance_stats  # noqa: E402
 
 folder = sys.argv[2]
 shapes = json.load(open(f"{folder}/shapes.json"))
@@ -22,7 +22,7 @@ for k, shape in enumerate(shapes):
     x = np.fromfile(f"{folder}/batch-{k}.f32", dtype="<f4").reshape(shape)
     ours = {s: np.fromfile(f"{folder}/batch-{k}.{s}.f64", dtype="<f8").reshape(n, c) for s in ("mean", "std")}
     for dtype, key in ((torch.float64, "f64"), (torch.float32, "f32")):
-        mean, std = calc_ins_mean_std(torch.from_numpy(x).to(dtype), eps=1e-12)
+        mean, std = instance_stats(torch.from_numpy(x).to(dtype), eps=1e-12)
         for name, ref in (("mean", mean), ("std", std)):
             ref = ref.reshape(n, c).double().numpy()
             diff = np.abs(ours[name] - ref)

@@ -16,7 +16,7 @@ import { addOptionFlags } from './option-flags.js';
 /** The CrossNorm options of a run, as RUN_OPTIONS declares them. */
 export const CROSSNORM_KEYS = RUN_OPTIONS.filter((o) => o.group === 'crossnorm').map((o) => o.key);
 
-/** The augmentation flags shared by `run`, `plan` and `bench kernel` (CLI.md). */
+/** The augmentation flags shared by `run`, `plan` and `bench kernel` (docs/cli.md). */
 export function addCrossNormOptions(cmd: Command): Command {
   return addOptionFlags(cmd, CROSSNORM_KEYS);
 }

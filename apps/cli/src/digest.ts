@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 
 /**
  * SHA-256 of the delivered outputs' raw little-endian float32 bytes, concatenated in order. The
- * time spent hashing is kept apart, so that the run's timing leaves it out (CLI.md: not timed).
+ * time spent hashing is kept apart, so that the run's timing leaves it out (docs/cli.md: not timed).
  */
 export class OutputDigest {
   private readonly hash: Hash = createHash('sha256');

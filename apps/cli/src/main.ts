@@ -1,48 +1,11 @@
 #!/usr/bin/env node
-// cnsn: the command line of cnsn-pipeline (../shared/CLI.md is its contract).
-import { Command } from 'commander';
+// cnsn: the command line of cnsn-pipeline (docs/cli.md describes every command).
 import { reportError } from './cli-error.js';
-import { benchClusterCommand } from './commands/bench-cluster.js';
-import { benchKernelCommand } from './commands/bench-kernel.js';
-import { benchPipelineCommand } from './commands/bench-pipeline.js';
-import { benchTransportCommand } from './commands/bench-transport.js';
-import { gatewayCommand } from './commands/gateway.js';
-import { gpuCheckCommand } from './commands/gpu-check.js';
-import { goldenCheckCommand } from './commands/golden-check.js';
-import { optionsCommand } from './commands/options.js';
-import { planCommand } from './commands/plan.js';
-import { previewCommand } from './commands/preview.js';
-import { runCommand } from './commands/run.js';
-import { startCommand } from './commands/start.js';
-import { statusCommand } from './commands/status.js';
+import { cnsnProgram } from './program.js';
 import { isVerbose } from './stderr-logger.js';
 
-const program = new Command('cnsn')
-  .description('CrossNorm/SelfNorm augmentation as a distributed pipeline over Redis')
-  .option('--verbose', 'stack traces with errors, and debug notices (also: DEBUG=1)')
-  .showHelpAfterError()
-  .exitOverride();
-
-program.addCommand(gatewayCommand());
-program.addCommand(goldenCheckCommand());
-program.addCommand(gpuCheckCommand());
-program.addCommand(optionsCommand());
-program.addCommand(planCommand());
-program.addCommand(previewCommand());
-program.addCommand(runCommand());
-program.addCommand(startCommand());
-program.addCommand(statusCommand());
-program.addCommand(
-  new Command('bench')
-    .description('benchmarks')
-    .addCommand(benchClusterCommand())
-    .addCommand(benchKernelCommand())
-    .addCommand(benchPipelineCommand())
-    .addCommand(benchTransportCommand()),
-);
-
 try {
-  await program.parseAsync(process.argv);
+  await cnsnProgram().parseAsync(process.argv);
 } catch (err) {
   process.exitCode = reportError(err, isVerbose());
 }

@@ -3,8 +3,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Shape4 } from '@cnsn/kernels';
 
-/** The paper's code timed by the scripts in ../shared/reference (Debian's python3-torch). */
-const REFERENCE_DIR = new URL('../../../../shared/reference/', import.meta.url);
+/**
+ * The baselines: the repository's PyTorch reference of the paper's code (tools/reference, held to
+ * the golden cases the paper's code computed), timed by its scripts under Debian's python3-torch.
+ */
+const REFERENCE_DIR = new URL('../../../tools/reference/', import.meta.url);
 export const DEFAULT_TORCH_BENCH = fileURLToPath(new URL('bench_torch.py', REFERENCE_DIR));
 export const DEFAULT_DATALOADER_BENCH = fileURLToPath(new URL('bench_dataloader.py', REFERENCE_DIR));
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { addOptionFlags } from './option-flags.js';
 
-/** A run's plan stream, as `run` and `plan` take it (CLI.md, PYTHON.md's Streams). */
+/** A run's plan stream, as `run` and `plan` take it (docs/cli.md, docs/python.md's Streams). */
 export interface StreamFlags {
   seed: number;
   rank: number;

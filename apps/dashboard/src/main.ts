@@ -34,7 +34,7 @@ await new Command('dashboard')
   .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
   .option('--read-only', 'show only: no retries, no queue actions')
   .action(async (flags: Flags) => {
-    // CLI.md: without --redis and REDIS_URL, a private server (an empty pipeline to look at).
+    // docs/cli.md: without --redis and REDIS_URL, a private server (an empty pipeline to look at).
     let resolved;
     try {
       resolved = await resolveRedis(flags.redis);

@@ -98,7 +98,7 @@ async function runWorker(
   const logger = root.child({ worker: id });
   try {
     const { url, local } = await step(() => resolveRedis(flags.redis), 2);
-    // CLI.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
+    // docs/cli.md: without --redis and REDIS_URL, a private server (only useful to drivers on this machine).
     if (local)
       logger.warn(
         { redis: url },

@@ -1,4 +1,4 @@
-"""Where the repository and the paper's reference code are, for the tests."""
+"""Where the repository and the PyTorch reference of the paper's code are, for the tests."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = Path(os.environ.get("CNSN_SHARED", REPO.parent / "shared"))
 sys.path.insert(0, str(REPO / "clients" / "python"))
 
 
 @pytest.fixture(scope="session")
-def paper():
-    """The paper's code (../shared/reference/seed_cnsn.py), as a module."""
-    sys.path.insert(0, str(SHARED / "reference"))
-    import seed_cnsn
+def reference():
+    """tools/reference/cnsn_reference.py: the paper's algorithm in PyTorch, held to the golden cases."""
+    sys.path.insert(0, str(REPO / "tools" / "reference"))
+    import cnsn_reference
 
-    return seed_cnsn
+    return cnsn_reference
 
 
 PYTHON = sys.executable

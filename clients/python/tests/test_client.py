@@ -1,4 +1,4 @@
-"""The API of PYTHON.md: bad input, a gateway that dies, resume, consumer figures."""
+"""The API of docs/python.md: bad input, a gateway that dies, resume, consumer figures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""cnsn.torch.SelfNorm fed with the pipeline's statistics against the paper's SelfNorm."""
+"""cnsn.torch.SelfNorm fed with the pipeline's statistics against the paper's SelfNorm (the PyTorch reference)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,9 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[np.ndarray
 
 
 @pytest.mark.parametrize("two", [False, True])
-def test_outputs_and_gradients_match_the_papers_selfnorm(paper, delivered, two: bool) -> None:
+def test_outputs_and_gradients_match_the_papers_selfnorm(reference, delivered, two: bool) -> None:
     torch.manual_seed(3)
-    theirs = paper.SelfNorm(16, is_two=two)
+    theirs = reference.SelfNorm(16, two=two)
     for p in theirs.parameters():  # away from the init, so every term of the gates shows
         torch.nn.init.normal_(p, std=0.5)
     ours = SelfNorm(16, two=two)
@@ -59,9 +59,9 @@ def test_outputs_and_gradients_match_the_papers_selfnorm(paper, delivered, two: 
     assert torch.allclose(ours.g_bn.running_mean, theirs.g_bn.running_mean, rtol=1e-5, atol=1e-6)
 
 
-def test_the_statistics_are_the_papers(paper, delivered) -> None:
+def test_the_statistics_are_the_papers(reference, delivered) -> None:
     for x_np, stats in delivered:
-        mean, std = paper.calc_ins_mean_std(torch.from_numpy(x_np).double(), eps=1e-12)
+        mean, std = reference.instance_stats(torch.from_numpy(x_np).double(), eps=1e-12)
         np.testing.assert_allclose(stats[0], mean.reshape(8, 16).numpy(), rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(stats[1], std.reshape(8, 16).numpy(), rtol=1e-9, atol=1e-12)
         ours_mean, ours_std = instance_mean_std(torch.from_numpy(x_np).double())

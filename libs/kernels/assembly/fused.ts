@@ -1,4 +1,4 @@
-// WebAssembly SIMD passes of the fused CrossNorm -> SelfNorm chain (see DESIGN.md, "The algebra").
+// WebAssembly SIMD passes of the fused CrossNorm -> SelfNorm chain (see docs/design.md, "The algebra").
 // Built from source at install time by tools/build-wasm.mjs; never committed as a binary.
 // The host (fused-wasm-engine.ts) owns the memory layout: every argument is a byte offset.
 

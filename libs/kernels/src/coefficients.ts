@@ -52,7 +52,7 @@ export function meanStd(s: number, q: number, n: number, eps: number): [number, 
   return [mean, Math.sqrt((v > 0 ? v : 0) + eps)];
 }
 
-/** Turns gathered sums into the affine coefficients of the fused chain (DESIGN.md, "The algebra"). */
+/** Turns gathered sums into the affine coefficients of the fused chain (docs/design.md, "The algebra"). */
 export function computeCoefficients(
   sums: Float64Array,
   shape: Shape4,

@@ -69,8 +69,8 @@ export type GoldenCase = z.infer<typeof goldenCaseSchema>;
 export const goldenManifestSchema = z.object({ cases: z.array(goldenCaseSchema).min(1) });
 
 /**
- * Checks a parsed manifest.json (the golden format of ../shared/golden, also accepted by
- * `cnsn golden-check`); the error names the field. Reading the files is the caller's business.
+ * Checks a parsed manifest.json (the format of testdata/golden, its README describes it; also
+ * accepted by `cnsn golden-check`); the error names the field. Reading the files is the caller's business.
  */
 export function parseGoldenManifest(raw: unknown, source = 'manifest.json'): GoldenCase[] {
   const parsed = goldenManifestSchema.safeParse(raw);

@@ -1,5 +1,5 @@
 /**
- * The data passes of the fused chain in WGSL (DESIGN.md, "The algebra"), float32 throughout; the
+ * The data passes of the fused chain in WGSL (docs/design.md, "The algebra"), float32 throughout; the
  * coefficients between them are webgpu-coef-shader.ts.
  *
  * Both run on a segment of whole planes (webgpu-buffers.ts); `planeOffset` places the segment's

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type GoldenCase, parseGoldenManifest } from '../src/index.js';
 
-/** ../shared/golden beside the repository: the cases computed by the paper's code. */
-export const GOLDEN_DIR = fileURLToPath(new URL('../../../../shared/golden', import.meta.url));
+/** testdata/golden: the cases computed by the paper's code (its README says how). */
+export const GOLDEN_DIR = fileURLToPath(new URL('../../../testdata/golden', import.meta.url));
 
 if (!existsSync(GOLDEN_DIR)) {
   throw new Error(
-    `golden cases not found at ${GOLDEN_DIR}: the repository expects ../shared/golden beside it`,
+    `golden cases not found at ${GOLDEN_DIR}: testdata/golden is part of the repository; check out all of it`,
   );
 }
 

@@ -17,7 +17,7 @@ export interface RunOptionDeclaration {
   /** openRun's name (camelCase); crossnorm options sit under `crossnorm`. */
   readonly key: string;
   readonly group: 'crossnorm' | 'selfnorm' | 'stream' | 'run';
-  /** The Python client's name (PYTHON.md). */
+  /** The Python client's name (docs/python.md). */
   readonly python: string;
   /** The command line's flag, with its value placeholder. */
   readonly flag: string;

@@ -86,7 +86,7 @@ async function benchPipeline(flags: BenchPipelineFlags): Promise<void> {
       if (ctx.run.dataPlane === 'redis')
         measured.blobVsIoredis = await measureRedisThroughput({ url: ctx.redisUrl }, bytes, flags.redisIters);
     },
-    // The digest (not timed, CLI.md) is computed after the clock stops when the outputs fit in 2 GiB.
+    // The digest (not timed, docs/cli.md) is computed after the clock stops when the outputs fit in 2 GiB.
     deferDigestBytes: 2 ** 31,
     // Every batch made before the clock (as the Python client's bench does), up to 4 GiB.
     eagerBytes: BENCH_EAGER_BYTES,

@@ -12,7 +12,7 @@ interface GatewayFlags extends RunFlags {
 }
 
 /**
- * `cnsn gateway`: the Python client's driver (PYTHON.md). It takes the run command's flags (the
+ * `cnsn gateway`: the Python client's driver (docs/python.md). It takes the run command's flags (the
  * pipeline's: Redis, workers, planes; with batches given, the whole run, described back to the
  * client), serves runs on a Unix socket, and prints one JSON line on stdout once ready. It stops
  * when its stdin closes (its client is gone, however it went), on SIGTERM or SIGINT.

@@ -14,7 +14,7 @@ import { type GoldenDir, openGoldenDir } from '../golden-files.js';
 export function goldenCheckCommand(): Command {
   return new Command('golden-check')
     .description('check a backend against golden cases computed by the reference code')
-    .argument('<dir>', 'directory with manifest.json (format: ../shared/golden)')
+    .argument('<dir>', 'directory with manifest.json (format: testdata/golden/README.md)')
     .addOption(backendOption('fused'))
     .addOption(
       new Option(

@@ -25,7 +25,7 @@ import { syntheticBatch } from '../synthetic.js';
 import { executeRun } from './run.js';
 import { mainJobFlags } from './start.js';
 
-const DEFAULT_GOLDEN = fileURLToPath(new URL('../../../../../shared/golden', import.meta.url));
+const DEFAULT_GOLDEN = fileURLToPath(new URL('../../../../testdata/golden', import.meta.url));
 const DEFAULT_SHAPES: Shape4[] = [
   [64, 512, 7, 7],
   [64, 256, 56, 56],
@@ -60,7 +60,7 @@ export function gpuCheckCommand(): Command {
     .description(
       'check webgpu on this node: adapters, golden cases, speed beside fused, a short end-to-end run; one JSON summary',
     )
-    .option('--golden <dir>', 'golden cases (format: ../shared/golden)', DEFAULT_GOLDEN)
+    .option('--golden <dir>', 'golden cases (format: testdata/golden/README.md)', DEFAULT_GOLDEN)
     .option(
       '--shape <N,C,H,W>',
       'a batch shape to time (repeatable)',

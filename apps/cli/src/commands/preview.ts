@@ -14,7 +14,7 @@ interface PreviewFlags {
   size: number;
 }
 
-/** `cnsn preview`: one PNG grid of what the augmentation does (CLI.md). */
+/** `cnsn preview`: one PNG grid of what the augmentation does (docs/cli.md). */
 export function previewCommand(): Command {
   return new Command('preview')
     .description(

@@ -154,7 +154,7 @@ export interface RunHooks {
   before?: (ctx: RunContext) => Promise<void>;
   after?: (ctx: RunContext) => Promise<void>;
   /**
-   * Hash the outputs after the clock stops (CLI.md: the digest is not timed): each output is copied
+   * Hash the outputs after the clock stops (docs/cli.md: the digest is not timed): each output is copied
    * into an arena allocated (and its pages touched) before the clock starts, so hashing takes no CPU
    * from the pipeline while it is timed. Only when the whole run fits in `deferDigestBytes`.
    */
@@ -167,7 +167,7 @@ export interface RunHooks {
   eagerBytes?: number;
 }
 
-/** `cnsn run`: producer plus ordered collector in one process (CLI.md). */
+/** `cnsn run`: producer plus ordered collector in one process (docs/cli.md). */
 export function runCommand(): Command {
   const cmd = new Command('run').description(
     'enqueue batches, have workers augment them, collect the results in order',

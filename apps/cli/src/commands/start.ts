@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { cliDefault } from '../option-flags.js';
 import { executeRun, printSummary, type RunFlags } from './run.js';
 
-/** `npm start`: the main job on embedded defaults (CLI.md). */
+/** `npm start`: the main job on embedded defaults (docs/cli.md). */
 export const START_DEFAULTS = { batches: 60, shape: [64, 512, 7, 7] as [number, number, number, number] };
 
 /**

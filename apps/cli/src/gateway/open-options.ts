@@ -8,7 +8,7 @@ const GATEWAY_KEYS = new Set(['preview_every']);
 const byPython = new Map(RUN_OPTIONS.map((o) => [o.python, o]));
 
 /**
- * The Python client's `open_run` keywords (PYTHON.md, RUN_OPTIONS' `python` names) as `openRun`'s
+ * The Python client's `open_run` keywords (docs/python.md, RUN_OPTIONS' `python` names) as `openRun`'s
  * options. `crossnorm` is a dict of its own options' Python names; `selfnorm` passes as it is (the
  * golden manifest's form). An unknown name is refused with the names there are.
  */

@@ -25,7 +25,7 @@ export function isLoopback(host: string): boolean {
 }
 
 /**
- * What workers are told (CLI.md): `--advertise` when given, else the listen address when it names a
+ * What workers are told (docs/cli.md): `--advertise` when given, else the listen address when it names a
  * host, else this machine's host name; a port of 0 means the port actually bound.
  */
 export function resolveAdvertised(
